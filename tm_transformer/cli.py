@@ -1,0 +1,165 @@
+"""The ``tmt`` command line: ``run``, ``draw`` and the subcommands the other packages register.
+
+Every failure the user can cause ends with one line on stderr (``tmt: error: ...``) and exit status 2.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .errors import ToolkitError
+
+DEFAULT_STEPS = 10 ** 8
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, no usage block
+        raise ToolkitError(f"{self.prog}: {message}")
+
+
+def _steps(text: str) -> int:
+    try:
+        value = int(float(text)) if "e" in text.lower() else int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer number of steps, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer number of steps, got {value}")
+    return value
+
+
+def _tape(text: str) -> list[int]:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"initial tape {text!r}: expected digits, one symbol per cell (e.g. 0110)")
+    return [int(c) for c in text]
+
+
+def _add_machine_args(p):
+    p.add_argument("machine", help="standard-format string (e.g. 1RB1LB_1LA1RZ) or a machine file (.txt/.tm/.yaml)")
+    p.add_argument("--format", choices=["standard", "morphett", "yaml"], help="input format (default: detect)")
+    p.add_argument("--undefined", choices=["stop", "1RZ"], default="stop",
+                   help="read '---' as: stop before it without a step (default) or the halt transition 1RZ")
+    p.add_argument("--tape", type=_tape, default=[], help="initial tape from cell 0 on, e.g. 0120")
+
+
+def _load(args):
+    from .formats import load_machine
+
+    return load_machine(args.machine, args.format).resolve_undefined(args.undefined)
+
+
+def _tape_window(result, radius=20) -> str:
+    lo, hi = result.head - radius, result.head + radius
+    cells = result.window(lo, hi)
+    return " ".join(f"[{s}]" if c == result.head else str(s) for c, s in zip(range(lo, hi + 1), cells))
+
+
+def print_run(result, machine, out=None, extra: dict | None = None):
+    out = out or sys.stdout
+    how = {"halted": "halted", "undefined": "stopped before an undefined transition",
+           "step_limit": "did not halt within the step limit", "cycler": "never halts (translated cycler)"}
+    print(f"machine        {machine}", file=out)
+    print(f"result         {how[result.reason]}", file=out)
+    print(f"steps          {result.steps:,}", file=out)
+    print(f"sigma          {result.sigma:,}", file=out)
+    print(f"state          {result.summary()['state']}", file=out)
+    print(f"head           {result.head}", file=out)
+    print(f"cells visited  {result.cells_visited:,}", file=out)
+    if result.cycler is not None:
+        c = result.cycler
+        print(f"cycler         start {c.start}, period {c.period}, offset {c.offset:+d}", file=out)
+    for key, value in (extra or {}).items():
+        print(f"{key:<14} {value}", file=out)
+    print(f"tape           {_tape_window(result)}   (cells {result.head - 20}..{result.head + 20}, head in [ ])", file=out)
+
+
+def cmd_run(args) -> int:
+    machine = _load(args)
+    if args.engine == "transformer":
+        from .transformer.cli import run_transformer
+
+        return run_transformer(machine, args)
+    if args.detect_cycler:
+        from .simulator import simulate
+
+        result = simulate(machine, args.steps, args.tape, detect_cycler=True)
+    else:
+        from .fast import run_fast
+        from .progress import step_bar
+
+        with step_bar(args.steps, enabled=args.steps >= 10 ** 7 and not args.json) as bar:
+            result = run_fast(machine, args.steps, args.tape, progress=bar, chunk=1 << 22)
+    if args.json:
+        print(json.dumps({"machine": str(machine), "engine": "reference", **result.summary()}))
+    else:
+        print_run(result, machine)
+    return 0
+
+
+def cmd_draw(args) -> int:
+    from .draw import draw
+
+    machine = _load(args)
+    path = draw(machine, args.steps, args.output, args.tape)
+    print(f"wrote {path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="tmt", description="Turing machines, a hand-built transformer that runs them, and "
+                                             "the sample bounds of in-context learning.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("run", help="run a machine and report steps, sigma, halting, the final tape")
+    _add_machine_args(p)
+    p.add_argument("--steps", type=_steps, default=DEFAULT_STEPS, help=f"step limit (default {DEFAULT_STEPS:,})")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--detect-cycler", action="store_true", help="detect translated cyclers (reference engine)")
+    p.add_argument("--engine", choices=["reference", "transformer"], default="reference")
+    p.add_argument("--dtype", default="float32", help="transformer engine: float16|bfloat16|float32|float64")
+    p.add_argument("--softmax", type=float, default=None, metavar="BETA",
+                   help="transformer engine: softmax attention with inverse temperature BETA (default hardmax)")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("draw", help="draw the space-time diagram of a run")
+    _add_machine_args(p)
+    p.add_argument("--steps", type=_steps, required=True)
+    p.add_argument("-o", "--output", required=True, help="FILE.png or FILE.pdf")
+    p.set_defaults(func=cmd_draw)
+
+    for register in _registrars():
+        register(sub)
+    return parser
+
+
+def _registrars():
+    out = []
+    for module in ("tm_transformer.transformer.cli", "bounds.cli", "experiments.cli"):
+        try:
+            mod = __import__(module, fromlist=["register"])
+        except ImportError as exc:
+            if exc.name and exc.name.startswith(module.split(".")[0]):
+                continue  # a part not built yet
+            raise
+        out.append(mod.register)
+    return out
+
+
+def main(argv=None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return args.func(args)
+    except ToolkitError as exc:
+        msg = str(exc)
+        print(msg if msg.startswith("tmt") else f"tmt: error: {msg}", file=sys.stderr)
+        return 2
+    except (FileNotFoundError, PermissionError, IsADirectoryError) as exc:
+        print(f"tmt: error: {exc.strerror}: {exc.filename}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("tmt: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

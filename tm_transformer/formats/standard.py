@@ -1,0 +1,72 @@
+"""The bbchallenge standard text format, e.g. ``1RB1LB_1LA1RZ``.
+
+One row per state (A, B, ...), rows separated by ``_``; each row holds one three-character transition
+per read symbol: written digit, move ``L``/``R``, next-state letter. A letter at or beyond A+n halts
+(``Z`` by convention); ``---`` is undefined. Reading is lenient about whitespace and case and accepts any
+halt letter; writing is canonical (halt written ``Z``), so ``parse(write(m)) == m`` for every machine.
+"""
+from __future__ import annotations
+
+from ..errors import MachineFormatError
+from ..machine import HALT, LEFT, MAX_LETTER_STATES, RIGHT, Transition, TuringMachine, state_name
+
+_MOVES = {"L": LEFT, "R": RIGHT}
+
+
+def parse_standard(text: str) -> TuringMachine:
+    """Parse a standard-format string; raises :class:`MachineFormatError` naming the row and column."""
+    if not isinstance(text, str):
+        raise MachineFormatError(f"machine must be a string, got {type(text).__name__}")
+    compact = "".join(text.split()).upper()
+    if not compact:
+        raise MachineFormatError("empty machine string: expected rows like 1RB1LB_1LA1RZ")
+    rows = compact.split("_")
+    n = len(rows)
+    if n > MAX_LETTER_STATES:
+        raise MachineFormatError(f"{n} rows: the standard format holds at most {MAX_LETTER_STATES} states")
+    width = len(rows[0])
+    if width == 0 or width % 3:
+        raise MachineFormatError(
+            f"row A has {width} characters: expected 3 per symbol (e.g. '1RB1LB'), a multiple of 3")
+    k = width // 3
+    if k > 10:
+        raise MachineFormatError(f"row A has {k} transitions: the standard format holds at most 10 symbols")
+    table = []
+    for i, row in enumerate(rows):
+        name = state_name(i)
+        if len(row) != width:
+            raise MachineFormatError(f"row {name} has {len(row)} characters: expected {width}, like row A")
+        cells = []
+        for s in range(k):
+            tok = row[3 * s: 3 * s + 3]
+            where = f"row {name}, transition {s} ({tok!r})"
+            if tok == "---":
+                cells.append(None)
+                continue
+            w, mv, nx = tok
+            if not w.isdigit():
+                raise MachineFormatError(f"{where}: written symbol {w!r} is not a digit")
+            if int(w) >= k:
+                raise MachineFormatError(f"{where}: writes symbol {w}, but the machine has symbols 0..{k - 1}")
+            if mv not in _MOVES:
+                raise MachineFormatError(f"{where}: move {mv!r}, expected 'L' or 'R'")
+            if not ("A" <= nx <= "Z"):
+                raise MachineFormatError(f"{where}: next state {nx!r}, expected a letter A-Z")
+            nxt = ord(nx) - ord("A")
+            cells.append(Transition(int(w), _MOVES[mv], HALT if nxt >= n else nxt))
+        table.append(tuple(cells))
+    return TuringMachine(tuple(table))
+
+
+def to_standard(machine: TuringMachine) -> str:
+    """Write the canonical standard-format string (halt spelled ``Z``)."""
+    if machine.n_states > MAX_LETTER_STATES or machine.n_symbols > 10:
+        raise MachineFormatError(
+            f"{machine.n_states} states x {machine.n_symbols} symbols: the standard format holds at most "
+            f"{MAX_LETTER_STATES} states and 10 symbols; use the YAML or Morphett format")
+    rows = []
+    for row in machine.table:
+        rows.append("".join(
+            "---" if tr is None else f"{tr.write}{'L' if tr.move == LEFT else 'R'}{state_name(tr.next_state)}"
+            for tr in row))
+    return "_".join(rows)

@@ -1,0 +1,202 @@
+"""The reference simulator: a plain loop over steps, obviously correct, returning the full trace.
+
+Conventions (see ACCEPTANCE.md): start state A, blank 0, head at cell 0, a two-way infinite tape.
+A step is one executed transition; the transition into the halt state counts as a step and its write
+counts. An undefined transition (``---``) stops the run *before* it, without a step (``reason =
+'undefined'``); to read ``---`` as ``1RZ`` instead, call ``machine.with_undefined_as_halt()`` first.
+
+The trace has one row per step t = 0..steps-1: the state and head *before* the step, the symbol read
+and the symbol written. The final configuration is a :class:`RunResult`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+from .errors import ToolkitError
+from .machine import HALT, TuringMachine, state_name
+
+
+@dataclass(frozen=True)
+class Trace:
+    """Per-step arrays, each of shape (steps,): ``state``, ``head`` (before the step), ``read``, ``write``."""
+
+    state: np.ndarray
+    head: np.ndarray
+    read: np.ndarray
+    write: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.state)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Trace) and all(
+            np.array_equal(getattr(self, f), getattr(other, f)) for f in ("state", "head", "read", "write"))
+
+    def first_difference(self, other: "Trace") -> int | None:
+        """The first step at which two traces differ (or the shorter length), ``None`` if equal."""
+        n = min(len(self), len(other))
+        differ = np.zeros(n, bool)
+        for f in ("state", "head", "read", "write"):
+            differ |= getattr(self, f)[:n] != getattr(other, f)[:n]
+        if differ.any():
+            return int(np.argmax(differ))
+        return None if len(self) == len(other) else n
+
+
+@dataclass(frozen=True)
+class Cycler:
+    """From step ``start`` on, the run repeats every ``period`` steps shifted by ``offset`` cells."""
+
+    start: int
+    period: int
+    offset: int
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """The final configuration. ``tape[i]`` is cell ``origin + i``; cells outside are blank.
+
+    ``reason`` is 'halted' (a halt transition), 'undefined' (stopped before ``---``), 'step_limit' or
+    'cycler' (a translated cycler was detected; it never halts).
+    """
+
+    steps: int
+    state: int
+    head: int
+    tape: np.ndarray
+    origin: int
+    reason: str
+    min_head: int
+    max_head: int
+    cycler: Cycler | None = None
+    trace: Trace | None = field(default=None, compare=False)
+
+    @property
+    def halted(self) -> bool:
+        return self.reason in ("halted", "undefined")
+
+    @property
+    def sigma(self) -> int:
+        return int(np.count_nonzero(self.tape))
+
+    @property
+    def cells_visited(self) -> int:
+        """Distinct cells the head stood on, the final cell included (the head moves one cell a step)."""
+        return self.max_head - self.min_head + 1
+
+    def window(self, lo: int, hi: int) -> np.ndarray:
+        """Symbols of cells lo..hi inclusive."""
+        out = np.zeros(hi - lo + 1, np.int32)
+        a, b = max(lo, self.origin), min(hi, self.origin + len(self.tape) - 1)
+        if a <= b:
+            out[a - lo: b - lo + 1] = self.tape[a - self.origin: b - self.origin + 1]
+        return out
+
+    def summary(self) -> dict:
+        """The JSON contract of ``tmt run --json``."""
+        out = {"steps": self.steps, "sigma": self.sigma, "halted": self.halted, "reason": self.reason,
+               "state": state_name(self.state), "head": self.head, "cells_visited": self.cells_visited}
+        if self.cycler is not None:
+            out["cycler"] = {"start": self.cycler.start, "period": self.cycler.period, "offset": self.cycler.offset}
+        return out
+
+
+def check_run_args(machine: TuringMachine, steps: int, tape: Sequence[int]) -> np.ndarray:
+    """Validate a step limit and an initial tape; return the tape as int32."""
+    if not isinstance(machine, TuringMachine):
+        raise ToolkitError(f"machine must be a TuringMachine, got {type(machine).__name__}")
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
+        raise ToolkitError(f"steps must be a non-negative integer, got {steps!r}")
+    arr = np.asarray(tape if len(tape) else [], dtype=np.int64).reshape(-1)
+    if arr.size and (arr.min() < 0 or arr.max() >= machine.n_symbols):
+        bad = int(arr[(arr < 0) | (arr >= machine.n_symbols)][0])
+        raise ToolkitError(f"initial tape holds symbol {bad}: expected 0..{machine.n_symbols - 1}")
+    return arr.astype(np.int32)
+
+
+def simulate(machine: TuringMachine, steps: int, tape: Sequence[int] = (), *,
+             detect_cycler: bool = False) -> RunResult:
+    """Run ``machine`` for at most ``steps`` steps, initial tape ``tape`` at cells 0, 1, ...; keep the trace."""
+    init = check_run_args(machine, steps, tape)
+    cells = {i: int(s) for i, s in enumerate(init) if s}
+    table = machine.table
+    state, head = 0, 0
+    lo = hi = 0
+    rows = []
+    reason = "step_limit"
+    records = _RecordLog() if detect_cycler else None
+    cycler = None
+    t = 0
+    while t < steps:
+        if records is not None:
+            cycler = records.observe(t, state, head, cells, lo, hi)
+            if cycler is not None:
+                reason = "cycler"
+                break
+        sym = cells.get(head, 0)
+        tr = table[state][sym]
+        if tr is None:
+            reason = "undefined"
+            break
+        rows.append((state, head, sym, tr.write))
+        if tr.write:
+            cells[head] = tr.write
+        else:
+            cells.pop(head, None)
+        head += tr.move
+        lo, hi = min(lo, head), max(hi, head)
+        state = tr.next_state
+        t += 1
+        if state == HALT:
+            reason = "halted"
+            break
+    arr = np.array(rows, dtype=np.int64).reshape(-1, 4)
+    trace = Trace(*(arr[:, j].copy() for j in range(4)))
+    origin = min([lo, *cells.keys()]) if cells else lo
+    top = max([hi, *cells.keys()]) if cells else hi
+    final = np.zeros(top - origin + 1, np.int32)
+    for c, s in cells.items():
+        final[c - origin] = s
+    return RunResult(t, state, head, final, origin, reason, lo, hi, cycler, trace)
+
+
+class _RecordLog:
+    """Translated-cycler detection from record-breaking steps.
+
+    At a step where the head stands beyond every cell visited before (a new right record, or left), all
+    cells on that side are blank. If two right records t1 < t2 have the same state, and the cells from the
+    leftmost cell visited in [t1, t2] up to the head are the same (relative to the head) at t1 and at t2,
+    then the run from t2 reads only a shifted copy of what the run from t1 read, and repeats forever with
+    period t2 - t1 and offset h2 - h1. The mirror image holds for left records.
+    """
+
+    def __init__(self):
+        self.right: list[tuple[int, int, int]] = []  # (t, state, head)
+        self.left: list[tuple[int, int, int]] = []
+        self.heads: list[int] = []
+        self.snap: dict[int, dict[int, int]] = {}
+
+    def observe(self, t, state, head, cells, lo, hi):
+        self.heads.append(head)
+        found = None
+        for side, log in ((+1, self.right), (-1, self.left)):
+            is_record = (head == hi) if side > 0 else (head == lo)
+            if not is_record:
+                continue
+            for (t1, s1, h1) in log:
+                if s1 != state:
+                    continue
+                span = self.heads[t1:t + 1]
+                reach = (h1 - min(span)) if side > 0 else (max(span) - h1)
+                old = self.snap[t1]
+                if all(old.get(h1 - side * d, 0) == cells.get(head - side * d, 0) for d in range(reach + 1)):
+                    cand = Cycler(t1, t - t1, head - h1)
+                    if found is None or cand.start < found.start:
+                        found = cand
+                    break
+            log.append((t, state, head))
+            self.snap[t] = dict(cells)
+        return found
