@@ -147,7 +147,13 @@ def _registrars():
 
 def main(argv=None) -> int:
     try:
-        args = build_parser().parse_args(argv)
+        parser = build_parser()
+        args, extra = parser.parse_known_args(argv)
+        # var=value assignments may follow options (``compare A B --along V d=5``)
+        if extra and hasattr(args, "values") and all("=" in e and not e.startswith("-") for e in extra):
+            args.values = list(args.values) + extra
+        elif extra:
+            raise ToolkitError(f"tmt: unrecognized arguments: {' '.join(extra)}")
         return args.func(args)
     except ToolkitError as exc:
         msg = str(exc)

@@ -1,0 +1,130 @@
+"""``tmt bounds list|show|eval|compare``."""
+from __future__ import annotations
+
+import json
+import math
+
+from tm_transformer.errors import ToolkitError
+
+
+def _assignments(pairs: list[str]) -> dict[str, float]:
+    out = {}
+    for item in pairs:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise ToolkitError(f"argument {item!r}: expected var=value, e.g. eps=0.1")
+        try:
+            out[name] = float(value)
+        except ValueError:
+            raise ToolkitError(f"argument {item!r}: value {value!r} is not a number") from None
+    return out
+
+
+def cmd_list(args):
+    from . import catalogue
+
+    rows = [{"name": b.name, "kind": b.kind, "summary": b.summary} for b in catalogue().values()]
+    if args.json:
+        print(json.dumps(rows))
+    else:
+        for r in rows:
+            print(f"{r['name']:24s} {r['kind']:6s} {r['summary']}")
+    return 0
+
+
+def cmd_show(args):
+    from . import get
+
+    b = get(args.name)
+    if args.latex:
+        print(f"% {b.name}: {b.summary} ({b.provenance})")
+        print(b.latex())
+        print(b.derivation.latex())
+        return 0
+    info = b.describe()
+    if args.json:
+        info["derivation"] = b.derivation.text()
+        print(json.dumps(info))
+        return 0
+    print(f"{b.name}: {b.summary}")
+    print(f"  kind        {b.kind}")
+    print(f"  statement   {b.statement()}")
+    print(f"  reading     {b.reading}")
+    print(f"  provenance  {b.provenance}")
+    print("  variables   " + ", ".join(f"{k} in {v}" for k, v in info["variables"].items()))
+    if info["assumptions"]:
+        print("  assumes     " + "; ".join(info["assumptions"]))
+    print("  derivation")
+    print(b.derivation.text())
+    return 0
+
+
+def cmd_eval(args):
+    from . import get
+
+    b = get(args.name)
+    values = _assignments(args.values)
+    if args.solve_for:
+        if "n" not in values:
+            raise ToolkitError(f"--solve-for {args.solve_for} needs the number of examples as n=...")
+        target = values.pop("n")
+        value = b.solve_for(args.solve_for, target, **values)
+        out = {"bound": b.name, "solve_for": args.solve_for, "n": target, **values, "value": value}
+    else:
+        value = b.evaluate(exact=args.exact, **values)
+        out = {"bound": b.name, **values, "value": float(value.evalf(30)) if args.exact else value}
+        if args.exact:
+            out["exact"] = str(value)
+        if b.quantity == "n" and math.isfinite(out["value"]):
+            out["examples"] = math.ceil(out["value"])
+    if args.json:
+        print(json.dumps(out))
+    else:
+        what = args.solve_for or b.quantity
+        print(f"{what} = {out['value']:.10g}" + (f"   (exact: {out['exact']})" if "exact" in out else ""))
+    return 0
+
+
+def cmd_compare(args):
+    from . import compare, get
+
+    c = compare(get(args.a), get(args.b), args.along, **_assignments(args.values))
+    d = c.as_dict()
+    if args.json:
+        print(json.dumps(d))
+        return 0
+    print(f"{c.a} / {c.b} along {c.along}" + (f"  (fixed: {d['fixed']})" if d["fixed"] else ""))
+    print(f"  ratio     {d['ratio']}")
+    print(f"  limit     {c.along} -> {d['limit_point']}: {d['limit'] if d['limit'] is not None else 'sympy finds none'}"
+          + (f"  (= {d['limit_value']:.6g})" if d["limit_value"] is not None else ""))
+    if d["fixed"] and (d["a_dominates"] or d["crossings"]):
+        print(f"  crossings {', '.join(f'{x:.6g}' for x in d['crossings']) or 'none'}")
+        print(f"  {c.a} > {c.b} on " + (", ".join(f"[{lo:.4g}, {hi:.4g}]" for lo, hi in d["a_dominates"]) or "nowhere in the grid"))
+    return 0
+
+
+def register(sub):
+    p = sub.add_parser("bounds", help="sample bounds: list, show, evaluate, invert, compare")
+    bsub = p.add_subparsers(dest="bounds_command", required=True, parser_class=type(p))
+    q = bsub.add_parser("list", help="names and one-line descriptions")
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(func=cmd_list)
+    q = bsub.add_parser("show", help="statement, assumptions, provenance and derivation")
+    q.add_argument("name")
+    q.add_argument("--latex", action="store_true")
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(func=cmd_show)
+    q = bsub.add_parser("eval", help="evaluate (or invert with --solve-for) a bound")
+    q.add_argument("name")
+    q.add_argument("values", nargs="*", metavar="var=value")
+    q.add_argument("--solve-for", metavar="VAR")
+    q.add_argument("--exact", action="store_true", help="compute in rationals")
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(func=cmd_eval)
+    q = bsub.add_parser("compare", help="ratio, limit and dominance region of two bounds")
+    q.add_argument("a")
+    q.add_argument("b")
+    q.add_argument("--along", required=True, metavar="VAR")
+    q.add_argument("values", nargs="*", metavar="var=value")
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(func=cmd_compare)
