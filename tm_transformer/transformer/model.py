@@ -1,0 +1,99 @@
+"""A generic decoder-only transformer, written for hand-set weights (nothing here knows Turing machines).
+
+Shapes (one example; batches are ``vmap``-ed over examples *and* weights, so machines of different
+sizes run together once padded to common shapes):
+
+* a token is a dict of integer fields ``{name: int}``, embedded as ``x = sum_f E_f[token_f] +
+  sum_s token_s * e_s`` -- lookup tables ``E_f`` of shape (vocab_f, d_model) for categorical fields,
+  vectors ``e_s`` of shape (d_model,) for scalar fields; ``x`` has shape (d_model,);
+* each layer is ``x += W_o attn(x W_q, K, V)`` then ``x += relu(x W_1 + b_1) W_2 + b_2`` with
+  ``W_q, W_k`` of shape (H, d_model, d_head), ``W_v`` (H, d_model, d_v), ``W_o`` (H, d_v, d_model);
+* the read-out gives, per categorical output field, ``argmax(x R_f)`` with ``R_f`` of shape
+  (d_model, vocab_f), and per scalar output field ``x . r_s``.
+
+Attention is causal over a key/value cache. ``beta=None`` is hardmax (the value of the highest-scoring
+key; ties go to the earliest key), otherwise softmax with inverse temperature ``beta``, computed as
+``softmax(beta * (s - max s))`` so that exact integer scores stay exact before the scaling.
+"""
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+Params = dict[str, Any]
+
+
+class AttnState(NamedTuple):
+    """Running reduction over key chunks for one query: max score, normaliser, weighted values, and the
+    weight the top key ends with (for the run-time exactness check)."""
+
+    best: jax.Array      # (H,)
+    norm: jax.Array      # (H,)
+    acc: jax.Array       # (H, d_v)
+
+
+def embed(params: Params, token: dict[str, jax.Array]) -> jax.Array:
+    """(d_model,) embedding of one token (dict of integer scalars)."""
+    x = params["bias"]
+    for name, table in params["embed"].items():
+        x = x + table[token[name]]
+    for name, vec in params["embed_scalar"].items():
+        x = x + token[name].astype(vec.dtype) * vec
+    return x
+
+
+def qkv(layer: Params, x: jax.Array):
+    """Query, key, value of one token: (H, d_head), (H, d_head), (H, d_v)."""
+    a = layer["attn"]
+    return (jnp.einsum("d,hde->he", x, a["wq"]), jnp.einsum("d,hde->he", x, a["wk"]),
+            jnp.einsum("d,hde->he", x, a["wv"]))
+
+
+def attend_chunk(state: AttnState, q, keys, values, valid, beta) -> AttnState:
+    """Fold one chunk of C keys (C, H, d_head) / values (C, H, d_v), mask ``valid`` (C,), into ``state``."""
+    scores = jnp.einsum("he,che->ch", q, keys)
+    scores = jnp.where(valid[:, None], scores, -jnp.inf)
+    chunk_best = scores.max(axis=0)  # (H,)
+    if beta is None:
+        pick = jnp.argmax(scores, axis=0)  # first maximum within the chunk
+        chunk_val = jnp.take_along_axis(values, pick[None, :, None], axis=0)[0]
+        better = chunk_best > state.best  # strict: earlier chunks win ties
+        return AttnState(jnp.where(better, chunk_best, state.best), state.norm,
+                         jnp.where(better[:, None], chunk_val, state.acc))
+    new_best = jnp.maximum(state.best, chunk_best)
+    safe_best = jnp.where(jnp.isfinite(new_best), new_best, 0)
+    scale = jnp.exp(beta * (state.best - safe_best))
+    scale = jnp.where(jnp.isfinite(state.best), scale, 0)
+    w = jnp.exp(beta * (scores - safe_best[None, :]))
+    w = jnp.where(valid[:, None], w, 0)
+    return AttnState(new_best, state.norm * scale + w.sum(0),
+                     state.acc * scale[:, None] + jnp.einsum("ch,chv->hv", w, values))
+
+
+def empty_attn_state(H: int, d_v: int, dtype) -> AttnState:
+    return AttnState(jnp.full((H,), -jnp.inf, dtype), jnp.zeros((H,), dtype), jnp.zeros((H, d_v), dtype))
+
+
+def finish_attention(state: AttnState, beta):
+    """(H, d_v) attention output and (H,) weight of the top key (1 for hardmax)."""
+    if beta is None:
+        return state.acc, jnp.ones_like(state.norm)
+    return state.acc / state.norm[:, None], 1 / state.norm
+
+
+def mlp(layer: Params, x: jax.Array) -> jax.Array:
+    m = layer["mlp"]
+    return jax.nn.relu(x @ m["w1"] + m["b1"]) @ m["w2"] + m["b2"]
+
+
+def attn_out(layer: Params, heads: jax.Array) -> jax.Array:
+    return jnp.einsum("hv,hvd->d", heads, layer["attn"]["wo"])
+
+
+def readout(params: Params, x: jax.Array) -> dict[str, jax.Array]:
+    """Categorical fields by argmax, scalar fields as numbers."""
+    out = {name: jnp.argmax(x @ w) for name, w in params["readout"].items()}
+    out.update({name: x @ w for name, w in params["readout_scalar"].items()})
+    return out
