@@ -119,6 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dtype", default="float32", help="transformer engine: float16|bfloat16|float32|float64")
     p.add_argument("--softmax", type=float, default=None, metavar="BETA",
                    help="transformer engine: softmax attention with inverse temperature BETA (default hardmax)")
+    p.add_argument("--head-range", type=int, default=None, metavar="R",
+                   help="transformer engine: head cells -R..R the weights cover (default: the step limit)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("draw", help="draw the space-time diagram of a run")

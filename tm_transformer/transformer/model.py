@@ -32,6 +32,7 @@ class AttnState(NamedTuple):
     best: jax.Array      # (H,)
     norm: jax.Array      # (H,)
     acc: jax.Array       # (H, d_v)
+    arg: jax.Array       # (H,) position of the top key (int32)
 
 
 def embed(params: Params, token: dict[str, jax.Array]) -> jax.Array:
@@ -51,17 +52,19 @@ def qkv(layer: Params, x: jax.Array):
             jnp.einsum("d,hde->he", x, a["wv"]))
 
 
-def attend_chunk(state: AttnState, q, keys, values, valid, beta) -> AttnState:
-    """Fold one chunk of C keys (C, H, d_head) / values (C, H, d_v), mask ``valid`` (C,), into ``state``."""
+def attend_chunk(state: AttnState, q, keys, values, valid, beta, offset=0) -> AttnState:
+    """Fold one chunk of C keys (C, H, d_head) / values (C, H, d_v), mask ``valid`` (C,), into ``state``;
+    ``offset`` is the position of the chunk's first key."""
     scores = jnp.einsum("he,che->ch", q, keys)
     scores = jnp.where(valid[:, None], scores, -jnp.inf)
     chunk_best = scores.max(axis=0)  # (H,)
+    pick = jnp.argmax(scores, axis=0)  # first maximum within the chunk
+    better = chunk_best > state.best  # strict: earlier chunks win ties
+    arg = jnp.where(better, offset + pick, state.arg).astype(jnp.int32)
     if beta is None:
-        pick = jnp.argmax(scores, axis=0)  # first maximum within the chunk
         chunk_val = jnp.take_along_axis(values, pick[None, :, None], axis=0)[0]
-        better = chunk_best > state.best  # strict: earlier chunks win ties
         return AttnState(jnp.where(better, chunk_best, state.best), state.norm,
-                         jnp.where(better[:, None], chunk_val, state.acc))
+                         jnp.where(better[:, None], chunk_val, state.acc), arg)
     new_best = jnp.maximum(state.best, chunk_best)
     safe_best = jnp.where(jnp.isfinite(new_best), new_best, 0)
     scale = jnp.exp(beta * (state.best - safe_best))
@@ -69,11 +72,12 @@ def attend_chunk(state: AttnState, q, keys, values, valid, beta) -> AttnState:
     w = jnp.exp(beta * (scores - safe_best[None, :]))
     w = jnp.where(valid[:, None], w, 0)
     return AttnState(new_best, state.norm * scale + w.sum(0),
-                     state.acc * scale[:, None] + jnp.einsum("ch,chv->hv", w, values))
+                     state.acc * scale[:, None] + jnp.einsum("ch,chv->hv", w, values), arg)
 
 
 def empty_attn_state(H: int, d_v: int, dtype) -> AttnState:
-    return AttnState(jnp.full((H,), -jnp.inf, dtype), jnp.zeros((H,), dtype), jnp.zeros((H, d_v), dtype))
+    return AttnState(jnp.full((H,), -jnp.inf, dtype), jnp.zeros((H,), dtype), jnp.zeros((H, d_v), dtype),
+                     jnp.zeros((H,), jnp.int32))
 
 
 def finish_attention(state: AttnState, beta):

@@ -1,0 +1,98 @@
+"""Looking inside the compiled transformer: dimensions, named weights, and a picture of a run.
+
+The picture has two panels: which earlier token each step's attention picks (the last write to the
+cell under the head, an initial-tape token, or the start token for a blank cell), and the residual
+stream (one column per named dimension) over the run.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ToolkitError
+from .compile import FIELDS, CompiledMachine
+
+
+def _named_matrix(name, w, rows, cols, limit=8) -> str:
+    lines = [f"  {name}  shape {tuple(w.shape)}  nonzeros {int(np.count_nonzero(w))}"]
+    nz = np.argwhere(w != 0)
+    for r, c in nz[:limit]:
+        lines.append(f"    {rows[r] if rows else r:>16s} -> {cols[c] if cols else c:<16s} {w[r, c]:+g}")
+    if len(nz) > limit:
+        lines.append(f"    ... {len(nz) - limit} more")
+    return "\n".join(lines)
+
+
+def describe(cm: CompiledMachine, show_weights: bool = True) -> str:
+    L = cm.layout
+    p = cm.params
+    layer = p["layers"][0]
+    out = [f"machine      {cm.machine}",
+           f"d_model      {L.d_model}   ({', '.join(f'{n}:{L.sizes[n]}' for n in FIELDS)})",
+           f"layers       1 (attention: 1 head, d_head {L.D + 1}, d_v {L.k}; MLP: {layer['mlp']['w1'].shape[1]} ReLU units)",
+           f"positions    cells -{L.R}..{L.R} in D = {L.D} bits; scale M = {cm.M} (runs up to {cm.max_steps} steps)",
+           "token fields state, head, write_pos, symbol (categorical), recency (scalar)",
+           "read-out     state = argmax next_state, symbol = argmax write, head = head + move, undefined"]
+    if show_weights:
+        dims = L.dim_names()
+        a = layer["attn"]
+        qk_cols = [f"bit{j}" for j in range(L.D)] + ["recency"]
+        out.append("attention")
+        out.append(_named_matrix("W_q", a["wq"][0], dims, qk_cols))
+        out.append(_named_matrix("W_k", a["wk"][0], dims, qk_cols))
+        out.append(_named_matrix("W_v", a["wv"][0], dims, [f"sym{j}" for j in range(L.k)]))
+        out.append(_named_matrix("W_o", a["wo"][0], [f"sym{j}" for j in range(L.k)], dims))
+        out.append("MLP (the transition rule: units (state i, symbol j) in pairs)")
+        units = [f"u({i},{j}){'ab'[t]}" for i in range(L.n) for j in range(L.k) for t in range(2)]
+        out.append(_named_matrix("W_1", layer["mlp"]["w1"], dims, units, limit=6))
+        out.append(_named_matrix("W_2", layer["mlp"]["w2"], units, dims, limit=4 * L.n * L.k))
+    return "\n".join(out)
+
+
+def draw_run(machine, steps: int, path, tape=(), head_range: int = 16):
+    """Attention targets and residual stream of a run, as a figure (.png or .pdf)."""
+    path = Path(path)
+    if path.suffix.lower() not in (".png", ".pdf"):
+        raise ToolkitError(f"figure file {str(path)!r}: expected a .png or .pdf name")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .compile import compile_machine
+    from .decode import run
+
+    r = run(machine, steps, tape, head_range=head_range, layout="dense", record=True)
+    res = r.results[0]
+    P, s = r.prompt_length, res.steps
+    att = r.attended[0][P - 1: P - 1 + s]
+    resid = r.residual[0][P - 1: P - 1 + s]
+    L = compile_machine(machine, steps, head_range).layout
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4.5), gridspec_kw={"width_ratios": [1, 1.6]})
+    t = np.arange(s)
+    kind = np.where(att >= P, 0, np.where(att == P - 1, 2, 1))
+    for code, label, colour in ((0, "last write to the cell", "#1f3b73"), (1, "initial tape", "#2a9d5b"),
+                                (2, "start token (blank)", "#e07a1f")):
+        sel = kind == code
+        a1.scatter(t[sel], att[sel] - (P - 1), s=6, color=colour, label=label)
+    a1.plot(t, t, lw=0.5, color="grey")
+    a1.set_xlabel("step")
+    a1.set_ylabel("attended token (steps after the start token)")
+    a1.legend(fontsize=7)
+    a1.set_title("attention: which earlier token each step reads", fontsize=9)
+    dims = L.dim_names()
+    im = a2.imshow(resid.T, aspect="auto", cmap="RdBu_r", vmin=-2, vmax=2, interpolation="nearest")
+    a2.set_yticks(range(len(dims)))
+    a2.set_yticklabels(dims, fontsize=5)
+    a2.set_xlabel("step")
+    a2.set_title("residual stream after the layer (head clipped to +-2)", fontsize=9)
+    fig.colorbar(im, ax=a2, shrink=0.7)
+    fig.suptitle(f"{machine}  ({s} steps)", family="monospace", fontsize=9)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
+    fig.savefig(tmp, dpi=200)
+    plt.close(fig)
+    tmp.replace(path)
+    return path
