@@ -58,3 +58,31 @@ def test_draw_writes_a_figure(capsys, tmp_path, suffix):
     path = tmp_path / f"bb5{suffix}"
     code, out, _ = run_cli(capsys, "draw", BB5, "--steps", "5000", "-o", str(path))
     assert code == 0 and path.stat().st_size > 1000
+
+
+def test_transformer_engine_has_the_same_json_contract(capsys):
+    code, out, _ = run_cli(capsys, "run", "1RB1LB_1LA0LC_1RZ1LD_1RD0RA", "--engine", "transformer", "--steps", "1000", "--json")
+    ref = json.loads(run_cli(capsys, "run", "1RB1LB_1LA0LC_1RZ1LD_1RD0RA", "--json")[1])
+    data = json.loads(out)
+    assert code == 0
+    for key in ("steps", "sigma", "halted", "state", "head", "cells_visited"):
+        assert data[key] == ref[key]
+    code, out, _ = run_cli(capsys, "run", "1RB1LB_1LA1RZ", "--engine", "transformer", "--steps", "100", "--softmax", "20", "--json")
+    assert json.loads(out)["steps"] == 6
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["run", "1RB1LB_1LA1RZ", "--engine", "transformer", "--steps", "1000", "--dtype", "bfloat16"], "envelope"),
+    (["run", "1RB1LB_1LA1RZ", "--engine", "transformer", "--steps", "1000", "--softmax", "2"], "softmax beta"),
+    (["run", "1RB1LB_1LA1RZ", "--engine", "transformer", "--steps", "100", "--dtype", "int8"], "--dtype"),
+    (["run", "1RA1RA", "--engine", "transformer", "--steps", "100", "--head-range", "10"], "head left the range"),
+])
+def test_transformer_engine_errors(capsys, argv, needle):
+    code, out, err = run_cli(capsys, *argv)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and needle in err
+
+
+def test_inspect_prints_named_weights(capsys, tmp_path):
+    code, out, _ = run_cli(capsys, "inspect", "1RB1LB_1LA1RZ", "--figure", str(tmp_path / "a.png"))
+    assert code == 0 and "W_q" in out and "qbits" in out and "next_state" in out
+    assert (tmp_path / "a.png").stat().st_size > 1000

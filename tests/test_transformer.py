@@ -1,0 +1,155 @@
+"""The compiled transformer against the reference simulator (a shared table of cases, as in tracr)."""
+import jax
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from tm_transformer import PrecisionError, parse_machine, simulate
+from tm_transformer.transformer import model
+from tm_transformer.transformer.compile import compile_machine
+from tm_transformer.transformer.decode import run
+from tm_transformer.transformer.envelope import envelope, min_beta, steps_exact
+from tm_transformer.transformer.frontier import probe_steps, runs_exact, steps_frontier, envelope_steps
+
+from .conftest import machines
+from .data.published import BB5, HALTING, SLOW_HALTING
+
+
+def assert_same_run(machine, steps, tape, result):
+    ref = simulate(machine, steps, tape)
+    assert result.trace == ref.trace, f"first difference at step {ref.trace.first_difference(result.trace)}"
+    assert result.summary() == ref.summary()
+    lo, hi = ref.min_head - 3, ref.max_head + 3
+    np.testing.assert_array_equal(result.window(lo, hi), ref.window(lo, hi))
+
+
+@pytest.mark.parametrize("layout", ["dense", "packed"])
+@pytest.mark.parametrize("name,text,steps,sigma", HALTING)
+def test_published_machines_exact(name, text, steps, sigma, layout):
+    m = parse_machine(text)
+    result = run(m, 10 ** 3, layout=layout).results[0]
+    assert (result.steps, result.sigma, result.halted) == (steps, sigma, True)
+    assert_same_run(m, 10 ** 3, (), result)
+
+
+@pytest.mark.slow
+def test_long_published_machines_exact_in_float32_for_1e5_steps():
+    ms = [parse_machine(text) for _, text, _, _ in SLOW_HALTING]
+    out = run(ms, 10 ** 5, head_range=1000, dtype="float32")
+    for m, result in zip(ms, out.results):
+        assert_same_run(m, 10 ** 5, (), result)
+
+
+@pytest.mark.slow
+def test_dense_float32_scores_exact_on_a_long_run():
+    m = parse_machine(BB5)
+    assert_same_run(m, 20_000, (), run(m, 20_000, head_range=1000, layout="dense").results[0])
+
+
+@settings(max_examples=25)
+@given(st.lists(machines(max_states=6, max_symbols=4), min_size=1, max_size=6), st.integers(0, 2000),
+       st.integers(0, 2 ** 32 - 1), st.sampled_from(["dense", "packed"]))
+def test_random_machines_batched_equal_reference(batch, steps, seed, layout):
+    rng = np.random.default_rng(seed)
+    tapes = [rng.integers(0, m.n_symbols, size=rng.integers(0, 10)).tolist() for m in batch]
+    out = run(batch, steps, tapes, head_range=steps + 10, layout=layout)
+    for m, tape, result in zip(batch, tapes, out.results):
+        assert_same_run(m, steps, tape, result)
+
+
+@settings(max_examples=5)
+@given(st.lists(machines(max_states=4, max_symbols=3), min_size=2, max_size=4), st.integers(1, 300))
+def test_batched_run_equals_single_runs(batch, steps):
+    together = run(batch, steps, head_range=steps + 1).results
+    for m, r in zip(batch, together):
+        alone = run(m, steps, head_range=steps + 1).results[0]
+        assert alone.trace == r.trace and alone.summary() == r.summary()
+
+
+@settings(max_examples=10)
+@given(machines(max_states=5, max_symbols=3), st.integers(1, 500), st.sampled_from(["dense", "packed"]))
+def test_softmax_with_envelope_beta_equals_hardmax(machine, steps, layout):
+    beta = min_beta(steps + 1)
+    soft = run(machine, steps, beta=beta, head_range=steps + 1, layout=layout)
+    hard = run(machine, steps, head_range=steps + 1, layout=layout).results[0]
+    assert soft.results[0].trace == hard.trace
+    assert soft.min_top_weight[0] >= 0.75
+
+
+@settings(max_examples=10)
+@given(machines(max_states=5, max_symbols=3), st.integers(1, 10 ** 6))
+def test_scan_and_while_loop_agree(machine, seed):
+    a = run(machine, 200, head_range=201, until_halt=True).results[0]
+    b = run(machine, 200, head_range=201, until_halt=False).results[0]
+    assert a.trace == b.trace and a.summary() == b.summary()
+
+
+def test_just_outside_the_envelope_raises():
+    m = parse_machine("1RB1LB_1LA1RZ")
+    R = 1000
+    limit = steps_exact(8, R)  # bfloat16
+    run(m, limit, head_range=R, dtype="bfloat16")  # inside: fine
+    with pytest.raises(PrecisionError, match="exceed the bfloat16 envelope"):
+        run(m, limit + 1, head_range=R, dtype="bfloat16")
+    with pytest.raises(PrecisionError, match="softmax beta"):
+        run(m, 100, beta=min_beta(101) - 0.01, head_range=R)
+
+
+def test_head_leaving_the_range_is_detected():
+    m = parse_machine("1RA1RA")  # runs right forever
+    with pytest.raises(PrecisionError, match="head left the range"):
+        run(m, 50, head_range=10)
+
+
+def test_softmax_too_cold_is_detected_at_run_time():
+    m = parse_machine("1RB0LA_1LA1RB")
+    with pytest.raises(PrecisionError, match="softmax attention kept only"):
+        run(m, 200, beta=0.3, head_range=201, check_envelope=False, layout="dense")
+
+
+def test_envelope_is_conservative_against_the_worst_case_probe():
+    """The analytic envelope never promises more than the dtype delivers; for float32 it is tight."""
+    for dtype in ("bfloat16", "float16"):
+        for R in (4, 100):
+            assert steps_frontier(dtype, R) > steps_exact({"bfloat16": 8, "float16": 11}[dtype], R)
+    assert probe_steps("float32", 10 ** 5, 1000)
+    assert probe_steps("float32", steps_exact(24, 1000), 1000)
+    assert not probe_steps("float32", 4 * steps_exact(24, 1000), 1000)  # the probe can fail
+
+
+def test_real_runs_fail_just_past_the_low_precision_envelope():
+    T = envelope_steps("bfloat16")
+    assert runs_exact("bfloat16", T)
+    assert not runs_exact("bfloat16", 2 * T)
+
+
+def test_float64_run_matches_reference():
+    m = parse_machine(BB5)
+    assert_same_run(m, 3000, (), run(m, 3000, dtype="float64", layout="dense", head_range=3000).results[0])
+
+
+def test_float64_runs_past_the_float32_envelope_are_allowed():
+    env32 = envelope("float32", 5 * 10 ** 6, 10)
+    env64 = envelope("float64", 5 * 10 ** 6, 10)
+    assert not env32.exact and env64.exact
+
+
+def test_model_pieces_have_documented_shapes():
+    cm = compile_machine(parse_machine("1RB1LB_1LA1RZ"), 10, 8)
+    L = cm.layout
+    params = jax.tree.map(np.asarray, cm.params)
+    tok = {"state": 0, "head": 8, "write_pos": L.cell_none, "symbol": 0, "recency": 3}
+    x = model.embed(params, {k: np.int32(v) for k, v in tok.items()})
+    assert x.shape == (L.d_model,)
+    q, k, v = model.qkv(params["layers"][0], x)
+    assert q.shape == (1, L.D + 1) and k.shape == (1, L.D + 1) and v.shape == (1, L.k)
+
+
+def test_bad_arguments():
+    m = parse_machine("1RB1LB_1LA1RZ")
+    with pytest.raises(PrecisionError, match="dtype"):
+        run(m, 10, dtype="float8")
+    with pytest.raises(Exception, match="layout"):
+        run(m, 10, layout="sparse")
+    with pytest.raises(Exception, match="steps must be a non-negative integer"):
+        run(m, -1)
