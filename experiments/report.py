@@ -1,0 +1,110 @@
+"""Running checks into a results folder: tidy CSV tables, figures, ``manifest.json``, ``verdicts.json``
+and a Markdown report. Everything is written into a temporary folder first and moved into place at the
+end, so an interrupted run leaves nothing half-written."""
+from __future__ import annotations
+
+import csv
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from .checks import CHECKS, CheckResult
+from .manifest import manifest, write_json
+from .protocol import KAPPA
+from .stats import ALPHA
+
+CLAIM_CHECK = {"C1": "contexts", "C2": "sequences", "C3": "halfspaces", "C4": "coin"}
+
+
+def _write_csv(path: Path, rows: list[dict]) -> None:
+    rows = [{k: v for k, v in r.items() if not k.startswith("_")} for r in rows]
+    if not rows:
+        path.write_text("")
+        return
+    keys = []
+    for r in rows:
+        keys += [k for k in r if k not in keys]
+    with path.open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=keys)
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: r.get(k) for k in keys})
+
+
+def run_checks(names: list[str], out: Path, quick: bool, seed: int, progress: bool = True,
+               options: dict | None = None) -> dict:
+    out = Path(out)
+    staging = Path(tempfile.mkdtemp(prefix=".tmt-", dir=out.parent if out.parent.exists() else None))
+    try:
+        t0 = time.perf_counter()
+        results: dict[str, CheckResult] = {}
+        timings = {}
+        for name in names:
+            t = time.perf_counter()
+            results[name] = CHECKS[name](staging, quick=quick, seed=seed, progress=progress, **(options or {}).get(name, {}))
+            timings[name] = round(time.perf_counter() - t, 1)
+            _write_csv(staging / f"{name}.csv", results[name].rows)
+            if results[name].tests:
+                _write_csv(staging / f"{name}_tests.csv", results[name].tests)
+        elapsed = time.perf_counter() - t0
+        verdicts = []
+        for claim, check in CLAIM_CHECK.items():
+            if check not in results:
+                continue
+            vs = [v for v in results[check].verdicts if v.claim == claim]
+            main = vs[0]
+            entry = main.as_dict()
+            entry["evidence"] = [f"{check}.csv", f"{check}_tests.csv", *results[check].figures]
+            if len(vs) > 1:
+                entry["other_readings"] = [{k: v.as_dict()[k] for k in ("reading", "verdict", "constant", "failing")} for v in vs[1:]]
+            verdicts.append(entry)
+        config = {"checks": names, "quick": quick, "kappa": KAPPA, "alpha": ALPHA, "options": options or {}}
+        man = manifest(config, seed)
+        man["seconds"] = {"total": round(elapsed, 1), **timings}
+        write_json(staging / "manifest.json", man)
+        write_json(staging / "verdicts.json", verdicts)
+        (staging / "report.md").write_text(render(results, verdicts, man))
+        if out.exists():
+            shutil.rmtree(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(staging), str(out))
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    return {"verdicts": verdicts, "manifest": man, "out": str(out)}
+
+
+def _fmt(x):
+    return f"{x:.3g}" if isinstance(x, float) else str(x)
+
+
+def render(results: dict, verdicts: list, man: dict) -> str:
+    lines = ["# Inference-time capabilities: the paper's claims checked numerically", "",
+             "Claims of Sharma (2025), arXiv 2506.08060, checked against simulated in-context estimators. "
+             f"Protocol: each claim's constant is calibrated at the easy end of its grid and tested everywhere else at "
+             f"{KAPPA:g}x that constant with an exact one-sided binomial test at level {ALPHA}; a claim *fails* where "
+             "the test rejects `P(error > eps) <= delta`, and otherwise *holds* with the smallest constant over the grid.",
+             "", f"Run: {'quick' if man['config']['quick'] else 'full'}, seed {man['seed']}, commit `{man['git_commit']}`, "
+             f"{man['device']}, {man['seconds']['total']} s.", "", "## Verdicts", "",
+             "| claim | reading | verdict | constant | evidence |", "|---|---|---|---|---|"]
+    for v in verdicts:
+        rows = [v] + v.get("other_readings", [])
+        for r in rows:
+            detail = _fmt(r["constant"]) if r["verdict"] == "holds" else (
+                f"calibrated C = {_fmt(r['constant'])} fails at " + "; ".join(
+                    f"{f['params']}: rate {f['rate']:.3g} (99% CI {f['ci'][0]:.3g}-{f['ci'][1]:.3g}) > delta {f['delta']:g} at n = {f['n']}"
+                    for f in r["failing"][:3]))
+            lines.append(f"| {v['claim']} | {r['reading']} | **{r['verdict']}** | {detail} | {', '.join(v['evidence'][:2])} |")
+    for name, res in results.items():
+        lines += ["", f"## {name}", ""]
+        if res.summary:
+            lines += [res.summary, ""]
+        for v in res.verdicts:
+            lines.append(f"- {v.claim} ({v.reading}): **{v.verdict}**. {v.note}")
+        for fig in res.figures:
+            if fig.endswith(".png"):
+                lines.append(f"\n![{fig}]({fig})")
+        lines += ["", f"Table: `{name}.csv`" + (f", tests: `{name}_tests.csv`" if res.tests else "")]
+    lines += ["", "## Reproduce", "", f"`{man['command']}` with the versions in `manifest.json`."]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,82 @@
+"""Exact binomial statistics for Monte-Carlo failure rates.
+
+* :func:`clopper_pearson` -- the exact two-sided interval for a binomial proportion;
+* :func:`exceeds` -- the one-sided exact binomial test of H0: p <= delta (reject when k failures out of
+  T would be too many), at a fixed level ``alpha``;
+* :func:`search_n_star` -- the empirical sample requirement: the smallest n whose estimated failure rate
+  is <= delta, with the smallest n whose Clopper-Pearson upper bound is <= delta (n_hi) and whose lower
+  bound is <= delta (n_lo) bracketing the uncertainty.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+from scipy.stats import beta as beta_dist
+from scipy.stats import binom
+
+ALPHA = 0.01  # the fixed test level of every statistical decision in the toolkit
+
+
+def clopper_pearson(k: int, T: int, confidence: float = 1 - ALPHA) -> tuple[float, float]:
+    a = (1 - confidence) / 2
+    lo = 0.0 if k == 0 else float(beta_dist.ppf(a, k, T - k + 1))
+    hi = 1.0 if k == T else float(beta_dist.ppf(1 - a, k + 1, T - k))
+    return lo, hi
+
+
+def exceeds(k: int, T: int, delta: float, alpha: float = ALPHA) -> bool:
+    """Reject H0: p <= delta in favour of p > delta (exact one-sided binomial test)."""
+    return float(binom.sf(k - 1, T, delta)) < alpha
+
+
+@dataclass(frozen=True)
+class NStar:
+    n: int            # smallest n on the search path with k/T <= delta
+    n_lo: int         # smallest n whose CP lower bound is <= delta
+    n_hi: int | None  # smallest n whose CP upper bound is <= delta (conservative); None when T trials
+                      # cannot certify delta even with no failure (T < about ln(2/alpha)/delta)
+    evaluations: tuple  # (n, failures, trials) along the search
+
+
+def search_n_star(failures: Callable[[int], tuple[int, int]], delta: float, n0: int = 1,
+                  n_max: int = 10 ** 7, steps: int = 7) -> NStar:
+    """Geometric growth from ``n0`` until the failure rate is <= delta, then bisection on a log scale.
+
+    ``failures(n)`` returns (k, T). The failure probability is assumed non-increasing in n.
+    """
+    seen: dict[int, tuple[int, int]] = {}
+
+    def rate(n):
+        if n not in seen:
+            seen[n] = failures(n)
+        return seen[n]
+
+    def ok(n, which):
+        k, T = rate(n)
+        if which == "point":
+            return k / T <= delta
+        lo, hi = clopper_pearson(k, T)
+        return (hi if which == "hi" else lo) <= delta
+
+    out = {}
+    for which in ("point", "hi", "lo"):
+        if which == "hi":
+            _, T = rate(max(1, n0))
+            if clopper_pearson(0, T)[1] > delta:
+                out["hi"] = None
+                continue
+        lo, hi = 0, max(1, n0)
+        while not ok(hi, which):
+            lo, hi = hi, hi * 2
+            if hi > n_max:
+                raise RuntimeError(f"no n <= {n_max} reaches failure rate {delta}")
+        for _ in range(steps):
+            if hi - lo <= max(1, hi // 64):
+                break
+            mid = int(math.sqrt(max(lo, 1) * hi)) if lo else hi // 2
+            mid = min(max(mid, lo + 1), hi - 1) if hi - lo > 1 else hi
+            lo, hi = (mid, hi) if not ok(mid, which) else (lo, mid)
+        out[which] = hi
+    return NStar(out["point"], out["lo"], out["hi"], tuple((n, *seen[n]) for n in sorted(seen)))
