@@ -81,9 +81,15 @@ def compare(a: Bound, b: Bound, along: str, grid: tuple[float, float] | None = N
         vb = b.evaluate(check_assumptions=False, relaxed=True, **fixed, **kw)
         return np.log(va) - np.log(vb)
 
-    values = np.array([diff(x) for x in xs])
-    if not np.all(np.isfinite(values)):
-        raise ToolkitError(f"a bound is not finite somewhere on {along} in [{lo:g}, {hi:g}]: narrow the grid")
+    with np.errstate(all="ignore"):
+        values = np.array([diff(x) for x in xs])
+    finite = np.isfinite(values)
+    if not finite.all():  # a bound overflows (e.g. 2^(V^l)): compare where both are finite
+        keep = np.nonzero(finite)[0]
+        if keep.size < 2:
+            return Comparison(a.name, b.name, display_name(var), ratio, lim, point, (), (), dict(fixed))
+        xs, values = xs[keep[0]: keep[-1] + 1], values[keep[0]: keep[-1] + 1]
+        lo, hi = float(xs[0]), float(xs[-1])
     crossings = []
     sign = np.sign(values)
     for i in np.nonzero(sign[:-1] * sign[1:] < 0)[0]:

@@ -154,7 +154,7 @@ def _test_points(res: CheckResult, setting: str, quick: bool, seed: int, per=lam
 def _plot_nstar(res, out, name, x, series, claim, ref, title, reading=None):
     rows = [r for r in res.rows if reading is None or r.get("reading") == reading]
     v = res.verdicts[-1]
-    fig, axes = figures.new(2, width=3.2)
+    fig, axes = figures.new(2, width=3.8, height=3.0)
     keys = sorted({(r[series], r["eps"], r["delta"]) for r in rows})
     for i, key in enumerate(keys):
         pts = sorted((r for r in rows if (r[series], r["eps"], r["delta"]) == key), key=lambda r: r[x])
@@ -166,10 +166,14 @@ def _plot_nstar(res, out, name, x, series, claim, ref, title, reading=None):
         axes[0].plot(xs, [v.constant * r["claim_f"] for r in pts], "-", color=col, lw=0.8)
         axes[0].plot(xs, [r[ref] for r in pts], ":", color=col, lw=0.8)
         axes[1].plot(xs, [r["n_star"] / r["claim_f"] for r in pts], "o-", color=col)
-    axes[0].set(xscale="log", yscale="log", xlabel=x, ylabel="examples", title=f"{title} (line: {claim} at C={v.constant:.3g}; dotted: {ref})")
+    xs_all = [r[x] for r in rows]
+    xscale = "log" if max(xs_all) / min(xs_all) >= 20 else "linear"
+    axes[0].set(xscale=xscale, yscale="log", xlabel=x, ylabel="examples",
+                title=f"{title}\nline: {claim} at C={v.constant:.3g}; dotted: {ref}")
     axes[0].legend(fontsize=5)
     axes[1].axhline(v.calibrated_constant * KAPPA, color="grey", ls="--", lw=0.8, label=f"{KAPPA} x calibrated C")
-    axes[1].set(xscale="log", yscale="log", xlabel=x, ylabel=f"n* / f_{claim}  (constant needed)", title=f"{claim}: {v.verdict}")
+    axes[1].set(xscale=xscale, yscale="log", xlabel=x, ylabel=f"n* / f_{claim}  (constant needed)",
+                title=f"{claim} ({v.reading[:40]}): {v.verdict}")
     axes[1].legend()
     return figures.save(fig, out, name)
 

@@ -95,7 +95,8 @@ def render(results: dict, verdicts: list, man: dict) -> str:
                 f"calibrated C = {_fmt(r['constant'])} fails at " + "; ".join(
                     f"{f['params']}: rate {f['rate']:.3g} (99% CI {f['ci'][0]:.3g}-{f['ci'][1]:.3g}) > delta {f['delta']:g} at n = {f['n']}"
                     for f in r["failing"][:3]))
-            lines.append(f"| {v['claim']} | {r['reading']} | **{r['verdict']}** | {detail} | {', '.join(v['evidence'][:2])} |")
+            cells = [v["claim"], r["reading"], f"**{r['verdict']}**", detail, ", ".join(v["evidence"][:2])]
+            lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     for name, res in results.items():
         lines += ["", f"## {name}", ""]
         if res.summary:
