@@ -37,6 +37,19 @@ def loop_halfspace(trials, n, eps, rng):
     return fails
 
 
+def loop_gd(trials, n, d, eps, rng):
+    """One gradient step (the linear-attention learner)."""
+    fails = 0
+    for _ in range(trials):
+        w = rng.normal(size=d)
+        X = rng.normal(size=(n, d))
+        y = np.where(X @ w >= 0, 1.0, -1.0)
+        w_hat = (y[:, None] * X).sum(0)
+        cos = w_hat @ w / (np.linalg.norm(w_hat) * np.linalg.norm(w))
+        fails += np.arccos(np.clip(cos, -1, 1)) / np.pi > eps
+    return fails
+
+
 def loop_contexts(trials, n_c, probs, eps, rng):
     fails = 0
     for _ in range(trials):
@@ -79,6 +92,8 @@ def main(argv=None):
     rows = {
         "halfspace (C3, d=2, n=64)": (time_engine("halfspace", 64, T, d=2, eps=0.05),
                                       time_loop(loop_halfspace, sub, 64, 0.05)),
+        "halfspace, one GD step (d=8, n=64)": (time_engine("halfspace", 64, T, d=8, eps=0.05, learner="gd"),
+                                               time_loop(loop_gd, sub, 64, 8, 0.05)),
         "contexts (C1, m=8, V=16, 200/context)": (time_engine("contexts", 200, T, probs=probs, eps=0.15),
                                                   time_loop(loop_contexts, sub, 200, probs, 0.15)),
         "coin (C4, n=1000)": (time_engine("coin", 1000, T, p=0.5, eps=0.03), time_loop(loop_coin, sub, 1000, 0.5, 0.03)),

@@ -18,8 +18,8 @@ from bounds.compare import compare
 
 from . import figures
 from .montecarlo import count_failures
-from .protocol import KAPPA, Verdict, decide, test_n
-from .stats import clopper_pearson, search_n_star
+from .protocol import KAPPA, decide, test_n
+from .stats import search_n_star
 
 
 @dataclass
@@ -42,7 +42,7 @@ def _bar(items, desc, progress):
         return items
     from tqdm.auto import tqdm
 
-    return tqdm(items, desc=desc, leave=False)
+    return tqdm(items, desc=desc, leave=False, disable=None)  # silent when not on a terminal
 
 
 def _hi(ns) -> int:

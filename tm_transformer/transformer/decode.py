@@ -33,7 +33,7 @@ from ..errors import PrecisionError, ToolkitError
 from ..machine import TuringMachine
 from ..simulator import RunResult, Trace, check_run_args
 from . import model
-from .compile import CompiledMachine, Layout, compile_machine
+from .compile import Layout, compile_machine
 from .envelope import MANTISSA_BITS, envelope
 
 LAYOUTS = ("dense", "packed")

@@ -26,8 +26,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numpy as np
-
 from ..errors import PrecisionError
 
 MANTISSA_BITS = {"float16": 11, "bfloat16": 8, "float32": 24, "float64": 53}
@@ -108,8 +106,3 @@ def frontier_table(head_range: int = 1000) -> list[dict]:
                      "min_beta_at_steps_exact": min_beta(T + 1) if T else float("nan")})
     return rows
 
-
-def _np_dtype(name: str):
-    import jax.numpy as jnp
-
-    return {"float16": jnp.float16, "bfloat16": jnp.bfloat16, "float32": jnp.float32, "float64": np.float64}[name]
