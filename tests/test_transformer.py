@@ -153,3 +153,8 @@ def test_bad_arguments():
         run(m, 10, layout="sparse")
     with pytest.raises(Exception, match="steps must be a non-negative integer"):
         run(m, -1)
+
+
+def test_packed_cache_with_a_head_range_beyond_int16():
+    m = parse_machine("1RB1LB_1LA0LC_1RZ1LD_1RD0RA")
+    assert_same_run(m, 200, (), run(m, 200, head_range=20_000, layout="packed").results[0])

@@ -11,8 +11,8 @@ Two cache layouts hold the same keys and values:
   pass of :mod:`.model` computes; scores are the dtype's dot products (this is what the precision
   envelope is about, and what the frontier measurement runs);
 * ``packed``: the same keys and values stored losslessly as 3 bytes per token -- the written cell as an
-  int16 index (the key bits are its binary code), the written symbol as an int8 (the value is its
-  one-hot) -- with the recency recomputed from the position. The score M <b(h), b(p)> + r is
+  int16 index (the key bits are its binary code; int32 beyond 16,383 cells), the written symbol as an
+  int8 (the value is its one-hot) -- with the recency recomputed from the position. The score M <b(h), b(p)> + r is
   evaluated as M (D - 2 popcount(h XOR p)) + r, the same integer, then cast to the dtype.
 
 Run-time checks (raised by :func:`run` as :class:`PrecisionError`, never returned as a trace): the head
@@ -95,13 +95,18 @@ class Carry(NamedTuple):
     min_top: jax.Array    # smallest softmax weight on the top key so far
 
 
-def _init(params, fields, *, k, chunk, layout, dtype, P, T, **_) -> Carry:
+def _cell_dtype(R: int):
+    """int16 cell indices while 2R + 1 fits (3 bytes a token), int32 beyond."""
+    return jnp.int16 if 2 * R + 1 < 2 ** 15 else jnp.int32
+
+
+def _init(params, fields, *, k, R, chunk, layout, dtype, P, T, **_) -> Carry:
     S = -(-(P + T) // chunk) * chunk
     if layout == "dense":
         attn = params["layers"][0]["attn"]
         cache = (jnp.zeros((S, 1, attn["wq"].shape[-1]), dtype), jnp.zeros((S, 1, attn["wv"].shape[-1]), dtype))
     else:
-        cache = (jnp.full((S,), -1, jnp.int16), jnp.zeros((S,), jnp.int8))
+        cache = (jnp.full((S,), -1, _cell_dtype(R)), jnp.zeros((S,), jnp.int8))
     gen = {name: jnp.int32(0) for name in _TOKEN_FIELDS}
     return Carry(cache, gen, jnp.bool_(False), jnp.int32(0), jnp.int32(0), jnp.float32(1))
 
@@ -124,7 +129,7 @@ def _attend_dense(layer, cache, i, x, *, beta, chunk, dtype):
 def _attend_packed(cache, i, token, n_pad, *, k, R, D, M, P, beta, chunk, dtype):
     cells, syms = cache
     wpos = token["write_pos"]
-    cells = cells.at[i].set(jnp.where(wpos == 2 * R + 1, -1, wpos).astype(jnp.int16))
+    cells = cells.at[i].set(jnp.where(wpos == 2 * R + 1, -1, wpos).astype(cells.dtype))
     syms = syms.at[i].set(jnp.where(token["symbol"] >= k, 0, token["symbol"]).astype(jnp.int8))
     score_int = jnp.int64 if M * (D + 1) >= 2 ** 31 else jnp.int32
     q_cell = token["head"]
