@@ -16,6 +16,7 @@ import time
 import numpy as np
 
 from experiments.montecarlo import count_failures
+from tm_transformer.transformer.bench import best_time
 
 
 def loop_halfspace(trials, n, eps, rng):
@@ -66,13 +67,7 @@ def loop_coin(trials, n, p, eps, rng):
 
 
 def time_engine(setting, n, trials, **kw):
-    count_failures(setting, n, trials, 0, "bench", **kw)
-    best = float("inf")
-    for _ in range(3):
-        t0 = time.perf_counter()
-        count_failures(setting, n, trials, 0, "bench", **kw)
-        best = min(best, time.perf_counter() - t0)
-    return trials / best
+    return trials / best_time(lambda: count_failures(setting, n, trials, 0, "bench", **kw))
 
 
 def time_loop(fn, trials, *args):

@@ -10,24 +10,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
-
 import numpy as np
 
 from tm_transformer.batched import run_batch
 from tm_transformer.fast import run_fast
 from tm_transformer.machine import random_machine
 from tm_transformer.simulator import simulate
-
-
-def best_of(fn, repeat=3):
-    fn()
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
+from tm_transformer.transformer.bench import best_time as best_of
 
 
 def main(argv=None):

@@ -25,7 +25,8 @@ from .decode import run
 BYTES_PER_STEP = {"packed": 3}
 
 
-def _time(fn, repeat: int) -> float:
+def best_time(fn, repeat: int = 3) -> float:
+    """Seconds of the fastest of ``repeat`` calls, after one warm-up call (compilation)."""
     fn()
     best = float("inf")
     for _ in range(repeat):
@@ -40,7 +41,7 @@ def copy_bandwidth(n_bytes: int = 1 << 30) -> float:
     x = jnp.zeros(n_bytes // 4, jnp.float32)
     f = jax.jit(lambda a: a + 1)
     f(x).block_until_ready()
-    t = _time(lambda: f(x).block_until_ready(), 5)
+    t = best_time(lambda: f(x).block_until_ready(), 5)
     return 2 * x.nbytes / t
 
 
@@ -55,7 +56,7 @@ def bench_transformer(steps: int, batch: int, dtype: str = "float32", seed: int 
     out = {"steps": steps, "batch": batch, "dtype": dtype, "device": str(jax.devices()[0].device_kind),
            "backend": jax.default_backend(), "jax": jax.__version__, "chunk": chunk}
     for name in variants:
-        seconds = _time(lambda: run(machines, steps, dtype=dtype, head_range=head_range, **settings[name]), repeat)
+        seconds = best_time(lambda: run(machines, steps, dtype=dtype, head_range=head_range, **settings[name]), repeat)
         out[f"{name}_steps_per_s"] = steps * batch / seconds
         out[f"{name}_seconds"] = seconds
     main = "packed" if "packed" in variants else variants[-1]
