@@ -214,6 +214,13 @@ def check_sequences(out: Path, quick: bool = True, seed: int = 0, progress: bool
 
 
 # ---- 4: halfspaces (C3) -------------------------------------------------------------------------------
+_LEARNER_NOTES = {
+    "consistent": "consistent learner: the version-space midpoint for d = 2, the perceptron to zero training error above",
+    "perceptron": "consistent learner: the perceptron run to zero training error",
+    "midpoint": "consistent learner: the version-space midpoint (d = 2)",
+    "gd": "one gradient step from w = 0 (a linear-attention head; not a consistent learner, needs about d/eps^2)",
+}
+
 def check_halfspaces(out: Path, quick: bool = True, seed: int = 0, progress: bool = True,
                      learner: str = "consistent") -> CheckResult:
     grid = dict(d=[2] if quick else [2, 4], eps=[0.2, 0.1] if quick else [0.2, 0.1],
@@ -236,9 +243,8 @@ def check_halfspaces(out: Path, quick: bool = True, seed: int = 0, progress: boo
     # must not lean on the learner's cap)
     _test_points(res, "halfspace", quick, seed)
     v = decide("C3", "0-1 disagreement with the target halfspace (realizable, Gaussian inputs)", res.rows, res.tests,
-               note=f"learner: {learner} (consistent: version-space midpoint for d = 2, perceptron to zero training "
-                    f"error above); {sum(t['unconverged'] for t in res.tests)} perceptron test trials hit the epoch cap "
-                    f"and count as successes")
+               note=_LEARNER_NOTES[learner] + f"; {sum(t['unconverged'] for t in res.tests)} perceptron test trials "
+                                               f"hit the epoch cap and count as successes")
     res.verdicts.append(v)
     res.figures += _plot_nstar(res, out, "halfspaces_nstar", x="delta", series="d", claim="C3", ref="optimal_rate",
                                title="C3: n* vs delta")
