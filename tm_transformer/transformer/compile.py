@@ -210,18 +210,18 @@ def _shared_weights(L: Layout, M: int) -> dict:
         "readout": {"state": r_state, "symbol": r_write, "read": r_read},
         "readout_scalar": {"head": r_head, "undefined": r_undef},
     }
-    for leaf in jax_free_leaves(params):
+    for leaf in _numpy_leaves(params):
         leaf.setflags(write=False)
     return params
 
 
-def jax_free_leaves(tree):
+def _numpy_leaves(tree):
     if isinstance(tree, dict):
         for v in tree.values():
-            yield from jax_free_leaves(v)
+            yield from _numpy_leaves(v)
     elif isinstance(tree, list):
         for v in tree:
-            yield from jax_free_leaves(v)
+            yield from _numpy_leaves(v)
     elif isinstance(tree, np.ndarray):
         yield tree
 
