@@ -30,13 +30,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..errors import PrecisionError, ToolkitError
-from ..machine import TuringMachine
+from ..machine import HALT, TuringMachine
 from ..simulator import RunResult, Trace, check_run_args
 from . import model
 from .compile import Layout, compile_machine
 from .envelope import MANTISSA_BITS, envelope
 
 LAYOUTS = ("dense", "packed")
+_TOKEN_FIELDS = ("state", "head", "write_pos", "symbol", "recency")
 _ERR_RANGE, _ERR_SOFTMAX, _ERR_READOUT = 1, 2, 4
 
 
@@ -53,18 +54,16 @@ def prompt(layout: Layout, M: int, tape: Sequence[int], length: int) -> dict[str
     L = layout
     tape = list(tape)
     pad = length - len(tape) - 1
-    f = {k: np.zeros(length, np.int32) for k in ("state", "head", "write_pos", "symbol", "recency", "kind")}
+    f = {k: np.zeros(length, np.int32) for k in _TOKEN_FIELDS}
     f["state"][:] = L.state_none
     f["head"][:] = L.R  # cell 0; a prompt token's own query is never read
     f["write_pos"][:] = L.cell_none
     f["symbol"][:] = L.k  # no value
     f["recency"][:pad] = -M  # padding: below the start token, never the top key
-    f["kind"][:pad] = 0
     cells = np.arange(len(tape))
     f["write_pos"][pad: pad + len(tape)] = cells + L.R
     f["symbol"][pad: pad + len(tape)] = tape
-    f["kind"][pad: pad + len(tape)] = 1
-    f["state"][-1], f["symbol"][-1], f["recency"][-1], f["kind"][-1] = 0, 0, M * (L.D - 1), 2
+    f["state"][-1], f["symbol"][-1], f["recency"][-1] = 0, 0, M * (L.D - 1)
     return f
 
 
@@ -79,9 +78,6 @@ def _packed_scores(q_cell, M, D, cells, rec, int_dtype):
     dot = D - 2 * jax.lax.population_count(jnp.bitwise_xor(q_cell, cells.astype(jnp.int32)))
     dot = jnp.where(cells < 0, 0, dot)
     return M * dot.astype(int_dtype) + rec.astype(int_dtype)
-
-
-_TOKEN_FIELDS = ("state", "head", "write_pos", "symbol", "recency")
 
 
 class Carry(NamedTuple):
@@ -234,6 +230,7 @@ def _run_batch(params, fields, param_axes, until_halt=True, **static):
             outs = jax.tree.map(lambda a: jnp.moveaxis(a, 0, 1), outs)
     rows = tuple(r[:, P - 1:] for r in outs["row"])
     result = {"state": rows[0], "head": rows[1], "read": rows[2], "write": rows[3], "steps": carry.steps,
+              "final_state": carry.gen["state"], "final_head": carry.gen["head"] - static["R"],
               "undefined": outs["undefined"][:, P - 1:].any(axis=1), "done": carry.done, "err": carry.err,
               "min_top_weight": carry.min_top}
     if static["record"]:
@@ -281,8 +278,8 @@ def run(machines: TuringMachine | Sequence[TuringMachine], steps: int, tapes=Non
     """Run one machine or a batch on the compiled transformer for ``steps`` steps (or to the halt).
 
     ``until_halt`` decodes with a ``while_loop`` that stops when every machine has halted; otherwise a
-    ``lax.scan`` over all ``steps`` positions. Raises :class:`PrecisionError` before the run when it would leave the precision envelope, and
-    after it when a run-time check fails; ``check_envelope=False`` skips the first check only (the
+    ``lax.scan`` over all ``steps`` positions. Raises :class:`PrecisionError` before the run when it would
+    leave the precision envelope, and after it when a run-time check fails; ``check_envelope=False`` skips the first check only (the
     frontier measurement uses it; the run-time checks still apply).
     """
     single = isinstance(machines, TuringMachine)
@@ -313,7 +310,8 @@ def run(machines: TuringMachine | Sequence[TuringMachine], steps: int, tapes=Non
     L, M = compiled[0].layout, compiled[0].M
     P = longest + 1
     params, param_axes = _stack_params([c.params for c in compiled])
-    fields = {key: np.stack([prompt(L, M, t, P)[key] for t in inits]) for key in ("state", "head", "write_pos", "symbol", "recency")}
+    prompts = [prompt(L, M, t, P) for t in inits]
+    fields = {key: np.stack([pr[key] for pr in prompts]) for key in _TOKEN_FIELDS}
     fields["n_pad"] = np.array([P - 1 - len(t) for t in inits], np.int32)
     out = _run_batch(_cast(params, jdt), fields, param_axes, n=n, k=k, R=L.R, D=L.D, M=M, P=P, T=int(steps),
                      beta=None if beta is None else float(beta), chunk=int(chunk), layout=layout, dtype=jdt, record=record,
@@ -332,17 +330,19 @@ def run(machines: TuringMachine | Sequence[TuringMachine], steps: int, tapes=Non
         if e & _ERR_READOUT:
             why.append("the head read-out was not within 1/4 of an integer")
         raise PrecisionError(f"transformer run of machine {b} ({batch[b]}) is not exact: " + "; ".join(why))
-    results = [_result(batch[b], inits[b], {key: np.asarray(v[b]) for key, v in out.items()}) for b in range(len(batch))]
+    results = [_result(inits[b], n, {key: np.asarray(v[b]) for key, v in out.items()}) for b in range(len(batch))]
     return TransformerRun(results, dtype, beta, np.asarray(out["min_top_weight"]), layout, P,
                           np.asarray(out["residual"]) if record else None, np.asarray(out["attended"]) if record else None)
 
 
-def _result(machine: TuringMachine, init: np.ndarray, o: dict) -> RunResult:
+def _result(init: np.ndarray, n: int, o: dict) -> RunResult:
+    """A :class:`RunResult` from one machine's decoded outputs: the trace, and the final state and head
+    read off the last generated token (state index ``n`` is halt)."""
     s = int(o["steps"])
     trace = Trace(*(o[key][:s].astype(np.int64) for key in ("state", "head", "read", "write")))
     if s:
-        final_head = int(trace.head[-1] + machine.table[trace.state[-1]][trace.read[-1]].move)
-        final_state = int(machine.table[trace.state[-1]][trace.read[-1]].next_state)
+        final_head = int(o["final_head"])
+        final_state = HALT if int(o["final_state"]) == n else int(o["final_state"])
     else:
         final_head, final_state = 0, 0
     lo = min(0, int(trace.head.min()) if s else 0, final_head)
@@ -356,5 +356,5 @@ def _result(machine: TuringMachine, init: np.ndarray, o: dict) -> RunResult:
     halted = final_state < 0 and s > 0 and bool(o["done"]) and not bool(o["undefined"])
     reason = "halted" if halted else "undefined" if bool(o["undefined"]) else "step_limit"
     heads = np.concatenate([trace.head, [final_head]]) if s else np.array([0])
-    return RunResult(s, final_state if s else 0, final_head, tape, lo, reason, int(heads.min()), int(heads.max()),
+    return RunResult(s, final_state, final_head, tape, lo, reason, int(heads.min()), int(heads.max()),
                      None, trace)

@@ -26,8 +26,9 @@ Params = dict[str, Any]
 
 
 class AttnState(NamedTuple):
-    """Running reduction over key chunks for one query: max score, normaliser, weighted values, and the
-    weight the top key ends with (for the run-time exactness check)."""
+    """Running reduction over key chunks for one query: the top score, the softmax normaliser (relative
+    to the top score, so the top key's final weight is 1 / norm), the weighted values, and the top key's
+    position."""
 
     best: jax.Array      # (H,)
     norm: jax.Array      # (H,)
