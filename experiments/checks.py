@@ -46,7 +46,8 @@ def _bar(items, desc, progress):
 
 
 def _hi(ns) -> int:
-    """The conservative n* (CP upper bound), or the point estimate where the trials cannot certify it."""
+    """The conservative n* (CP upper bound), or the point estimate where the trials cannot certify it
+    (rows say which in ``n_star_hi_certified``)."""
     return ns.n_hi if ns.n_hi is not None else ns.n
 
 
@@ -123,7 +124,7 @@ def check_contexts(out: Path, quick: bool = True, seed: int = 0, progress: bool 
         ns = _measure("contexts", kw, delta, n0, T, seed, tag)
         f = get("C1").evaluate(C=1, m=m, V=V, eps=eps, delta=delta)
         res.rows.append({"V": V, "m": m, "eps": eps, "delta": delta, "target": target, "trials": T,
-                         "n_star": m * ns.n, "n_star_lo": m * ns.n_lo, "n_star_hi": m * _hi(ns), "claim_f": f,
+                         "n_star": m * ns.n, "n_star_lo": m * ns.n_lo, "n_star_hi": m * _hi(ns), "n_star_hi_certified": ns.n_hi is not None, "claim_f": f,
                          "C_req": m * _hi(ns) / f, "union_bound": get("union_contexts").evaluate(m=m, V=V, eps=eps, delta=delta),
                          "calibration": V == grid["V"][0] and m == grid["m"][0] and eps == max(grid["eps"]) and delta == max(grid["delta"]),
                          "_kw": kw, "_tag": tag})
@@ -137,7 +138,7 @@ def check_contexts(out: Path, quick: bool = True, seed: int = 0, progress: bool 
     return res
 
 
-def _test_points(res: CheckResult, setting: str, quick: bool, seed: int, per=lambda r: 1, conservative=None):
+def _test_points(res: CheckResult, setting: str, quick: bool, seed: int, per=lambda r: 1):
     c_cal = max(r["C_req"] for r in res.rows if r["calibration"])
     for r in res.rows:
         if r["calibration"]:
@@ -195,7 +196,7 @@ def check_sequences(out: Path, quick: bool = True, seed: int = 0, progress: bool
             ns = _measure("sequences", kw, delta, 4, T, seed, tag)
             f = get("C2").evaluate(C=1, l=l, V=V, eps=eps, delta=delta)
             rows.append({"reading": reading, "V": V, "l": l, "eps": eps, "delta": delta, "trials": T, "n_star": ns.n,
-                         "n_star_lo": ns.n_lo, "n_star_hi": _hi(ns), "claim_f": f, "C_req": _hi(ns) / f,
+                         "n_star_lo": ns.n_lo, "n_star_hi": _hi(ns), "n_star_hi_certified": ns.n_hi is not None, "claim_f": f, "C_req": _hi(ns) / f,
                          "tv_bound": get("tv_sequences").evaluate(l=l, V=V, eps=eps, delta=delta),
                          "seq_union_bound": get("seq_union").evaluate(l=l, V=V, eps=eps, delta=delta),
                          "calibration": l == grid["l"][0] and eps == max(grid["eps"]) and delta == max(grid["delta"]),
@@ -234,7 +235,7 @@ def check_halfspaces(out: Path, quick: bool = True, seed: int = 0, progress: boo
         ns = _measure("halfspace", kw, delta, max(2, d), T, seed, tag, conservative_key="upper")
         f = get("C3").evaluate(C=1, d=d, eps=eps)
         res.rows.append({"d": d, "eps": eps, "delta": delta, "learner": learner, "trials": T, "n_star": ns.n,
-                         "n_star_lo": ns.n_lo, "n_star_hi": _hi(ns), "claim_f": f, "C_req": _hi(ns) / f,
+                         "n_star_lo": ns.n_lo, "n_star_hi": _hi(ns), "n_star_hi_certified": ns.n_hi is not None, "claim_f": f, "C_req": _hi(ns) / f,
                          "optimal_rate": get("halfspace_optimal").evaluate(C=1, d=d, eps=eps, delta=delta),
                          "behw_bound": get("behw").evaluate(d=d, eps=eps, delta=delta),
                          "calibration": d == grid["d"][0] and eps == max(grid["eps"]) and delta == max(grid["delta"]),
@@ -276,7 +277,7 @@ def check_coin(out: Path, quick: bool = True, seed: int = 0, progress: bool = Tr
         ns = _measure("coin", kw, delta, 4, T, seed, tag)
         f = get("C4").evaluate(C=1, eps=eps, delta=delta)
         res.rows.append({"p": p, "eps": eps, "delta": delta, "trials": T, "n_star": ns.n, "n_star_lo": ns.n_lo,
-                         "n_star_hi": _hi(ns), "claim_f": f, "C_req": _hi(ns) / f,
+                         "n_star_hi": _hi(ns), "n_star_hi_certified": ns.n_hi is not None, "claim_f": f, "C_req": _hi(ns) / f,
                          "hoeffding_bound": get("hoeffding").evaluate(eps=eps, delta=delta),
                          "calibration": eps == max(grid["eps"]) and delta == max(grid["delta"]), "_kw": kw, "_tag": tag,
                          "series": 1})
