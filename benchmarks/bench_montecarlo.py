@@ -1,11 +1,17 @@
-"""Monte-Carlo trials per second: the vmapped JAX engine against a plain numpy loop over trials, run in
-the same process, for the settings of the checks.
+"""Monte-Carlo trials per second: the JAX engine against plain numpy loops over trials, in one process.
 
-    python benchmarks/bench_montecarlo.py [--trials 20000] [--json]
+    python benchmarks/bench_montecarlo.py [--trials 20000] [--loop-trials 2000] [--json]
 
-Each numpy loop draws the same kind of sample and computes the same error as the engine, one trial per
-Python iteration; it runs on a subset of the trials and is scaled per trial. The engine is timed after
-compilation, best of 3.
+Two baselines, both one trial per Python iteration with numpy's Generator:
+
+* ``prompt loop`` -- the plain loop: draw the trial's prompt (its examples), compute the estimator;
+* ``statistic loop`` -- the strongest loop: draw the same sufficient statistic the engine draws (numpy's
+  C binomial / multinomial, the two extreme uniforms of the plane midpoint, the half-normal sum of the
+  gradient step), so that the ratio measures the engine, not the reduction.
+
+The engine runs each setting as ``tmt reproduce`` does (``sampler="auto"``: the exact reduction where
+one exists), timed after compilation, best of 3; settings with a reduction get 50x more trials, as in
+the checks. Loops run fewer trials and are scaled per trial.
 """
 from __future__ import annotations
 
@@ -15,12 +21,18 @@ import time
 
 import numpy as np
 
-from experiments.montecarlo import count_failures
+from experiments.montecarlo import count_failures, has_reduction
 from tm_transformer.transformer.bench import best_time
 
 
-def loop_halfspace(trials, n, eps, rng):
-    """d = 2, the version-space midpoint (the consistent learner of the C3 check)."""
+def _angle_error(w_hat, w):
+    cos = w_hat @ w / (np.linalg.norm(w_hat) * np.linalg.norm(w))
+    return np.arccos(np.clip(cos, -1, 1)) / np.pi
+
+
+# ---- prompt loops ------------------------------------------------------------------------------------
+def prompt_midpoint(trials, n, eps, rng):
+    """d = 2, the version-space midpoint from the examples."""
     fails = 0
     for _ in range(trials):
         w = rng.normal(size=2)
@@ -32,26 +44,65 @@ def loop_halfspace(trials, n, eps, rng):
         start = alpha[(np.argmax(gaps) + 1) % n]
         rel = np.mod(alpha - start, 2 * np.pi)
         theta = start + (rel.max() - np.pi / 2 + rel.min() + np.pi / 2) / 2
-        w_hat = np.array([np.cos(theta), np.sin(theta)])
-        err = np.arccos(np.clip(w_hat @ w / np.linalg.norm(w), -1, 1)) / np.pi
-        fails += err > eps
+        fails += _angle_error(np.array([np.cos(theta), np.sin(theta)]), w) > eps
     return fails
 
 
-def loop_gd(trials, n, d, eps, rng):
-    """One gradient step (the linear-attention learner)."""
+def prompt_gd(trials, n, d, eps, rng):
     fails = 0
     for _ in range(trials):
         w = rng.normal(size=d)
         X = rng.normal(size=(n, d))
         y = np.where(X @ w >= 0, 1.0, -1.0)
-        w_hat = (y[:, None] * X).sum(0)
-        cos = w_hat @ w / (np.linalg.norm(w_hat) * np.linalg.norm(w))
-        fails += np.arccos(np.clip(cos, -1, 1)) / np.pi > eps
+        fails += _angle_error((y[:, None] * X).sum(0), w) > eps
     return fails
 
 
-def loop_contexts(trials, n_c, probs, eps, rng):
+def prompt_contexts(trials, n_c, probs, eps, rng):
+    m, V = probs.shape
+    fails = 0
+    for _ in range(trials):
+        counts = np.stack([np.bincount(rng.choice(V, size=n_c, p=p), minlength=V) for p in probs])
+        fails += 0.5 * np.abs(counts / n_c - probs).sum(1).max() > eps
+    return fails
+
+
+def prompt_sequences(trials, n, probs, eps, rng):
+    fails = 0
+    for _ in range(trials):
+        counts = np.bincount(rng.choice(len(probs), size=n, p=probs), minlength=len(probs))
+        fails += 0.5 * np.abs(counts / n - probs).sum() > eps
+    return fails
+
+
+def prompt_coin(trials, n, p, eps, rng):
+    fails = 0
+    for _ in range(trials):
+        fails += abs((rng.random(n) < p).mean() - p) > eps
+    return fails
+
+
+# ---- statistic loops ---------------------------------------------------------------------------------
+def statistic_midpoint(trials, n, eps, rng):
+    fails = 0
+    for _ in range(trials):
+        v1, v2 = rng.random(2)
+        top_gap = -np.expm1(np.log1p(-v1) / n)
+        u_min = (1 - top_gap) * -np.expm1(np.log1p(-v2) / (n - 1))
+        fails += abs(u_min - top_gap) / 2 > eps
+    return fails
+
+
+def statistic_gd(trials, n, d, eps, rng):
+    fails = 0
+    for _ in range(trials):
+        S = np.abs(rng.normal(size=n)).sum()
+        H = np.sqrt(n * (rng.normal(size=d - 1) ** 2).sum())
+        fails += np.arctan2(H, S) / np.pi > eps
+    return fails
+
+
+def statistic_contexts(trials, n_c, probs, eps, rng):
     fails = 0
     for _ in range(trials):
         counts = np.stack([rng.multinomial(n_c, p) for p in probs])
@@ -59,15 +110,18 @@ def loop_contexts(trials, n_c, probs, eps, rng):
     return fails
 
 
-def loop_coin(trials, n, p, eps, rng):
+def statistic_sequences(trials, n, probs, eps, rng):
+    fails = 0
+    for _ in range(trials):
+        fails += 0.5 * np.abs(rng.multinomial(n, probs) / n - probs).sum() > eps
+    return fails
+
+
+def statistic_coin(trials, n, p, eps, rng):
     fails = 0
     for _ in range(trials):
         fails += abs(rng.binomial(n, p) / n - p) > eps
     return fails
-
-
-def time_engine(setting, n, trials, **kw):
-    return trials / best_time(lambda: count_failures(setting, n, trials, 0, "bench", **kw))
 
 
 def time_loop(fn, trials, *args):
@@ -77,29 +131,45 @@ def time_loop(fn, trials, *args):
     return trials / (time.perf_counter() - t0)
 
 
+def cases():
+    ctx = np.full((8, 16), 1 / 16)
+    seq = np.full(256, 1 / 256)
+    return [  # name, engine (setting, n, kw), loop arguments, prompt loop, statistic loop
+        ("halfspace midpoint (C3, d=2, n=64)", ("halfspace", 64, dict(d=2, eps=0.05)), (64, 0.05),
+         prompt_midpoint, statistic_midpoint),
+        ("halfspace one GD step (d=8, n=64)", ("halfspace", 64, dict(d=8, eps=0.05, learner="gd")), (64, 8, 0.05),
+         prompt_gd, statistic_gd),
+        ("coin (C4, n=1000)", ("coin", 1000, dict(p=0.5, eps=0.03)), (1000, 0.5, 0.03), prompt_coin, statistic_coin),
+        ("contexts (C1, m=8, V=16, 200 each)", ("contexts", 200, dict(probs=ctx, eps=0.15)), (200, ctx, 0.15),
+         prompt_contexts, statistic_contexts),
+        ("sequences (C2, V=2, l=8, n=2000)", ("sequences", 2000, dict(probs=seq, eps=0.2, reading="tv")),
+         (2000, seq, 0.2), prompt_sequences, statistic_sequences),
+    ]
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--trials", type=int, default=20_000)
+    ap.add_argument("--trials", type=int, default=20_000, help="engine trials (x50 where a reduction exists)")
+    ap.add_argument("--loop-trials", type=int, default=2_000)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
-    T, sub = args.trials, max(500, args.trials // 10)
-    probs = np.full((8, 16), 1 / 16)
-    rows = {
-        "halfspace (C3, d=2, n=64)": (time_engine("halfspace", 64, T, d=2, eps=0.05),
-                                      time_loop(loop_halfspace, sub, 64, 0.05)),
-        "halfspace, one GD step (d=8, n=64)": (time_engine("halfspace", 64, T, d=8, eps=0.05, learner="gd"),
-                                               time_loop(loop_gd, sub, 64, 8, 0.05)),
-        "contexts (C1, m=8, V=16, 200/context)": (time_engine("contexts", 200, T, probs=probs, eps=0.15),
-                                                  time_loop(loop_contexts, sub, 200, probs, 0.15)),
-        "coin (C4, n=1000)": (time_engine("coin", 1000, T, p=0.5, eps=0.03), time_loop(loop_coin, sub, 1000, 0.5, 0.03)),
-    }
-    out = {name: {"engine_trials_per_s": e, "numpy_loop_trials_per_s": l, "speedup": e / l} for name, (e, l) in rows.items()}
+    out = {}
+    for name, (setting, n, kw), loop_args, prompt, statistic in cases():
+        T = args.trials * (50 if has_reduction(setting, kw) else 1)
+        engine = T / best_time(lambda: count_failures(setting, n, T, 0, "bench", **kw))
+        p = time_loop(prompt, args.loop_trials, *loop_args)
+        s = time_loop(statistic, args.loop_trials, *loop_args)
+        out[name] = {"engine_sampler": "reduced" if has_reduction(setting, kw) else "direct",
+                     "engine_trials_per_s": engine, "prompt_loop_trials_per_s": p, "statistic_loop_trials_per_s": s,
+                     "speedup_vs_prompt_loop": engine / p, "speedup_vs_statistic_loop": engine / s}
     if args.json:
         print(json.dumps(out))
-    else:
-        for name, r in out.items():
-            print(f"{name:40s} engine {r['engine_trials_per_s']:10.3g}/s  numpy loop {r['numpy_loop_trials_per_s']:10.3g}/s  "
-                  f"speedup {r['speedup']:6.1f}x")
+        return
+    print(f"{'setting':38s} {'engine/s':>10s} {'prompt loop/s':>14s} {'x':>7s} {'stat. loop/s':>13s} {'x':>7s}")
+    for name, r in out.items():
+        print(f"{name:38s} {r['engine_trials_per_s']:10.3g} {r['prompt_loop_trials_per_s']:14.3g} "
+              f"{r['speedup_vs_prompt_loop']:7.1f} {r['statistic_loop_trials_per_s']:13.3g} "
+              f"{r['speedup_vs_statistic_loop']:7.1f}   [{r['engine_sampler']}]")
 
 
 if __name__ == "__main__":

@@ -45,6 +45,14 @@ def cmd_experiment(args) -> int:
         if args.name != "halfspaces":
             raise ToolkitError("--learner applies to the 'halfspaces' experiment")
         options["halfspaces"] = {"learner": args.learner}
+    if args.noise is not None:
+        if args.name != "halfspaces":
+            raise ToolkitError("--noise applies to the 'halfspaces' experiment")
+        if not 0 <= args.noise < 0.5:
+            raise ToolkitError(f"--noise: expected a label flip rate in [0, 0.5), got {args.noise}")
+        if args.noise > 0 and args.learner != "gd":
+            raise ToolkitError("--noise: labels with noise have no consistent learner; add --learner gd")
+        options.setdefault("halfspaces", {})["noise"] = args.noise
     out = Path(args.out or f"results/{args.name}")
     result = run_checks([args.name], out, not args.full, args.seed, progress=not args.no_progress, options=options)
     if args.json:
@@ -72,6 +80,7 @@ def register(sub):
     p.add_argument("--random-contexts", action="store_true", help="contexts: draw contexts at random")
     p.add_argument("--learner", choices=["consistent", "perceptron", "midpoint", "gd"],
                    help="halfspaces: consistent (default), perceptron, version-space midpoint (d=2), one GD step")
+    p.add_argument("--noise", type=float, help="halfspaces: label flip rate in [0, 0.5) (needs --learner gd)")
     p.add_argument("--json", action="store_true")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_experiment)

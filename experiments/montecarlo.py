@@ -14,10 +14,16 @@ Settings (each returns the error of one trial):
 * ``coin``      -- one probability p from n examples; error = |p_hat - p|;
 * ``sequences`` -- outputs of length l over V tokens, a distribution over the V^l sequences; error =
   TV over sequences, or the largest per-sequence probability error (L-infinity);
-* ``halfspace`` -- d-dimensional standard Gaussian inputs labelled by a random homogeneous halfspace;
-  learner: a consistent one (in the plane the midpoint of the version space, exact and fast; in higher
-  dimension the perceptron run to zero training error) or one gradient step (linear attention);
-  error = the exact disagreement angle(w_hat, w*)/pi.
+* ``halfspace`` -- d-dimensional standard Gaussian inputs labelled by a random homogeneous halfspace,
+  each label flipped with probability ``noise`` (0: realizable); learner: a consistent one (in the plane
+  the midpoint of the version space, exact and fast; in higher dimension the perceptron run to zero
+  training error; both need noise = 0) or one gradient step (linear attention); error = the exact
+  disagreement angle(w_hat, w*)/pi with the target (the excess 0-1 error under noise).
+
+Where an exact reduction exists (:mod:`experiments.reduced`: the coin, the plane midpoint, the gradient
+step) the engine draws the trial's sufficient statistic from a counter-based stream
+(:mod:`experiments.streams`) instead of the whole prompt -- same error distribution, a fraction of
+the random words. ``sampler="direct"`` forces the whole-prompt simulation (tests compare the two).
 """
 from __future__ import annotations
 
@@ -28,6 +34,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from . import exact, reduced
+from .streams import stream_key, trial_words
+
 TRIAL_BATCH = 4096
 
 
@@ -37,9 +46,12 @@ def trial_keys(seed: int, tag: str, start: int, count: int):
 
 
 # ---- per-trial errors ------------------------------------------------------------------------------
-def contexts_error(key, n_c, probs, random_allocation: bool):
-    """probs (m, V); n_c examples per context (or m * n_c in total with random contexts)."""
-    m = probs.shape[0]
+# Each returns (error, failed). ``failed`` is decided in integers where the target is uniform (see
+# :mod:`experiments.exact`); ``thr`` arguments are those integer thresholds, or None for float32.
+def contexts_error(key, n_c, probs, random_allocation: bool, eps, thr=None, thr_total=None):
+    """probs (m, V); n_c examples per context (or m * n_c in total with random contexts). A context with
+    no example is estimated by the marginal of all examples. thr (N + 1,): floor(2 eps V k), k <= N."""
+    m, V = probs.shape
     k1, k2 = jax.random.split(key)
     if random_allocation:
         per = jax.random.multinomial(k1, (m * n_c).astype(jnp.float32), jnp.full((m,), 1.0 / m))
@@ -48,18 +60,32 @@ def contexts_error(key, n_c, probs, random_allocation: bool):
     counts = jax.random.multinomial(k2, per, probs)
     marginal = counts.sum(0) / jnp.maximum(counts.sum(), 1)
     p_hat = jnp.where(per[:, None] > 0, counts / jnp.maximum(per, 1)[:, None], marginal[None, :])
-    return (0.5 * jnp.abs(p_hat - probs).sum(1)).max()
+    err = (0.5 * jnp.abs(p_hat - probs).sum(1)).max()
+    if thr is None:
+        return err, err > eps
+    c, per = counts.astype(jnp.int32), per.astype(jnp.int32)
+    S = jnp.abs(V * c - per[:, None]).sum(1)
+    S_marginal = jnp.abs(V * c.sum(0) - per.sum()).sum()
+    fail = jnp.where(per > 0, S > thr[per], S_marginal > thr_total)
+    return err, fail.any()
 
 
-def coin_error(key, n, p):
-    return jnp.abs(jax.random.binomial(key, n.astype(jnp.float32), p) / n - p)
+def coin_error(key, n, p, k_range):
+    """k_range (2,): the accepted counts [k_lo, k_hi]."""
+    k = jax.random.binomial(key, n.astype(jnp.float32), p)
+    return jnp.abs(k / n - p), (k < k_range[0]) | (k > k_range[1])
 
 
-def sequence_errors(key, n, probs):
-    """probs (W,) over the V^l sequences -> (TV, L-infinity) errors."""
+def sequence_errors(key, n, probs, eps, reading: str, thr=None):
+    """probs (W,) over the V^l sequences; the TV or the L-infinity error. thr: the integer threshold of
+    sum_j |W c_j - n| (TV) or max_j |W c_j - n| (L-infinity)."""
     counts = jax.random.multinomial(key, n.astype(jnp.float32), probs)
     diff = jnp.abs(counts / n - probs)
-    return 0.5 * diff.sum(), diff.max()
+    err = 0.5 * diff.sum() if reading == "tv" else diff.max()
+    if thr is None:
+        return err, err > eps
+    dev = jnp.abs(probs.shape[0] * counts.astype(jnp.int32) - n.astype(jnp.int32))
+    return err, (dev.sum() if reading == "tv" else dev.max()) > thr
 
 
 def perceptron(X, y, mask, max_epochs: int):
@@ -109,11 +135,13 @@ def version_space_midpoint_2d(X, y, mask):
     return jnp.stack([jnp.cos(theta), jnp.sin(theta)]), jnp.bool_(True)
 
 
-def halfspace_error(key, n, d: int, n_buf: int, learner: str, max_epochs: int):
-    k1, k2 = jax.random.split(key)
+def halfspace_error(key, n, d: int, n_buf: int, learner: str, max_epochs: int, noise: float = 0.0):
+    k1, k2, k3 = jax.random.split(key, 3)
     w_star = jax.random.normal(k1, (d,))
     X = jax.random.normal(k2, (n_buf, d))
     y = jnp.where(X @ w_star >= 0, 1.0, -1.0)
+    if noise > 0:
+        y = jnp.where(jax.random.uniform(k3, (n_buf,)) < noise, -y, y)
     mask = jnp.arange(n_buf) < n
     if learner == "consistent":
         learner = "midpoint" if d == 2 else "perceptron"
@@ -129,58 +157,181 @@ def halfspace_error(key, n, d: int, n_buf: int, learner: str, max_epochs: int):
 
 # ---- failure counts over trials --------------------------------------------------------------------
 @partial(jax.jit, static_argnames=("random_allocation",))
-def _contexts_batch(keys, n_c, probs, eps, random_allocation):
-    err = jax.vmap(lambda k: contexts_error(k, n_c, probs, random_allocation))(keys)
-    return (err > eps).sum(), err.mean()
+def _contexts_batch(keys, n_c, probs, eps, random_allocation, thr, thr_total):
+    err, fail = jax.vmap(lambda k: contexts_error(k, n_c, probs, random_allocation, eps, thr, thr_total))(keys)
+    return fail.sum(), err.mean()
 
 
 @jax.jit
-def _coin_batch(keys, n, p, eps):
-    err = jax.vmap(lambda k: coin_error(k, n, p))(keys)
-    return (err > eps).sum(), err.mean()
+def _coin_batch(keys, n, p, k_range):
+    err, fail = jax.vmap(lambda k: coin_error(k, n, p, k_range))(keys)
+    return fail.sum(), err.mean()
 
 
 @partial(jax.jit, static_argnames=("reading",))
-def _sequence_batch(keys, n, probs, eps, reading):
-    tv, linf = jax.vmap(lambda k: sequence_errors(k, n, probs))(keys)
-    err = tv if reading == "tv" else linf
-    return (err > eps).sum(), err.mean()
+def _sequence_batch(keys, n, probs, eps, reading, thr):
+    err, fail = jax.vmap(lambda k: sequence_errors(k, n, probs, eps, reading, thr))(keys)
+    return fail.sum(), err.mean()
 
 
-@partial(jax.jit, static_argnames=("d", "n_buf", "learner", "max_epochs"))
-def _halfspace_batch(keys, n, eps, d, n_buf, learner, max_epochs):
-    err, conv = jax.vmap(lambda k: halfspace_error(k, n, d, n_buf, learner, max_epochs))(keys)
+@partial(jax.jit, static_argnames=("d", "n_buf", "learner", "max_epochs", "noise"))
+def _halfspace_batch(keys, n, eps, d, n_buf, learner, max_epochs, noise):
+    err, conv = jax.vmap(lambda k: halfspace_error(k, n, d, n_buf, learner, max_epochs, noise))(keys)
     fail = (err > eps) & conv
     return fail.sum(), (~conv).sum(), err.mean()
 
 
-def count_failures(setting: str, n: int, trials: int, seed: int, tag: str, **kw) -> dict:
+# ---- reduced samplers: trial t reads words (t, 0), (t, 1), ... of its stream ------------------------
+def _masked(err, fail, valid):
+    return (fail & valid).sum(), jnp.where(valid, err, 0.0).sum()
+
+
+@partial(jax.jit, static_argnames=("size",))
+def _coin_reduced_batch(key, start, count, thresholds, n, p, k_range, size):
+    t = start + jnp.arange(size, dtype=jnp.uint32)
+    k = reduced.coin_counts(trial_words(key, t, 1)[:, 0], thresholds, n)
+    fail = (k < k_range[0]) | (k > k_range[1])
+    return _masked(jnp.abs(k / n.astype(jnp.float32) - p), fail, jnp.arange(size) < count)
+
+
+@partial(jax.jit, static_argnames=("d", "n_buf", "learner", "noise", "size"))
+def _halfspace_reduced_batch(key, start, count, n, eps, d, n_buf, learner, noise, size):
+    t = start + jnp.arange(size, dtype=jnp.uint32)
+    if learner == "midpoint":
+        err = jax.vmap(lambda w: reduced.midpoint_error_2d(w, n))(trial_words(key, t, 2))
+    else:
+        words = reduced.gd_words(d, n_buf, noise)
+        err = jax.vmap(lambda w: reduced.gd_error(w, n, d, n_buf, noise))(trial_words(key, t, words))
+    return _masked(err, err > eps, jnp.arange(size) < count)
+
+
+def _learner(d: int, learner: str) -> str:
+    if learner == "consistent":
+        return "midpoint" if d == 2 else "perceptron"
+    return learner
+
+
+def has_reduction(setting: str, kw: dict) -> bool:
+    """Whether the setting has an exact reduction (a trial then costs a few random words)."""
+    return setting == "coin" or (setting == "halfspace" and _learner(kw["d"], kw.get("learner", "consistent"))
+                                 in ("midpoint", "gd"))
+
+
+def _sampler(setting: str, kw: dict, sampler: str) -> str:
+    """'reduced' or 'direct' for this setting; 'auto' picks the reduction where one exists."""
+    has_reduction_ = has_reduction(setting, kw)
+    if sampler == "auto":
+        return "reduced" if has_reduction_ else "direct"
+    if sampler == "reduced" and not has_reduction_:
+        raise ValueError(f"sampler: no exact reduction for setting {setting!r} with {kw.get('learner', 'its learner')}; "
+                         "use 'direct' or 'auto'")
+    if sampler not in ("reduced", "direct"):
+        raise ValueError(f"sampler: expected 'auto', 'reduced' or 'direct', got {sampler!r}")
+    return sampler
+
+
+def _check_halfspace(kw: dict) -> None:
+    noise = kw.get("noise", 0.0)
+    if not 0 <= noise < 0.5:
+        raise ValueError(f"noise: expected a flip rate in [0, 0.5), got {noise}")
+    if noise > 0 and _learner(kw["d"], kw.get("learner", "consistent")) != "gd":
+        raise ValueError("noise: a consistent learner needs realizable labels (noise = 0); use learner 'gd'")
+
+
+def count_failures(setting: str, n: int, trials: int, seed: int, tag: str, sampler: str = "auto", **kw) -> dict:
     """Failures of ``trials`` seeded trials at sample size n; batches of trials, never a loop per trial.
 
-    Returns {'failures', 'trials', 'mean_error'} and, for the perceptron, 'unconverged' (trials that hit
-    the epoch cap; they are *not* counted as failures, so 'failures' is a lower bound and
-    'failures + unconverged' an upper bound)."""
+    Returns {'failures', 'trials', 'mean_error', 'sampler'} and, for the perceptron, 'unconverged'
+    (trials that hit the epoch cap; they are *not* counted as failures, so 'failures' is a lower bound
+    and 'failures + unconverged' an upper bound)."""
+    if setting == "halfspace":
+        _check_halfspace(kw)
+    sampler = _sampler(setting, kw, sampler)
+    if sampler == "reduced":
+        return _count_reduced(setting, n, trials, seed, tag, **kw)
+    if setting == "contexts":
+        probs, random_allocation = jnp.asarray(kw["probs"], jnp.float32), kw.get("random_allocation", False)
+        thr = _contexts_thresholds(kw["probs"], n, kw["eps"], random_allocation)
+    elif setting == "coin":
+        k_range = jnp.asarray(exact.coin_accept_range(n, kw["p"], kw["eps"]), jnp.int32)
+    elif setting == "sequences":
+        probs = jnp.asarray(kw["probs"], jnp.float32)
+        thr = _sequence_threshold(kw["probs"], n, kw["eps"], kw["reading"])
     total, unconv, err_sum = 0, 0, 0.0
     for start in range(0, trials, TRIAL_BATCH):
         count = min(TRIAL_BATCH, trials - start)
         keys = trial_keys(seed, tag, start, count)
         if setting == "contexts":
-            k, e = _contexts_batch(keys, jnp.float32(n), jnp.asarray(kw["probs"], jnp.float32), kw["eps"],
-                                   kw.get("random_allocation", False))
+            k, e = _contexts_batch(keys, jnp.float32(n), probs, kw["eps"], random_allocation, *thr)
         elif setting == "coin":
-            k, e = _coin_batch(keys, jnp.float32(n), jnp.float32(kw["p"]), kw["eps"])
+            k, e = _coin_batch(keys, jnp.float32(n), jnp.float32(kw["p"]), k_range)
         elif setting == "sequences":
-            k, e = _sequence_batch(keys, jnp.float32(n), jnp.asarray(kw["probs"], jnp.float32), kw["eps"], kw["reading"])
+            k, e = _sequence_batch(keys, jnp.float32(n), probs, kw["eps"], kw["reading"], thr)
         elif setting == "halfspace":
-            n_buf = max(8, 1 << int(np.ceil(np.log2(max(n, 1)))))
-            k, u, e = _halfspace_batch(keys, jnp.int32(n), kw["eps"], kw["d"], n_buf, kw.get("learner", "consistent"),
-                                       kw.get("max_epochs", 50))
+            n_buf = _buffer(n)
+            k, u, e = _halfspace_batch(keys, jnp.int32(n), kw["eps"], kw["d"], n_buf,
+                                       _learner(kw["d"], kw.get("learner", "consistent")), kw.get("max_epochs", 50),
+                                       float(kw.get("noise", 0.0)))
             unconv += int(u)
         else:
             raise ValueError(f"unknown setting {setting!r}")
         total += int(k)
         err_sum += float(e) * count
-    out = {"failures": total, "trials": trials, "mean_error": err_sum / trials}
+    out = {"failures": total, "trials": trials, "mean_error": err_sum / trials, "sampler": "direct"}
     if setting == "halfspace":
         out["unconverged"] = unconv
     return out
+
+
+REDUCED_BATCH = 1 << 18  # trials per call: a reduced trial is a few words, so batches can be large
+
+
+def _count_reduced(setting: str, n: int, trials: int, seed: int, tag: str, **kw) -> dict:
+    key = stream_key(seed, tag)
+    n_buf = _buffer(n)
+    if setting == "coin":
+        table = jnp.asarray(reduced.binomial_thresholds(n, kw["p"], n_buf))
+        k_range = jnp.asarray(exact.coin_accept_range(n, kw["p"], kw["eps"]), jnp.int32)
+    total, err_sum = 0, 0.0
+    for start in range(0, trials, REDUCED_BATCH):
+        count = min(REDUCED_BATCH, trials - start)
+        size = max(1024, 1 << int(np.ceil(np.log2(count))))  # a few compiled shapes; the padding is masked out
+        args = (key, jnp.uint32(start), jnp.int32(count))
+        if setting == "coin":
+            k, e = _coin_reduced_batch(*args, table, jnp.int32(n), jnp.float32(kw["p"]), k_range, size=size)
+        else:
+            k, e = _halfspace_reduced_batch(*args, jnp.int32(n), kw["eps"], kw["d"], n_buf,
+                                            _learner(kw["d"], kw.get("learner", "consistent")),
+                                            float(kw.get("noise", 0.0)), size=size)
+        total += int(k)
+        err_sum += float(e)
+    out = {"failures": total, "trials": trials, "mean_error": err_sum / trials, "sampler": "reduced"}
+    if setting == "halfspace":
+        out["unconverged"] = 0
+    return out
+
+
+def _contexts_thresholds(probs, n_c: int, eps: float, random_allocation: bool):
+    """(thr, thr_total) for the integer decision, or (None, None) when the targets are not uniform.
+    thr[k] = floor(2 eps V k) for k up to the largest count a context can get, padded to a power of two
+    (searches over n then reuse compiled shapes)."""
+    V = exact.uniform_size(probs)
+    if V is None:
+        return None, None
+    m = np.asarray(probs).shape[0]
+    N = m * n_c if random_allocation else n_c
+    ks = np.arange(_buffer(N + 1))
+    thr = exact.floor_threshold(2 * exact.fraction(eps), V, np.minimum(ks, N))
+    return jnp.asarray(thr), jnp.int32(exact.floor_threshold(2 * exact.fraction(eps), V, m * n_c))
+
+
+def _sequence_threshold(probs, n: int, eps: float, reading: str):
+    W = exact.uniform_size(probs)
+    if W is None:
+        return None
+    return jnp.int32(exact.floor_threshold((2 if reading == "tv" else 1) * exact.fraction(eps), W, n))
+
+
+def _buffer(n: int) -> int:
+    """Examples are padded to a power of two (>= 8) so that searches over n reuse compiled shapes."""
+    return max(8, 1 << int(np.ceil(np.log2(max(n, 1)))))

@@ -3,6 +3,8 @@
 * :func:`clopper_pearson` -- the exact two-sided interval for a binomial proportion;
 * :func:`exceeds` -- the one-sided exact binomial test of H0: p <= delta (reject when k failures out of
   T would be too many), at a fixed level ``alpha``;
+* :func:`rates_differ` -- the exact two-sided test that two failure counts share one rate (conditional
+  on their sum, the first is binomial);
 * :func:`search_n_star` -- the empirical sample requirement: the smallest n whose estimated failure rate
   is <= delta, with the smallest n whose Clopper-Pearson upper bound is <= delta (n_hi) and whose lower
   bound is <= delta (n_lo) bracketing the uncertainty.
@@ -14,7 +16,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from scipy.stats import beta as beta_dist
-from scipy.stats import binom
+from scipy.stats import binom, binomtest
 
 ALPHA = 0.01  # the fixed test level of every statistical decision in the toolkit
 
@@ -29,6 +31,13 @@ def clopper_pearson(k: int, T: int, confidence: float = 1 - ALPHA) -> tuple[floa
 def exceeds(k: int, T: int, delta: float, alpha: float = ALPHA) -> bool:
     """Reject H0: p <= delta in favour of p > delta (exact one-sided binomial test)."""
     return float(binom.sf(k - 1, T, delta)) < alpha
+
+
+def rates_differ(k1: int, T1: int, k2: int, T2: int, alpha: float = ALPHA) -> bool:
+    """Reject H0: the two counts come from one failure rate (exact, conditional on k1 + k2)."""
+    if k1 + k2 == 0:
+        return False
+    return float(binomtest(k1, k1 + k2, T1 / (T1 + T2)).pvalue) < alpha
 
 
 @dataclass(frozen=True)

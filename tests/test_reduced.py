@@ -1,0 +1,121 @@
+"""The exact reductions and the counter-based streams.
+
+Each reduction is checked twice: its identity on given data (exact, on random prompts) and its law
+against the whole-prompt simulation (the exact two-sample test at the suite's ALPHA, with a power
+check: the same test must tell apart a reduction run at the wrong sample size).
+"""
+import math
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given, strategies as st
+from scipy import stats
+
+from experiments import reduced
+from experiments.montecarlo import count_failures, version_space_midpoint_2d
+from experiments.stats import rates_differ
+from experiments.streams import normal, stream_key, trial_words, unit
+
+TRIALS = 20_000
+
+
+def test_a_trials_words_do_not_depend_on_its_batch_or_word_count():
+    key = stream_key(3, "tag")
+    a = np.asarray(trial_words(key, jnp.arange(0, 10, dtype=jnp.uint32), 5))
+    b = np.asarray(trial_words(key, jnp.arange(5, 8, dtype=jnp.uint32), 3))
+    assert np.array_equal(a[5:8, :3], b)
+    assert not np.array_equal(a, np.asarray(trial_words(stream_key(3, "other"), jnp.arange(10, dtype=jnp.uint32), 5)))
+    assert len(np.unique(a)) == a.size
+
+
+def test_conversions_stay_inside_the_open_interval():
+    w = jnp.asarray([0, 1, 255, 256, 2 ** 31, 2 ** 32 - 1], jnp.uint32)
+    u = np.asarray(unit(w))
+    assert (u > 0).all() and (u < 1).all() and u[0] == 2.0 ** -24 and u[-1] == 1 - 2.0 ** -24
+    assert np.isfinite(np.asarray(normal(w))).all()
+
+
+@given(st.integers(1, 300), st.floats(0.01, 0.99))
+def test_binomial_inversion_thresholds_are_the_cdf_to_2_to_the_minus_32(n, p):
+    size = 1 << max(3, math.ceil(math.log2(n)))
+    T = reduced.binomial_thresholds(n, p, size)
+    F = stats.binom.cdf(np.arange(n), n, p)
+    assert np.all(np.abs(T[:n] / 2.0 ** 32 - F) <= 2.0 ** -32)
+    # k jumps from j to j + 1 exactly at the word T_j
+    j = np.arange(n)
+    inside = T[:n] > 0
+    below = np.asarray(reduced.coin_counts(jnp.asarray(T[:n][inside] - 1), jnp.asarray(T), n))
+    at = np.asarray(reduced.coin_counts(jnp.asarray(T[:n]), jnp.asarray(T), n))
+    assert np.all(below <= j[inside]) and np.all((at >= j + 1) | (T[:n] == 2 ** 32 - 1))
+    assert int(reduced.coin_counts(jnp.asarray([2 ** 32 - 1], jnp.uint32), jnp.asarray(T), n)[0]) <= n
+
+
+@given(st.integers(1, 40), st.integers(0, 2 ** 31 - 1))
+def test_midpoint_reduction_is_the_learner_on_the_same_angles(n, seed):
+    """Points at angles alpha_i = pi (U_i - 1/2) (any radius, any side): the version-space midpoint's
+    error equals |U_max + U_min - 1| / 2."""
+    rng = np.random.default_rng(seed)
+    U = rng.uniform(0.001, 0.999, n)
+    alpha = np.pi * (U - 0.5)
+    side = rng.choice([-1.0, 1.0], n)
+    X = side[:, None] * rng.uniform(0.1, 3, n)[:, None] * np.stack([np.cos(alpha), np.sin(alpha)], 1)
+    y = np.where(X[:, 0] >= 0, 1.0, -1.0)  # target e_1
+    w, _ = version_space_midpoint_2d(jnp.asarray(X, jnp.float32), jnp.asarray(y, jnp.float32), jnp.ones(n, bool))
+    err = math.atan2(abs(float(w[1])), float(w[0])) / math.pi
+    assert err == pytest.approx(abs(U.max() + U.min() - 1) / 2, abs=2e-6)
+
+
+@given(st.integers(1, 40), st.integers(1, 8), st.integers(0, 2 ** 31 - 1))
+def test_gradient_step_reduction_is_the_step_on_the_same_data(n, d, seed):
+    """w = sum_i y_i x_i with target e_1 has first coordinate sum_i s_i |g_i|; the rest is unchanged
+    in law and enters only through its norm."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d))
+    s = rng.choice([-1.0, 1.0], n)
+    y = s * np.where(X[:, 0] >= 0, 1.0, -1.0)
+    w = (y[:, None] * X).sum(0)
+    assert w[0] == pytest.approx((s * np.abs(X[:, 0])).sum(), rel=1e-12, abs=1e-12)
+    assert np.allclose(w[1:], ((s * np.sign(X[:, 0]))[:, None] * X[:, 1:]).sum(0))
+
+
+CASES = [  # (setting, n, kw): failure rates near 1/3, where the two-sample test has most power
+    ("coin", 100, dict(p=0.5, eps=0.05)),
+    ("coin", 37, dict(p=0.2, eps=0.06)),
+    ("halfspace", 20, dict(d=2, eps=0.02)),
+    ("halfspace", 3, dict(d=2, eps=0.1)),
+    ("halfspace", 30, dict(d=5, eps=0.12, learner="gd")),
+    ("halfspace", 30, dict(d=3, eps=0.12, learner="gd", noise=0.2)),
+]
+
+
+@pytest.mark.parametrize("setting,n,kw", CASES)
+def test_reduced_sampler_has_the_direct_samplers_failure_rate(setting, n, kw):
+    direct = count_failures(setting, n, TRIALS, 11, "test/law", sampler="direct", **kw)
+    red = count_failures(setting, n, TRIALS, 12, "test/law", sampler="reduced", **kw)
+    assert red["sampler"] == "reduced" and direct["sampler"] == "direct"
+    assert 0.05 < direct["failures"] / TRIALS < 0.95  # the case has power
+    assert not rates_differ(direct["failures"], TRIALS, red["failures"], TRIALS)
+    # power: the same test tells the direct sampler from the reduction at a 1.5x larger n
+    wrong = count_failures(setting, math.ceil(1.5 * n), TRIALS, 12, "test/law", sampler="reduced", **kw)
+    assert rates_differ(direct["failures"], TRIALS, wrong["failures"], TRIALS)
+
+
+def test_sampler_and_noise_errors_name_the_field():
+    with pytest.raises(ValueError, match="sampler: no exact reduction"):
+        count_failures("contexts", 5, 10, 0, "x", sampler="reduced", probs=np.full((1, 2), 0.5), eps=0.1)
+    with pytest.raises(ValueError, match="sampler: expected"):
+        count_failures("coin", 5, 10, 0, "x", sampler="fast", p=0.5, eps=0.1)
+    with pytest.raises(ValueError, match="noise: a consistent learner"):
+        count_failures("halfspace", 5, 10, 0, "x", d=2, eps=0.1, noise=0.1)
+    with pytest.raises(ValueError, match="noise: expected"):
+        count_failures("halfspace", 5, 10, 0, "x", d=2, eps=0.1, learner="gd", noise=0.5)
+
+
+def test_reduced_counts_do_not_depend_on_the_batch_size(monkeypatch):
+    import experiments.montecarlo as mc
+
+    a = count_failures("halfspace", 9, 5000, 0, "x", d=2, eps=0.05)
+    monkeypatch.setattr(mc, "REDUCED_BATCH", 1024)
+    b = count_failures("halfspace", 9, 5000, 0, "x", d=2, eps=0.05)
+    assert a["failures"] == b["failures"] and a["mean_error"] == pytest.approx(b["mean_error"], rel=1e-5)
