@@ -20,10 +20,13 @@ Settings (each returns the error of one trial):
   training error; both need noise = 0) or one gradient step (linear attention); error = the exact
   disagreement angle(w_hat, w*)/pi with the target (the excess 0-1 error under noise).
 
-Where an exact reduction exists (:mod:`experiments.reduced`: the coin, the plane midpoint, the gradient
-step) the engine draws the trial's sufficient statistic from a counter-based stream
-(:mod:`experiments.streams`) instead of the whole prompt -- same error distribution, a fraction of
-the random words. ``sampler="direct"`` forces the whole-prompt simulation (tests compare the two).
+Where an exact reduction exists the engine draws the trial's sufficient statistic from a counter-based
+stream (:mod:`experiments.streams`) instead of the whole prompt -- same error distribution, a fraction
+of the random words: the coin, the plane midpoint and the gradient step (:mod:`experiments.reduced`),
+and uniform targets over a power-of-two number of outcomes, whose counts come from fair bits
+(:mod:`experiments.fair_splits`). ``sampler="direct"`` forces the whole-prompt simulation (jax.random's
+multinomial / binomial / normal draws; tests compare the two). Whether a trial failed is decided in
+integers where the target is rational (:mod:`experiments.exact`), so ties are never rounded either way.
 """
 from __future__ import annotations
 
@@ -34,7 +37,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import exact, reduced
+from . import exact, fair_splits, reduced
 from .streams import stream_key, trial_words
 
 TRIAL_BATCH = 4096
@@ -48,16 +51,11 @@ def trial_keys(seed: int, tag: str, start: int, count: int):
 # ---- per-trial errors ------------------------------------------------------------------------------
 # Each returns (error, failed). ``failed`` is decided in integers where the target is uniform (see
 # :mod:`experiments.exact`); ``thr`` arguments are those integer thresholds, or None for float32.
-def contexts_error(key, n_c, probs, random_allocation: bool, eps, thr=None, thr_total=None):
-    """probs (m, V); n_c examples per context (or m * n_c in total with random contexts). A context with
-    no example is estimated by the marginal of all examples. thr (N + 1,): floor(2 eps V k), k <= N."""
-    m, V = probs.shape
-    k1, k2 = jax.random.split(key)
-    if random_allocation:
-        per = jax.random.multinomial(k1, (m * n_c).astype(jnp.float32), jnp.full((m,), 1.0 / m))
-    else:
-        per = jnp.full((m,), n_c, jnp.float32)
-    counts = jax.random.multinomial(k2, per, probs)
+def contexts_decision(counts, per, probs, eps, thr=None, thr_total=None):
+    """counts (m, V), per (m,) examples per context -> (error, failed). A context with no example is
+    estimated by the marginal of all examples. thr (N + 1,): floor(2 eps V k), k <= N, or None."""
+    V = probs.shape[1]
+    counts, per = counts.astype(jnp.float32), per.astype(jnp.float32)
     marginal = counts.sum(0) / jnp.maximum(counts.sum(), 1)
     p_hat = jnp.where(per[:, None] > 0, counts / jnp.maximum(per, 1)[:, None], marginal[None, :])
     err = (0.5 * jnp.abs(p_hat - probs).sum(1)).max()
@@ -70,22 +68,36 @@ def contexts_error(key, n_c, probs, random_allocation: bool, eps, thr=None, thr_
     return err, fail.any()
 
 
+def contexts_error(key, n_c, probs, random_allocation: bool, eps, thr=None, thr_total=None):
+    """probs (m, V); n_c examples per context (or m * n_c in total with random contexts)."""
+    m = probs.shape[0]
+    k1, k2 = jax.random.split(key)
+    if random_allocation:
+        per = jax.random.multinomial(k1, (m * n_c).astype(jnp.float32), jnp.full((m,), 1.0 / m))
+    else:
+        per = jnp.full((m,), n_c, jnp.float32)
+    return contexts_decision(jax.random.multinomial(k2, per, probs), per, probs, eps, thr, thr_total)
+
+
 def coin_error(key, n, p, k_range):
     """k_range (2,): the accepted counts [k_lo, k_hi]."""
     k = jax.random.binomial(key, n.astype(jnp.float32), p)
     return jnp.abs(k / n - p), (k < k_range[0]) | (k > k_range[1])
 
 
-def sequence_errors(key, n, probs, eps, reading: str, thr=None):
-    """probs (W,) over the V^l sequences; the TV or the L-infinity error. thr: the integer threshold of
-    sum_j |W c_j - n| (TV) or max_j |W c_j - n| (L-infinity)."""
-    counts = jax.random.multinomial(key, n.astype(jnp.float32), probs)
-    diff = jnp.abs(counts / n - probs)
+def sequence_decision(counts, n, probs, eps, reading: str, thr=None):
+    """counts (W,) over the V^l sequences -> (TV or L-infinity error, failed). thr: the integer threshold
+    of sum_j |W c_j - n| (TV) or max_j |W c_j - n| (L-infinity), or None."""
+    diff = jnp.abs(counts.astype(jnp.float32) / n - probs)
     err = 0.5 * diff.sum() if reading == "tv" else diff.max()
     if thr is None:
         return err, err > eps
     dev = jnp.abs(probs.shape[0] * counts.astype(jnp.int32) - n.astype(jnp.int32))
     return err, (dev.sum() if reading == "tv" else dev.max()) > thr
+
+
+def sequence_errors(key, n, probs, eps, reading: str, thr=None):
+    return sequence_decision(jax.random.multinomial(key, n.astype(jnp.float32), probs), n, probs, eps, reading, thr)
 
 
 def perceptron(X, y, mask, max_epochs: int):
@@ -205,6 +217,40 @@ def _halfspace_reduced_batch(key, start, count, n, eps, d, n_buf, learner, noise
     return _masked(err, err > eps, jnp.arange(size) < count)
 
 
+@partial(jax.jit, static_argnames=("m", "levels", "random_allocation", "words", "size"))
+def _contexts_reduced_batch(key, start, count, n_c, probs, eps, thr, thr_total, m, levels, random_allocation, words,
+                            size):
+    """Uniform targets over V = 2^L tokens: counts by fair splits; with random contexts (m = 2^a) the
+    examples are uniform over the m V (context, token) pairs, one tree of a + L levels."""
+    t = start + jnp.arange(size, dtype=jnp.uint32)
+
+    def one(w):
+        if random_allocation:
+            counts = fair_splits.split_counts(w, (m * n_c)[None], levels).reshape(m, -1)
+        else:
+            counts = fair_splits.split_counts(w, jnp.full((m,), n_c, jnp.int32), levels)
+        return contexts_decision(counts, counts.sum(1), probs, eps, thr, thr_total)
+
+    err, fail = jax.vmap(one)(trial_words(key, t, words))
+    return _masked(err, fail, jnp.arange(size) < count)
+
+
+@partial(jax.jit, static_argnames=("reading", "levels", "words", "size"))
+def _sequences_reduced_batch(key, start, count, n, probs, eps, thr, reading, levels, words, size):
+    t = start + jnp.arange(size, dtype=jnp.uint32)
+
+    def one(w):
+        return sequence_decision(fair_splits.split_counts(w, n[None], levels)[0], n, probs, eps, reading, thr)
+
+    err, fail = jax.vmap(one)(trial_words(key, t, words))
+    return _masked(err, fail, jnp.arange(size) < count)
+
+
+def _levels(q: int) -> int | None:
+    """log2 q for a power of two q >= 2, else None."""
+    return q.bit_length() - 1 if q >= 2 and q & (q - 1) == 0 else None
+
+
 def _learner(d: int, learner: str) -> str:
     if learner == "consistent":
         return "midpoint" if d == 2 else "perceptron"
@@ -212,9 +258,19 @@ def _learner(d: int, learner: str) -> str:
 
 
 def has_reduction(setting: str, kw: dict) -> bool:
-    """Whether the setting has an exact reduction (a trial then costs a few random words)."""
-    return setting == "coin" or (setting == "halfspace" and _learner(kw["d"], kw.get("learner", "consistent"))
-                                 in ("midpoint", "gd"))
+    """Whether the setting has an exact reduction (a trial then costs a few random words): the coin, the
+    plane midpoint, the gradient step, and uniform targets over a power-of-two number of outcomes (with
+    random contexts, a power-of-two number of contexts too)."""
+    if setting == "coin":
+        return True
+    if setting == "halfspace":
+        return _learner(kw["d"], kw.get("learner", "consistent")) in ("midpoint", "gd")
+    if setting in ("contexts", "sequences"):
+        probs = np.asarray(kw["probs"])
+        if exact.uniform_size(probs) is None or _levels(probs.shape[-1]) is None:
+            return False
+        return not (setting == "contexts" and kw.get("random_allocation") and _levels(2 * probs.shape[0]) is None)
+    return False
 
 
 def _sampler(setting: str, kw: dict, sampler: str) -> str:
@@ -292,12 +348,35 @@ def _count_reduced(setting: str, n: int, trials: int, seed: int, tag: str, **kw)
     if setting == "coin":
         table = jnp.asarray(reduced.binomial_thresholds(n, kw["p"], n_buf))
         k_range = jnp.asarray(exact.coin_accept_range(n, kw["p"], kw["eps"]), jnp.int32)
+    elif setting == "contexts":
+        probs = np.asarray(kw["probs"])
+        m, V = probs.shape
+        random_allocation = bool(kw.get("random_allocation", False))
+        levels = _levels(V) + (_levels(2 * m) - 1 if random_allocation else 0)
+        total_examples = _buffer(m * n)  # words for a padded total: one compiled shape per power of two
+        words = fair_splits.words_needed(total_examples, levels)
+        thr = _contexts_thresholds(probs, n, kw["eps"], random_allocation)
+        ctx = (jnp.int32(n), jnp.asarray(probs, jnp.float32), kw["eps"], *thr)
+        ctx_static = dict(m=m, levels=levels, random_allocation=random_allocation, words=words)
+    elif setting == "sequences":
+        probs = np.asarray(kw["probs"])
+        levels = _levels(probs.shape[0])
+        words = fair_splits.words_needed(_buffer(n), levels)
+        seq = (jnp.int32(n), jnp.asarray(probs, jnp.float32), kw["eps"], _sequence_threshold(probs, n, kw["eps"], kw["reading"]))
     total, err_sum = 0, 0.0
-    for start in range(0, trials, REDUCED_BATCH):
-        count = min(REDUCED_BATCH, trials - start)
-        size = max(1024, 1 << int(np.ceil(np.log2(count))))  # a few compiled shapes; the padding is masked out
+    batch = REDUCED_BATCH
+    if setting in ("contexts", "sequences"):  # about 2^20 words (4 MiB) in flight: cache-sized batches are fastest
+        batch = max(64, min(REDUCED_BATCH, 1 << ((1 << 20) // words).bit_length() - 1))
+    for start in range(0, trials, batch):
+        count = min(batch, trials - start)
+        # a few compiled shapes (powers of two); the padding is masked out
+        size = max(min(1024, batch), 1 << int(np.ceil(np.log2(count))))
         args = (key, jnp.uint32(start), jnp.int32(count))
-        if setting == "coin":
+        if setting == "contexts":
+            k, e = _contexts_reduced_batch(*args, *ctx, **ctx_static, size=size)
+        elif setting == "sequences":
+            k, e = _sequences_reduced_batch(*args, *seq, reading=kw["reading"], levels=levels, words=words, size=size)
+        elif setting == "coin":
             k, e = _coin_reduced_batch(*args, table, jnp.int32(n), jnp.float32(kw["p"]), k_range, size=size)
         else:
             k, e = _halfspace_reduced_batch(*args, jnp.int32(n), kw["eps"], kw["d"], n_buf,

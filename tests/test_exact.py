@@ -73,9 +73,12 @@ CASES = [
     ("coin", 100, dict(p=0.5, eps=0.05), "direct", coin_case),
     ("coin", 100, dict(p=0.5, eps=0.05), "reduced", coin_case),
     ("contexts", 10, dict(probs=np.full((3, 2), 0.5), eps=0.1), "direct", contexts_case),
+    ("contexts", 10, dict(probs=np.full((3, 2), 0.5), eps=0.1), "reduced", contexts_case),
     ("sequences", 10, dict(probs=np.full(4, 0.25), eps=0.1, reading="tv"), "direct",
      lambda: sequences_case("tv", Fraction(1, 10))),
     ("sequences", 10, dict(probs=np.full(4, 0.25), eps=0.15, reading="linf"), "direct",
+     lambda: sequences_case("linf", Fraction(15, 100))),
+    ("sequences", 10, dict(probs=np.full(4, 0.25), eps=0.15, reading="linf"), "reduced",
      lambda: sequences_case("linf", Fraction(15, 100))),
 ]
 

@@ -5,16 +5,18 @@ against the whole-prompt simulation (the exact two-sample test at the suite's AL
 check: the same test must tell apart a reduction run at the wrong sample size).
 """
 import math
+from itertools import product
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 from scipy import stats
 
-from experiments import reduced
+from experiments import fair_splits, reduced
 from experiments.montecarlo import count_failures, version_space_midpoint_2d
-from experiments.stats import rates_differ
+from experiments.stats import ALPHA, rates_differ
 from experiments.streams import normal, stream_key, trial_words, unit
 
 TRIALS = 20_000
@@ -86,6 +88,10 @@ CASES = [  # (setting, n, kw): failure rates near 1/3, where the two-sample test
     ("halfspace", 3, dict(d=2, eps=0.1)),
     ("halfspace", 30, dict(d=5, eps=0.12, learner="gd")),
     ("halfspace", 30, dict(d=3, eps=0.12, learner="gd", noise=0.2)),
+    ("contexts", 20, dict(probs=np.full((4, 8), 1 / 8), eps=0.27)),
+    ("contexts", 12, dict(probs=np.full((2, 4), 1 / 4), eps=0.2, random_allocation=True)),
+    ("sequences", 60, dict(probs=np.full(16, 1 / 16), eps=0.2, reading="tv")),
+    ("sequences", 60, dict(probs=np.full(16, 1 / 16), eps=0.05, reading="linf")),
 ]
 
 
@@ -101,9 +107,28 @@ def test_reduced_sampler_has_the_direct_samplers_failure_rate(setting, n, kw):
     assert rates_differ(direct["failures"], TRIALS, wrong["failures"], TRIALS)
 
 
+def test_fair_splits_give_the_multinomial_law():
+    """All count vectors of n = 6 examples over 4 outcomes, against the exact multinomial pmf (chi-square
+    at ALPHA); power: reusing one level's bits for the next (a plausible bug) is rejected."""
+    n, L, T = 6, 2, 40_000
+    words = trial_words(stream_key(0, "test/fair"), jnp.arange(T, dtype=jnp.uint32), fair_splits.words_needed(n, L))
+    roots = jnp.asarray([n], jnp.int32)
+    split = jax.jit(jax.vmap(lambda w: fair_splits.split_counts(w, roots, L)[0]))
+    outcomes = [c for c in product(range(n + 1), repeat=4) if sum(c) == n]
+    pmf = np.array([math.factorial(n) / math.prod(math.factorial(x) for x in c) / 4 ** n for c in outcomes])
+
+    def p_value(counts):
+        index = {c: i for i, c in enumerate(outcomes)}
+        seen = np.bincount([index[tuple(c)] for c in np.asarray(counts).tolist()], minlength=len(outcomes))
+        return stats.chisquare(seen, pmf * T).pvalue
+
+    assert p_value(split(words)) >= ALPHA
+    assert p_value(split(jnp.concatenate([words[:, :1], words[:, :1]], 1))) < ALPHA
+
+
 def test_sampler_and_noise_errors_name_the_field():
     with pytest.raises(ValueError, match="sampler: no exact reduction"):
-        count_failures("contexts", 5, 10, 0, "x", sampler="reduced", probs=np.full((1, 2), 0.5), eps=0.1)
+        count_failures("contexts", 5, 10, 0, "x", sampler="reduced", probs=np.full((1, 3), 1 / 3), eps=0.1)
     with pytest.raises(ValueError, match="sampler: expected"):
         count_failures("coin", 5, 10, 0, "x", sampler="fast", p=0.5, eps=0.1)
     with pytest.raises(ValueError, match="noise: a consistent learner"):
