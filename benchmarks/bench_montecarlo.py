@@ -10,8 +10,8 @@ Two baselines, both one trial per Python iteration with numpy's Generator:
   gradient step), so that the ratio measures the engine, not the reduction.
 
 The engine runs each setting as ``tmt reproduce`` does (``sampler="auto"``: the exact reduction where
-one exists), timed after compilation, best of 3; settings with a reduction get 50x more trials, as in
-the checks. Loops run fewer trials and are scaled per trial.
+one exists), timed after compilation, best of 3; settings whose trials cost a few words whatever n get
+50x more trials, as in the checks. Loops run fewer trials and are scaled per trial.
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ import time
 
 import numpy as np
 
-from experiments.montecarlo import count_failures, has_reduction
+from experiments.montecarlo import constant_cost, count_failures, has_reduction
 from tm_transformer.transformer.bench import best_time
 
 
@@ -149,13 +149,13 @@ def cases():
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--trials", type=int, default=20_000, help="engine trials (x50 where a reduction exists)")
+    ap.add_argument("--trials", type=int, default=20_000, help="engine trials (x50 where a trial costs O(1))")
     ap.add_argument("--loop-trials", type=int, default=2_000)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     out = {}
     for name, (setting, n, kw), loop_args, prompt, statistic in cases():
-        T = args.trials * (50 if has_reduction(setting, kw) else 1)
+        T = args.trials * (50 if constant_cost(setting, kw) else 1)
         engine = T / best_time(lambda: count_failures(setting, n, T, 0, "bench", **kw))
         p = time_loop(prompt, args.loop_trials, *loop_args)
         s = time_loop(statistic, args.loop_trials, *loop_args)

@@ -17,7 +17,7 @@ from bounds import get
 from bounds.compare import compare
 
 from . import figures
-from .montecarlo import count_failures, has_reduction
+from .montecarlo import constant_cost, count_failures, has_reduction
 from .protocol import KAPPA, decide, test_n
 from .stats import search_n_star
 
@@ -34,8 +34,8 @@ class CheckResult:
 
 def trials_for(delta: float, quick: bool, cheap: bool = False) -> int:
     """Enough trials that a failure rate near delta is seen (about 30/delta quick, 100/delta full), within
-    a budget; ``cheap`` settings (an exact reduction: a few random words a trial) get a 50x larger one,
-    enough to certify n* down to delta = 1e-5."""
+    a budget; ``cheap`` settings (a few random words a trial whatever n) get a 50x larger one, enough to
+    certify n* down to delta = 1e-5."""
     cap = (60_000 if quick else 400_000) * (50 if cheap else 1)
     return int(min(cap, max(1_000, math.ceil((30 if quick else 100) / delta))))
 
@@ -148,7 +148,7 @@ def _test_points(res: CheckResult, setting: str, quick: bool, seed: int, per=lam
             continue
         n_total = test_n(c_cal, r["claim_f"])
         n_setting = max(1, n_total // per(r))  # contexts: n per context
-        T = trials_for(r["delta"], quick, has_reduction(setting, r["_kw"]))
+        T = trials_for(r["delta"], quick, constant_cost(setting, r["_kw"]))
         c = count_failures(setting, n_setting, T, seed + 1, r["_tag"] + "/test", **r["_kw"])
         res.tests.append({"params": {k: r[k] for k in r if k in ("V", "m", "l", "d", "eps", "delta", "reading")},
                           "n": n_setting * per(r), "failures": c["failures"], "trials": T, "delta": r["delta"],
@@ -233,7 +233,7 @@ def check_halfspaces(out: Path, quick: bool = True, seed: int = 0, progress: boo
     for d, eps, delta in _bar(list(product(*grid.values())), "C3 halfspaces", progress):
         tag = f"halfspace/{learner}/{d}/{eps}/{delta}" + (f"/noise={noise}" if noise else "")
         kw = dict(d=d, eps=eps, learner=learner, noise=noise)
-        T = trials_for(delta, quick, has_reduction("halfspace", kw))
+        T = trials_for(delta, quick, constant_cost("halfspace", kw))
         # calibration uses the conservative count (unconverged trials as failures)
         ns = _measure("halfspace", kw, delta, max(2, d), T, seed, tag, conservative_key="upper")
         f = get("C3").evaluate(C=1, d=d, eps=eps)

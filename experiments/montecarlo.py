@@ -273,14 +273,19 @@ def has_reduction(setting: str, kw: dict) -> bool:
     return False
 
 
+def constant_cost(setting: str, kw: dict) -> bool:
+    """Whether a trial costs a fixed few words whatever n (the coin's inversion, the plane midpoint)."""
+    return setting == "coin" or (setting == "halfspace" and _learner(kw["d"], kw.get("learner", "consistent")) == "midpoint")
+
+
 def _sampler(setting: str, kw: dict, sampler: str) -> str:
     """'reduced' or 'direct' for this setting; 'auto' picks the reduction where one exists."""
     has_reduction_ = has_reduction(setting, kw)
     if sampler == "auto":
         return "reduced" if has_reduction_ else "direct"
     if sampler == "reduced" and not has_reduction_:
-        raise ValueError(f"sampler: no exact reduction for setting {setting!r} with {kw.get('learner', 'its learner')}; "
-                         "use 'direct' or 'auto'")
+        raise ValueError(f"sampler: no exact reduction for this {setting!r} case (there is one for the coin, the "
+                         "plane midpoint, the gradient step and uniform targets over 2^L outcomes); use 'direct' or 'auto'")
     if sampler not in ("reduced", "direct"):
         raise ValueError(f"sampler: expected 'auto', 'reduced' or 'direct', got {sampler!r}")
     return sampler

@@ -36,3 +36,9 @@ def test_quick_reproduce_writes_verdicts(tmp_path, capsys):
 def test_experiment_cli_errors(capsys):
     assert main(["experiment", "nope"]) == 2
     assert "unknown experiment" in capsys.readouterr()[1]
+    assert main(["experiment", "coin", "--noise", "0.1"]) == 2
+    assert "--noise applies to the 'halfspaces' experiment" in capsys.readouterr()[1]
+    assert main(["experiment", "halfspaces", "--noise", "0.1"]) == 2
+    assert "add --learner gd" in capsys.readouterr()[1]
+    assert main(["experiment", "halfspaces", "--learner", "gd", "--noise", "0.7"]) == 2
+    assert "expected a label flip rate in [0, 0.5)" in capsys.readouterr()[1]
