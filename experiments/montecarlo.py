@@ -353,6 +353,7 @@ def _count_reduced(setting: str, n: int, trials: int, seed: int, tag: str, **kw)
     if setting == "coin":
         table = jnp.asarray(reduced.binomial_thresholds(n, kw["p"], n_buf))
         k_range = jnp.asarray(exact.coin_accept_range(n, kw["p"], kw["eps"]), jnp.int32)
+        words = 1
     elif setting == "contexts":
         probs = np.asarray(kw["probs"])
         m, V = probs.shape
@@ -368,10 +369,12 @@ def _count_reduced(setting: str, n: int, trials: int, seed: int, tag: str, **kw)
         levels = _levels(probs.shape[0])
         words = fair_splits.words_needed(_buffer(n), levels)
         seq = (jnp.int32(n), jnp.asarray(probs, jnp.float32), kw["eps"], _sequence_threshold(probs, n, kw["eps"], kw["reading"]))
+    else:
+        learner = _learner(kw["d"], kw.get("learner", "consistent"))
+        words = 2 if learner == "midpoint" else reduced.gd_words(kw["d"], n_buf, float(kw.get("noise", 0.0)))
     total, err_sum = 0, 0.0
-    batch = REDUCED_BATCH
-    if setting in ("contexts", "sequences"):  # about 2^20 words (4 MiB) in flight: cache-sized batches are fastest
-        batch = max(64, min(REDUCED_BATCH, 1 << ((1 << 20) // words).bit_length() - 1))
+    # about 2^20 words (4 MiB) in flight: cache-sized batches are fastest, and memory stays bounded for any n
+    batch = max(64, min(REDUCED_BATCH, 1 << ((1 << 20) // words).bit_length() - 1))
     for start in range(0, trials, batch):
         count = min(batch, trials - start)
         # a few compiled shapes (powers of two); the padding is masked out
