@@ -38,6 +38,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import exact, fair_splits, reduced
+from .jit_cache import release_if_crowded
 from .streams import stream_key, trial_words
 
 TRIAL_BATCH = 4096
@@ -308,6 +309,7 @@ def count_failures(setting: str, n: int, trials: int, seed: int, tag: str, sampl
     if setting == "halfspace":
         _check_halfspace(kw)
     sampler = _sampler(setting, kw, sampler)
+    release_if_crowded()
     if sampler == "reduced":
         return _count_reduced(setting, n, trials, seed, tag, **kw)
     if setting == "contexts":
@@ -375,10 +377,11 @@ def _count_reduced(setting: str, n: int, trials: int, seed: int, tag: str, **kw)
     total, err_sum = 0, 0.0
     # about 2^20 words (4 MiB) in flight: cache-sized batches are fastest, and memory stays bounded for any n
     batch = max(64, min(REDUCED_BATCH, 1 << ((1 << 20) // words).bit_length() - 1))
+    # one compiled shape per call: whole batches, or one power of two when all trials fit in one; the
+    # padding is masked out
+    size = batch if trials > batch else max(min(1024, batch), 1 << int(np.ceil(np.log2(trials))))
     for start in range(0, trials, batch):
         count = min(batch, trials - start)
-        # a few compiled shapes (powers of two); the padding is masked out
-        size = max(min(1024, batch), 1 << int(np.ceil(np.log2(count))))
         args = (key, jnp.uint32(start), jnp.int32(count))
         if setting == "contexts":
             k, e = _contexts_reduced_batch(*args, *ctx, **ctx_static, size=size)

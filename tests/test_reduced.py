@@ -144,3 +144,17 @@ def test_reduced_counts_do_not_depend_on_the_batch_size(monkeypatch):
     monkeypatch.setattr(mc, "REDUCED_BATCH", 1024)
     b = count_failures("halfspace", 9, 5000, 0, "x", d=2, eps=0.05)
     assert a["failures"] == b["failures"] and a["mean_error"] == pytest.approx(b["mean_error"], rel=1e-5)
+
+
+def test_compiled_code_is_released_before_the_mapping_limit(monkeypatch):
+    from experiments import jit_cache
+
+    held = jit_cache.mappings()
+    if held is None or jit_cache.map_limit() is None:
+        pytest.skip("no /proc mapping counts on this system")
+    monkeypatch.setattr(jit_cache, "map_limit", lambda: 10 * held)
+    assert not jit_cache.release_if_crowded()
+    count_failures("coin", 17, 100, 0, "x", p=0.5, eps=0.1)  # something compiled and cached
+    monkeypatch.setattr(jit_cache, "map_limit", lambda: held)
+    assert jit_cache.release_if_crowded()
+    assert jit_cache.mappings() < 2 * held
