@@ -10,7 +10,8 @@ Two baselines, both one trial per Python iteration with numpy's Generator:
   gradient step), so that the ratio measures the engine, not the reduction.
 
 The engine runs each setting as ``tmt reproduce`` does (``sampler="auto"``: the exact reduction where
-one exists), timed after compilation, best of 3; settings whose trials cost a few words whatever n get
+one exists), timed after compilation, best of 3; ``direct engine`` is the same engine drawing whole
+prompts with jax.random (``sampler="direct"``), which isolates what the reductions add; settings whose trials cost a few words whatever n get
 50x more trials, as in the checks. Loops run fewer trials and are scaled per trial.
 """
 from __future__ import annotations
@@ -157,17 +158,20 @@ def main(argv=None):
     for name, (setting, n, kw), loop_args, prompt, statistic in cases():
         T = args.trials * (50 if constant_cost(setting, kw) else 1)
         engine = T / best_time(lambda: count_failures(setting, n, T, 0, "bench", **kw))
+        direct = args.trials / best_time(lambda: count_failures(setting, n, args.trials, 0, "bench", sampler="direct", **kw))
         p = time_loop(prompt, args.loop_trials, *loop_args)
         s = time_loop(statistic, args.loop_trials, *loop_args)
         out[name] = {"engine_sampler": "reduced" if has_reduction(setting, kw) else "direct",
-                     "engine_trials_per_s": engine, "prompt_loop_trials_per_s": p, "statistic_loop_trials_per_s": s,
+                     "engine_trials_per_s": engine, "direct_engine_trials_per_s": direct, "prompt_loop_trials_per_s": p, "statistic_loop_trials_per_s": s,
                      "speedup_vs_prompt_loop": engine / p, "speedup_vs_statistic_loop": engine / s}
     if args.json:
         print(json.dumps(out))
         return
-    print(f"{'setting':38s} {'engine/s':>10s} {'prompt loop/s':>14s} {'x':>7s} {'stat. loop/s':>13s} {'x':>7s}")
+    print(f"{'setting':38s} {'engine/s':>10s} {'direct eng./s':>13s} {'prompt loop/s':>14s} {'x':>7s} "
+          f"{'stat. loop/s':>13s} {'x':>7s}")
     for name, r in out.items():
-        print(f"{name:38s} {r['engine_trials_per_s']:10.3g} {r['prompt_loop_trials_per_s']:14.3g} "
+        print(f"{name:38s} {r['engine_trials_per_s']:10.3g} {r['direct_engine_trials_per_s']:13.3g} "
+              f"{r['prompt_loop_trials_per_s']:14.3g} "
               f"{r['speedup_vs_prompt_loop']:7.1f} {r['statistic_loop_trials_per_s']:13.3g} "
               f"{r['speedup_vs_statistic_loop']:7.1f}   [{r['engine_sampler']}]")
 

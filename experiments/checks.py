@@ -126,7 +126,8 @@ def check_contexts(out: Path, quick: bool = True, seed: int = 0, progress: bool 
         n0 = max(1, int(get("weissman").evaluate(V=V, eps=eps, delta=delta) / 8))
         ns = _measure("contexts", kw, delta, n0, T, seed, tag)
         f = get("C1").evaluate(C=1, m=m, V=V, eps=eps, delta=delta)
-        res.rows.append({"V": V, "m": m, "eps": eps, "delta": delta, "target": target, "trials": T,
+        res.rows.append({"V": V, "m": m, "eps": eps, "delta": delta, "target": target,
+                         "sampler": "reduced" if has_reduction("contexts", kw) else "direct", "trials": T,
                          "n_star": m * ns.n, "n_star_lo": m * ns.n_lo, "n_star_hi": m * _hi(ns), "n_star_hi_certified": ns.n_hi is not None, "claim_f": f,
                          "C_req": m * _hi(ns) / f, "union_bound": get("union_contexts").evaluate(m=m, V=V, eps=eps, delta=delta),
                          "calibration": V == grid["V"][0] and m == grid["m"][0] and eps == max(grid["eps"]) and delta == max(grid["delta"]),
@@ -198,7 +199,8 @@ def check_sequences(out: Path, quick: bool = True, seed: int = 0, progress: bool
             T = trials_for(delta, quick)
             ns = _measure("sequences", kw, delta, 4, T, seed, tag)
             f = get("C2").evaluate(C=1, l=l, V=V, eps=eps, delta=delta)
-            rows.append({"reading": reading, "V": V, "l": l, "eps": eps, "delta": delta, "trials": T, "n_star": ns.n,
+            rows.append({"reading": reading, "V": V, "l": l, "eps": eps, "delta": delta,
+                         "sampler": "reduced" if has_reduction("sequences", kw) else "direct", "trials": T, "n_star": ns.n,
                          "n_star_lo": ns.n_lo, "n_star_hi": _hi(ns), "n_star_hi_certified": ns.n_hi is not None, "claim_f": f, "C_req": _hi(ns) / f,
                          "tv_bound": get("tv_sequences").evaluate(l=l, V=V, eps=eps, delta=delta),
                          "seq_union_bound": get("seq_union").evaluate(l=l, V=V, eps=eps, delta=delta),
