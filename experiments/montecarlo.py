@@ -30,7 +30,6 @@ integers where the target is rational (:mod:`experiments.exact`), so ties are ne
 """
 from __future__ import annotations
 
-import zlib
 from functools import partial
 
 import jax
@@ -39,14 +38,14 @@ import numpy as np
 
 from . import exact, fair_splits, reduced
 from .jit_cache import release_if_crowded
-from .streams import stream_key, trial_words
+from .streams import stream_base, stream_key, trial_words
 
 TRIAL_BATCH = 4096
 PERCEPTRON_BATCH = 256
 
 
 def trial_keys(seed: int, tag: str, start: int, count: int):
-    base = jax.random.fold_in(jax.random.key(seed), zlib.crc32(tag.encode()) & 0x7FFFFFFF)
+    base = stream_base(seed, tag)
     return jax.vmap(lambda t: jax.random.fold_in(base, t))(jnp.arange(start, start + count))
 
 

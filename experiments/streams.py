@@ -18,10 +18,14 @@ import jax.numpy as jnp
 from jax.extend.random import threefry2x32_p
 
 
+def stream_base(seed: int, tag: str):
+    """The typed JAX key of the stream (seed, tag); the direct engine folds trial indices into it."""
+    return jax.random.fold_in(jax.random.key(seed), zlib.crc32(tag.encode()) & 0x7FFFFFFF)
+
+
 def stream_key(seed: int, tag: str) -> jnp.ndarray:
     """The (2,) uint32 Threefry key of the stream (seed, tag)."""
-    base = jax.random.fold_in(jax.random.key(seed), zlib.crc32(tag.encode()) & 0x7FFFFFFF)
-    return jax.random.key_data(base).astype(jnp.uint32)
+    return jax.random.key_data(stream_base(seed, tag)).astype(jnp.uint32)
 
 
 def trial_words(key: jnp.ndarray, t: jnp.ndarray, count: int) -> jnp.ndarray:
