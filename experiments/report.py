@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import csv
 import shutil
-import tempfile
 import time
 from pathlib import Path
 
 from .checks import CHECKS, CheckResult
 from .manifest import manifest, write_json
+from .outdir import commit, staging_for
 from .protocol import KAPPA
 from .stats import ALPHA
 
@@ -35,7 +35,7 @@ def _write_csv(path: Path, rows: list[dict]) -> None:
 def run_checks(names: list[str], out: Path, quick: bool, seed: int, progress: bool = True,
                options: dict | None = None) -> dict:
     out = Path(out)
-    staging = Path(tempfile.mkdtemp(prefix=".tmt-", dir=out.parent if out.parent.exists() else None))
+    staging = staging_for(out)  # refuses a folder holding files tmt did not write, before any work
     try:
         t0 = time.perf_counter()
         results: dict[str, CheckResult] = {}
@@ -65,10 +65,7 @@ def run_checks(names: list[str], out: Path, quick: bool, seed: int, progress: bo
         write_json(staging / "manifest.json", man)
         write_json(staging / "verdicts.json", verdicts)
         (staging / "report.md").write_text(render(results, verdicts, man))
-        if out.exists():
-            shutil.rmtree(out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(str(staging), str(out))
+        commit(staging, out)  # replaces only tmt's own earlier results; never a user's files
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)

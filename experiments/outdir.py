@@ -1,0 +1,97 @@
+"""Output folders that never lose a user's files.
+
+The toolkit writes a results folder in one piece: everything goes into a hidden staging folder next to
+the target, and the staging folder is renamed into place at the end. Each folder it writes holds a
+marker file, :data:`MARKER`, listing the files it wrote. An existing target folder is replaced only when
+
+* it is empty, or
+* it holds the marker and nothing but the files the marker lists (the toolkit's own earlier results).
+
+Anything else -- a folder with a user's files in it, ``--out .``, a file where a folder should be -- is
+refused with one line, before any work starts. Nothing outside the listed files is ever deleted.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from tm_transformer.errors import ToolkitError
+
+MARKER = ".tmt-results.json"
+TOOL = "tm-transformer"
+
+
+def _listing(folder: Path) -> set[str]:
+    """Every file and folder under ``folder``, as POSIX paths relative to it (the marker excluded)."""
+    out = set()
+    for p in folder.rglob("*"):
+        rel = p.relative_to(folder).as_posix()
+        if rel != MARKER:
+            out.add(rel + ("/" if p.is_dir() and not p.is_symlink() else ""))
+    return out
+
+
+def _owned(folder: Path) -> set[str] | None:
+    """The files the marker of ``folder`` lists, or None when it has no readable toolkit marker."""
+    try:
+        data = json.loads((folder / MARKER).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("tool") != TOOL or not isinstance(data.get("files"), list):
+        return None
+    return {str(f) for f in data["files"]}
+
+
+def check_target(out: Path) -> None:
+    """Raise :class:`ToolkitError` unless the toolkit may (re)place ``out`` without losing anything."""
+    out = Path(out)
+    if out.is_symlink() or (out.exists() and not out.is_dir()):
+        raise ToolkitError(f"--out {str(out)!r}: exists and is not a folder; choose a new folder name")
+    if not out.exists():
+        return
+    try:
+        present = _listing(out)
+    except OSError as exc:
+        raise ToolkitError(f"--out {str(out)!r}: cannot list it ({exc.strerror})") from None
+    if not present and not (out / MARKER).exists():
+        if out.resolve() == Path.cwd().resolve():
+            raise ToolkitError(f"--out {str(out)!r}: is the current folder; choose a new folder name")
+        return
+    owned = _owned(out)
+    if owned is None:
+        raise ToolkitError(f"--out {str(out)!r}: folder is not empty and was not written by tmt "
+                           f"(no {MARKER}); choose a new or empty folder")
+    foreign = sorted(p for p in present if p not in owned and not p.endswith("/"))
+    if foreign:
+        raise ToolkitError(f"--out {str(out)!r}: holds files tmt did not write ({', '.join(foreign[:3])}"
+                           f"{', ...' if len(foreign) > 3 else ''}); move them or choose another folder")
+
+
+def staging_for(out: Path) -> Path:
+    """A fresh hidden folder beside ``out`` (same file system, so the final rename is atomic)."""
+    out = Path(out)
+    check_target(out)
+    out.absolute().parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f".{out.absolute().name}.tmt-", dir=out.absolute().parent))
+
+
+def commit(staging: Path, out: Path) -> None:
+    """Mark ``staging`` as the toolkit's and rename it to ``out``, replacing an earlier toolkit folder.
+
+    The old folder is first renamed aside and removed only after the new one is in place, so at every
+    moment either the old results or the new ones exist under a name the user can find.
+    """
+    staging, out = Path(staging), Path(out)
+    files = sorted(p for p in _listing(staging) if not p.endswith("/"))
+    (staging / MARKER).write_text(json.dumps({"tool": TOOL, "files": files}, indent=1) + "\n")
+    check_target(out)  # again: the user may have put files there while the run went on
+    old = None
+    if out.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{out.absolute().name}.old-", dir=out.absolute().parent))
+        os.rename(out, old / "results")
+    os.rename(staging, out)
+    if old is not None:
+        shutil.rmtree(old)

@@ -1,0 +1,90 @@
+"""Issue 11, item 1: results folders never lose or half-write a user's files."""
+import json
+
+import pytest
+
+from experiments import report
+from experiments.checks import CheckResult
+from experiments.outdir import MARKER, check_target, commit, staging_for
+from tm_transformer.cli import main
+from tm_transformer.errors import ToolkitError
+
+
+def _fake_check(out, quick=True, seed=0, progress=True, value=1):
+    (out / "fake.png").write_bytes(b"png")
+    return CheckResult("fake", rows=[{"x": value}], figures=["fake.png"])
+
+
+@pytest.fixture
+def fake(monkeypatch):
+    monkeypatch.setitem(report.CHECKS, "fake", _fake_check)
+
+
+def test_experiment_refuses_a_users_folder_and_deletes_nothing(tmp_path, capsys, monkeypatch):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "thesis.tex").write_text("my thesis")
+    monkeypatch.chdir(tmp_path)
+    assert main(["experiment", "symbolic", "--out", "mine", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "not written by tmt" in err
+    assert (mine / "thesis.tex").read_text() == "my thesis"
+    assert main(["experiment", "symbolic", "--out", ".", "--no-progress"]) == 2
+    assert "not written by tmt" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine"]  # no staging folder left behind
+
+
+def test_current_folder_and_files_are_refused(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ToolkitError, match="current folder"):
+        check_target(tmp_path)
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(ToolkitError, match="not a folder"):
+        check_target(tmp_path / "f")
+
+
+def test_rerun_replaces_only_tmts_own_results(tmp_path, fake):
+    out = tmp_path / "res"
+    report.run_checks(["fake"], out, True, 0, progress=False, options={"fake": {"value": 1}})
+    assert json.loads((out / MARKER).read_text())["tool"] == "tm-transformer"
+    assert (out / "fake.csv").read_text().splitlines()[1] == "1"
+    report.run_checks(["fake"], out, True, 0, progress=False, options={"fake": {"value": 2}})
+    assert (out / "fake.csv").read_text().splitlines()[1] == "2"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["res"]
+    (out / "notes.txt").write_text("mine")  # a user's file inside tmt's folder: refuse, keep everything
+    with pytest.raises(ToolkitError, match="notes.txt"):
+        report.run_checks(["fake"], out, True, 0, progress=False)
+    assert (out / "notes.txt").read_text() == "mine" and (out / "fake.csv").exists()
+
+
+def test_an_empty_folder_is_used(tmp_path, fake):
+    out = tmp_path / "empty"
+    out.mkdir()
+    report.run_checks(["fake"], out, True, 0, progress=False)
+    assert (out / "fake.png").exists()
+
+
+def test_interrupted_run_leaves_the_old_results(tmp_path, fake, monkeypatch):
+    out = tmp_path / "res"
+    report.run_checks(["fake"], out, True, 0, progress=False)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    def interrupted(out, **kw):
+        (out / "fake.png").write_bytes(b"half")
+        raise KeyboardInterrupt
+
+    monkeypatch.setitem(report.CHECKS, "fake", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        report.run_checks(["fake"], out, True, 0, progress=False)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["res"]
+
+
+def test_commit_refuses_files_added_during_the_run(tmp_path):
+    out = tmp_path / "res"
+    staging = staging_for(out)
+    out.mkdir()
+    (out / "draft.tex").write_text("x")
+    with pytest.raises(ToolkitError, match="not written by tmt"):
+        commit(staging, out)
+    assert (out / "draft.tex").read_text() == "x"
