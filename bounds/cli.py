@@ -7,12 +7,28 @@ import math
 from tm_transformer.errors import ToolkitError
 
 
-def _assignments(pairs: list[str]) -> dict[str, float]:
-    out = {}
+def _assignments(pairs: list[str], allowed=None, what: str = "", taken=None) -> dict[str, float]:
+    """``var=value`` pairs as a dict; each variable at most once and, when ``allowed`` (sympy symbols) is
+    given, only variables in it (``what`` names the bound(s) in the message; ``taken`` maps a variable the
+    command fills in itself to the reason)."""
+    from .variables import display_name, symbol
+
+    out, seen = {}, {}
     for item in pairs:
         name, sep, value = item.partition("=")
         if not sep or not name:
             raise ToolkitError(f"argument {item!r}: expected var=value, e.g. eps=0.1")
+        sym = symbol(name)
+        if sym in seen:
+            raise ToolkitError(f"argument {item!r}: {display_name(sym)} is already given as {seen[sym]!r}; "
+                               "expected each variable once")
+        if taken and sym in taken:
+            raise ToolkitError(f"argument {item!r}: {taken[sym]}; leave {display_name(sym)} out")
+        if allowed is not None and sym not in allowed:
+            names = ", ".join(sorted(display_name(v) for v in allowed)) or "none"
+            raise ToolkitError(f"argument {item!r}: {what} {'use' if what.startswith('neither') else 'does not use'} "
+                               f"{display_name(sym)}; expected {names}")
+        seen[sym] = item
         try:
             out[name] = float(value)
         except ValueError:
@@ -62,8 +78,18 @@ def cmd_show(args):
 def cmd_eval(args):
     from . import get
 
+    from .variables import n, symbol
+
     b = get(args.name)
-    values = _assignments(args.values)
+    allowed = set(b.variables)
+    if args.solve_for:
+        var = symbol(args.solve_for)
+        if var not in allowed:
+            raise ToolkitError(f"--solve-for {args.solve_for}: bound {b.name!r} does not depend on it; expected "
+                               f"one of {', '.join(b.variable_names)}")
+        allowed = (allowed - {var}) | {n}
+    taken = {var: f"{args.solve_for} is what --solve-for finds"} if args.solve_for else None
+    values = _assignments(args.values, allowed, f"bound {b.name!r}", taken)
     if args.solve_for:
         if "n" not in values:
             raise ToolkitError(f"--solve-for {args.solve_for} needs the number of examples as n=...")
@@ -88,7 +114,14 @@ def cmd_eval(args):
 def cmd_compare(args):
     from . import compare, get
 
-    c = compare(get(args.a), get(args.b), args.along, **_assignments(args.values))
+    from .variables import symbol
+
+    a, b = get(args.a), get(args.b)
+    along = symbol(args.along)
+    allowed = (set(a.variables) | set(b.variables)) - {along}
+    values = _assignments(args.values, allowed, f"neither {a.name!r} nor {b.name!r}",
+                          {along: f"{args.along} is the variable compared along"})
+    c = compare(a, b, args.along, **values)
     d = c.as_dict()
     if args.json:
         print(json.dumps(d))

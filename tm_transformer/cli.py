@@ -8,6 +8,7 @@ import argparse
 import json
 import sys
 
+from . import __version__
 from .errors import ToolkitError
 
 DEFAULT_STEPS = 10 ** 8
@@ -35,17 +36,73 @@ def _tape(text: str) -> list[int]:
 
 
 def _add_machine_args(p):
-    p.add_argument("machine", help="standard-format string (e.g. 1RB1LB_1LA1RZ) or a machine file (.txt/.tm/.yaml)")
+    p.add_argument("machine", help="standard-format string (e.g. 1RB1LB_1LA1RZ), a machine file (.txt/.tm/.yaml; "
+                                   "a .txt may list one machine per line) or - for standard input")
+    p.add_argument("--index", type=_index, default=None, metavar="N",
+                   help="the machine on line N (0-based, comment lines not counted) of a file listing several")
     p.add_argument("--format", choices=["standard", "morphett", "yaml"], help="input format (default: detect)")
     p.add_argument("--undefined", choices=["stop", "1RZ"], default="stop",
                    help="read '---' as: stop before it without a step (default) or the halt transition 1RZ")
-    p.add_argument("--tape", type=_tape, default=[], help="initial tape from cell 0 on, e.g. 0120")
+    p.add_argument("--tape", type=_tape, default=None,
+                   help="initial tape from cell 0 on, as symbol numbers, e.g. 0120 (default: the file's input, "
+                        "else blank)")
+
+
+def _index(text: str) -> int:
+    if not text.isascii() or not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a machine number 0, 1, 2, ..., got {text!r}")
+    return int(text)
+
+
+def _programs(args) -> list:
+    """Every machine ``args.machine`` names (read once: standard input cannot be read twice)."""
+    if getattr(args, "_programs", None) is None:
+        from .formats import load_programs
+
+        args._programs = load_programs(args.machine.strip() if args.machine.startswith(" ---") else args.machine,
+                                       args.format)
+    return args._programs
+
+
+def _several(args) -> bool:
+    return getattr(args, "index", None) is None and len(_programs(args)) > 1
 
 
 def _load(args):
-    from .formats import load_machine
+    """The machine to run (``--index`` picks one of several); its input becomes the tape unless ``--tape``."""
+    from .formats import choose
 
-    return load_machine(args.machine, args.format).resolve_undefined(args.undefined)
+    where = "standard input" if args.machine == "-" else f"{args.machine!r}"
+    program = choose(_programs(args), getattr(args, "index", None), where)
+    args.program = program
+    if getattr(args, "tape", None) is None:
+        args.tape = list(program.tape)
+    return program.machine.resolve_undefined(args.undefined)
+
+
+def _named(args, result) -> dict:
+    """``output``: the final tape in the file's own symbol names (YAML and Morphett files)."""
+    program = getattr(args, "program", None)
+    if program is None or program.symbols is None:
+        return {}
+    return {"output": program.tape_text(result)}
+
+
+def _run_each(args) -> int:
+    """Every machine of a list, one JSON line each (reference engine)."""
+    if args.engine != "reference":
+        raise ToolkitError(f"{args.machine!r} holds {len(_programs(args))} machines: choose one with --index N "
+                           f"to run it with the {args.engine} engine")
+    from .fast import run_fast
+    from .simulator import simulate
+
+    for i, program in enumerate(_programs(args)):
+        machine = program.machine.resolve_undefined(args.undefined)
+        tape = args.tape if args.tape is not None else list(program.tape)
+        result = (simulate(machine, args.steps, tape, detect_cycler=True) if args.detect_cycler
+                  else run_fast(machine, args.steps, tape))
+        print(json.dumps({"index": i, "machine": str(machine), "engine": "reference", **result.summary()}), flush=True)
+    return 0
 
 
 def _tape_window(result, radius=20) -> str:
@@ -74,6 +131,8 @@ def print_run(result, machine, out=None, extra: dict | None = None):
 
 
 def cmd_run(args) -> int:
+    if _several(args):
+        return _run_each(args)
     machine = _load(args)
     if args.engine == "transformer":
         from .transformer.cli import run_transformer
@@ -90,9 +149,9 @@ def cmd_run(args) -> int:
         with step_bar(args.steps, enabled=args.steps >= 10 ** 7 and not args.json) as bar:
             result = run_fast(machine, args.steps, args.tape, progress=bar, chunk=1 << 22)
     if args.json:
-        print(json.dumps({"machine": str(machine), "engine": "reference", **result.summary()}))
+        print(json.dumps({"machine": str(machine), "engine": "reference", **result.summary(), **_named(args, result)}))
     else:
-        print_run(result, machine)
+        print_run(result, machine, extra=_named(args, result))
     return 0
 
 
@@ -108,6 +167,7 @@ def cmd_draw(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="tmt", description="Turing machines, a hand-built transformer that runs them, and "
                                              "the sample bounds of in-context learning.")
+    parser.add_argument("--version", action="version", version=f"tmt {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("run", help="run a machine and report steps, sigma, halting, the final tape")
@@ -147,8 +207,15 @@ def _registrars():
     return out
 
 
+def _protect_machines(argv: list[str]) -> list[str]:
+    """A machine string starting with ``---`` (an undefined first transition) is not an option: argparse
+    reads a token holding a space as positional, and the parsers strip the space again."""
+    return [(" " + a) if a.startswith("---") else a for a in argv]
+
+
 def main(argv=None) -> int:
     try:
+        argv = _protect_machines(list(sys.argv[1:] if argv is None else argv))
         parser = build_parser()
         args, extra = parser.parse_known_args(argv)
         # var=value assignments may follow options (``compare A B --along V d=5``)
@@ -167,6 +234,8 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("tmt: interrupted", file=sys.stderr)
         return 130
+    except SystemExit as exc:  # --help and --version: argparse has printed them
+        return exc.code if isinstance(exc.code, int) else 0
 
 
 if __name__ == "__main__":

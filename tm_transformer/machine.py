@@ -42,20 +42,27 @@ class Transition:
         return self.next_state == HALT
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class TuringMachine:
-    """An immutable Turing machine; ``table[state][symbol]`` is a :class:`Transition` or ``None``."""
+    """An immutable Turing machine; ``table[state][symbol]`` is a :class:`Transition` or ``None``.
+
+    ``TuringMachine("1RB1LB_1LA1RZ")`` reads the standard format; ``str`` and ``repr`` print it.
+    """
 
     table: tuple[tuple[Transition | None, ...], ...]
 
     def __post_init__(self):
+        if isinstance(self.table, str):  # TuringMachine("1RB1LB_1LA1RZ"), as the repr prints it
+            from .formats.standard import parse_standard
+
+            object.__setattr__(self, "table", parse_standard(self.table).table)
         table = tuple(tuple(row) for row in self.table)
         object.__setattr__(self, "table", table)
         if not table:
             raise MachineFormatError("machine has no states: expected at least one row")
         k = len(table[0])
-        if k < 2:
-            raise MachineFormatError(f"row A has {k} transitions: expected at least 2 symbols")
+        if k < 1:
+            raise MachineFormatError("row A has no transitions: expected at least 1 symbol")
         n = len(table)
         for i, row in enumerate(table):
             if len(row) != k:
@@ -120,9 +127,23 @@ class TuringMachine:
         return {"write": write, "move": move, "next": nxt, "defined": defined}
 
     def __str__(self) -> str:
+        """The standard format, e.g. ``1RB1LB_1LA1RZ`` (the YAML format beyond 25 states or 10 symbols)."""
+        from .formats.standard import to_standard
+        from .formats.yaml_io import to_yaml
+
+        try:
+            return to_standard(self)
+        except MachineFormatError:
+            return to_yaml(self)
+
+    def __repr__(self) -> str:
+        """``TuringMachine('1RB1LB_1LA1RZ')``: evaluates back to an equal machine."""
         from .formats.standard import to_standard
 
-        return to_standard(self)
+        try:
+            return f"TuringMachine({to_standard(self)!r})"
+        except MachineFormatError:
+            return f"TuringMachine(table={self.table!r})"
 
 
 def random_machine(rng: np.random.Generator, n_states: int, n_symbols: int,

@@ -2,11 +2,13 @@
 
 ``_`` is the blank, ``;`` starts a comment, a state whose name starts with ``halt`` halts, ``*`` as the
 read symbol matches every symbol without a rule of its own, ``*`` as the written symbol keeps the
-symbol. The start state is ``0`` when present, else the first state named. Moves must be ``l``/``r``
-(the stay move ``*`` has no counterpart in our machine type and is rejected).
+symbol, ``*`` as the next state keeps the state; a trailing ``!`` (a breakpoint) is ignored. The start
+state is ``0`` when present, else the first state named. Moves must be ``l``/``r`` (the stay move ``*``
+has no counterpart in our machine type and is rejected).
 
 Symbols: ``_`` is 0, digits 1-9 are themselves, any other character gets the next free index in order
-of appearance. Written machines name states 0, 1, ... and the halt state ``halt``.
+of appearance; :func:`parse_morphett_program` keeps these names. Written machines name states 0, 1, ...
+and the halt state ``halt``.
 """
 from __future__ import annotations
 
@@ -14,12 +16,19 @@ import re
 
 from ..errors import MachineFormatError
 from ..machine import HALT, LEFT, RIGHT, Transition, TuringMachine
+from .program import Program
 
 
 _HEADER = re.compile(r"tm_transformer:\s*states=(\d+)\s+symbols=(\d+)")
 
 
 def parse_morphett(text: str) -> TuringMachine:
+    """The machine a Morphett program describes."""
+    return parse_morphett_program(text).machine
+
+
+def parse_morphett_program(text: str) -> Program:
+    """The machine and the names of its symbols (``_`` for the blank)."""
     shape = _HEADER.search(text)  # written by us: states 0..n-1 and k symbols, even unused ones
     rules = []
     for lineno, raw in enumerate(text.splitlines(), 1):
@@ -27,6 +36,8 @@ def parse_morphett(text: str) -> TuringMachine:
         if not line:
             continue
         parts = line.split()
+        if len(parts) == 6 and parts[5] == "!":
+            parts = parts[:5]
         if len(parts) != 5:
             raise MachineFormatError(
                 f"line {lineno}: {len(parts)} fields, expected 5: 'state read write move next'")
@@ -34,9 +45,14 @@ def parse_morphett(text: str) -> TuringMachine:
     if not rules and not shape:
         raise MachineFormatError("no rules found: expected lines 'state read write move next'")
 
+    if shape and (int(shape[1]) > 100_000 or int(shape[2]) > 1000):
+        raise MachineFormatError("header: expected at most 100,000 states and 1,000 symbols")
     states: list[str] = []
-    for _, cur, _, _, _, nxt in rules:
-        for st in (cur, nxt):
+    for lineno, cur, _, _, _, nxt in rules:
+        if cur == "*":
+            raise MachineFormatError(f"line {lineno}: the wildcard state '*' is not supported: "
+                                     "write the rule once for each state")
+        for st in ((cur,) if nxt == "*" else (cur, nxt)):
             if not st.lower().startswith("halt") and st not in states:
                 states.append(st)
     if shape:
@@ -61,7 +77,9 @@ def parse_morphett(text: str) -> TuringMachine:
             if c != "*" and c not in symbols:
                 symbols[c] = nxt_free
                 nxt_free += 1
-    k = max(2, nxt_free, int(shape[2]) if shape else 0)
+    k = max(nxt_free, int(shape[2]) if shape else 0)
+    if k > 1000 or len(states) > 100_000:
+        raise MachineFormatError(f"{len(states)} states x {k} symbols: expected at most 100,000 x 1,000")
 
     table: list[list[Transition | None]] = [[None] * k for _ in states]
     explicit: set[tuple[int, int]] = set()
@@ -83,9 +101,12 @@ def parse_morphett(text: str) -> TuringMachine:
                     continue
                 explicit.add((i, s))
                 write = s if w == "*" else symbols[w]
-                target = HALT if nxt.lower().startswith("halt") else index[nxt]
+                target = i if nxt == "*" else HALT if nxt.lower().startswith("halt") else index[nxt]
                 table[i][s] = Transition(write, LEFT if mv.lower() == "l" else RIGHT, target)
-    return TuringMachine(tuple(tuple(row) for row in table))
+    names = [str(j) for j in range(k)]
+    for name, j in symbols.items():
+        names[j] = name
+    return Program(TuringMachine(tuple(tuple(row) for row in table)), (), tuple(names))
 
 
 def to_morphett(machine: TuringMachine) -> str:

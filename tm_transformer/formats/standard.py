@@ -1,9 +1,11 @@
 """The bbchallenge standard text format, e.g. ``1RB1LB_1LA1RZ``.
 
 One row per state (A, B, ...), rows separated by ``_``; each row holds one three-character transition
-per read symbol: written digit, move ``L``/``R``, next-state letter. A letter at or beyond A+n halts
-(``Z`` by convention); ``---`` is undefined. Reading is lenient about whitespace and case and accepts any
-halt letter; writing is canonical (halt written ``Z``), so ``parse(write(m)) == m`` for every machine.
+per read symbol (any number of symbols from 1 to 10): written digit, move ``L``/``R``, next-state
+letter. A letter at or beyond A+n halts (``Z`` by convention); ``---`` is undefined. Reading accepts
+lower case and whitespace at the ends of the string or around a ``_``; whitespace inside a row is
+refused, since ``1RB 1LB 1LA 1RZ`` could be one row or four. Writing is canonical (halt written ``Z``),
+so ``parse(write(m)) == m`` for every machine.
 """
 from __future__ import annotations
 
@@ -17,10 +19,18 @@ def parse_standard(text: str) -> TuringMachine:
     """Parse a standard-format string; raises :class:`MachineFormatError` naming the row and column."""
     if not isinstance(text, str):
         raise MachineFormatError(f"machine must be a string, got {type(text).__name__}")
-    compact = "".join(text.split()).upper()
-    if not compact:
+    stripped = text.strip()
+    if not stripped:
         raise MachineFormatError("empty machine string: expected rows like 1RB1LB_1LA1RZ")
-    rows = compact.split("_")
+    if not stripped.isascii():
+        bad = next(c for c in stripped if not c.isascii())
+        raise MachineFormatError(f"character {bad!r}: the standard format uses only digits, L, R, A-Z, '-' and '_'")
+    rows = [r.strip().upper() for r in stripped.split("_")]
+    for i, row in enumerate(rows):
+        if any(c.isspace() for c in row):
+            raise MachineFormatError(
+                f"row {state_name(i)} ({row!r}) holds whitespace: write a row's transitions together and "
+                f"separate rows with '_', e.g. 1RB1LB_1LA1RZ")
     n = len(rows)
     if n > MAX_LETTER_STATES:
         raise MachineFormatError(f"{n} rows: the standard format holds at most {MAX_LETTER_STATES} states")
@@ -44,7 +54,7 @@ def parse_standard(text: str) -> TuringMachine:
                 cells.append(None)
                 continue
             w, mv, nx = tok
-            if not w.isdigit():
+            if w not in "0123456789":
                 raise MachineFormatError(f"{where}: written symbol {w!r} is not a digit")
             if int(w) >= k:
                 raise MachineFormatError(f"{where}: writes symbol {w}, but the machine has symbols 0..{k - 1}")
