@@ -121,6 +121,26 @@ def build() -> dict[str, Bound]:
                 "0-1 error, worst case over distributions", "Ehrenfeucht, Haussler, Kearns, Valiant 1989",
                 "Theorem of Ehrenfeucht et al. (1989)",
                 ((sp.Le(eps, sp.Rational(1, 8)), "eps <= 1/8"), (sp.Le(delta, sp.Rational(1, 100)), "delta <= 1/100"))))
+    # every estimator of a distribution over K = V^l outcomes needs more than floor(K/8)/4 examples for
+    # TV <= eps (eps <= 1/4) with probability 3/4 (derivation below; a Bayes argument over uniform
+    # distributions on K/8 of the outcomes)
+    K = V**l
+    s_, a_ = sp.Symbol("s"), sp.Symbol("A")
+    tvlow = K / 32 - sp.Rational(1, 4)
+    add(Bound("tv_outcomes_lower", "distribution over V^l outcomes in TV: lower bound for every estimator "
+              "(valid for eps <= 1/4 and delta < 3/4)", tvlow, "lower",
+              "TV over length-l outputs (any estimator), for eps <= 1/4, delta < 3/4",
+              "this toolkit: Bayes risk over uniform distributions on s = floor(V^l/8) of the V^l outcomes", (),
+              Derivation((
+                  Step("prior: S uniform among the s-subsets of the K = V^l outcomes, s = floor(K/8); P_S uniform "
+                       "on S. Given n samples with distinct set A (|A| <= n), S \\ A is a uniform (s-|A|)-subset of the "
+                       "K - |A| unseen outcomes, so any estimate q has E[q(S \\ A) | samples] <= (s-|A|)/(K-|A|) <= s/K",
+                       sp.Le(sp.Symbol("E_q"), s_ / K)),
+                  Step("TV(q, P_S) >= P_S(S \\ A) - q(S \\ A) >= 1 - n/s - q(S \\ A); TV <= eps needs "
+                       "q(S \\ A) >= t = 1 - n/s - eps, so by Markov", sp.Le(sp.Symbol("P_ok"), (s_ / K) / (1 - n / s_ - eps))),
+                  Step("with s/K <= 1/8, n <= s/4 and eps <= 1/4: t >= 1/2 and P(TV > eps) >= 3/4 for some S; so "
+                       "delta < 3/4 needs n > floor(K/8)/4 >= K/32 - 1/4", sp.Ge(n, tvlow)),
+              ))))
     add(_stated("halfspace_optimal", "halfspaces, realizable: the optimal rate", C * (d + sp.log(1 / delta)) / eps,
                 "order", "0-1 error", "Hanneke 2016", "optimal PAC sample complexity Theta((d + ln(1/delta))/eps)"))
     add(_stated("agnostic", "halfspaces, agnostic: the optimal rate", C * (d + sp.log(1 / delta)) / eps**2, "order",

@@ -51,3 +51,87 @@ def floor_threshold(scale: Fraction, Q: int, n: np.ndarray | int, field: str = "
     num, den = scale.numerator * Q, scale.denominator
     out = (num * n_arr) // den  # exact: numpy int64 floor division of non-negative integers
     return out.astype(np.int32) if out.ndim else int(out)
+
+
+# ---- exact failure probabilities (enumeration, float64 sums of exact-integer events) -----------------
+def _ceil_frac(n: np.ndarray, f: Fraction) -> np.ndarray:
+    return -((-n * f.numerator) // f.denominator)
+
+
+def _floor_frac(n: np.ndarray, f: Fraction) -> np.ndarray:
+    return (n * f.numerator) // f.denominator
+
+
+def coin_failure(ns, p: float, eps: float) -> np.ndarray:
+    """P(|k/n - p| > eps), k ~ Binomial(n, p), for every n in ``ns``: the failure event is the two tails
+    outside the integer accept range of :func:`coin_accept_range` (the toolkit's tie rule: error equal
+    to eps is not a failure), summed from the binomial pmf in float64."""
+    from scipy.stats import binom
+
+    ns = np.asarray(ns, dtype=np.int64)
+    P, E = fraction(p), fraction(eps)
+    if (P - E).denominator < 2 ** 20 and (P + E).denominator < 2 ** 20 and abs((P + E).numerator) < 2 ** 30:
+        lo, hi = _ceil_frac(ns, P - E), _floor_frac(ns, P + E)
+    else:  # p is no short decimal (a Dirichlet draw): float64, near-ties (1e-9) accepted
+        lo = np.ceil(ns * (float(p) - float(eps)) - 1e-9).astype(np.int64)
+        hi = np.floor(ns * (float(p) + float(eps)) + 1e-9).astype(np.int64)
+    out = binom.cdf(lo - 1, ns, float(p)) + binom.sf(hi, ns, float(p))
+    return np.minimum(out, 1.0)
+
+
+def _compositions(n: int, V: int) -> np.ndarray:
+    """Every count vector (c_1..c_V) with sum n, shape (K, V)."""
+    if V == 1:
+        return np.array([[n]], dtype=np.int64)
+    if V == 2:
+        c = np.arange(n + 1, dtype=np.int64)
+        return np.stack([c, n - c], 1)
+    a, b = np.triu_indices(n + 1)  # 0 <= a <= b <= n: c = (a, b - a, n - b)
+    return np.stack([a, b - a, n - b], 1).astype(np.int64)
+
+
+def multinomial_failure(n: int, probs, eps: float, reading: str = "tv") -> float:
+    """P(error > eps) of the empirical distribution of n draws from ``probs`` (V <= 3 outcomes), by
+    enumerating every count vector. reading 'tv': TV > eps; 'linf': max_j |c_j/n - p_j| > eps. Uniform
+    targets use the integer tie rule of the engine; others compare in float64 with ties (|diff| within
+    1e-12 of the threshold) counted as successes."""
+    from scipy.special import gammaln
+
+    probs = np.asarray(probs, dtype=np.float64)
+    V = probs.shape[0]
+    if V > 3:
+        raise ValueError(f"exact enumeration covers V <= 3 outcomes, got V = {V}")
+    if n == 0:
+        return 1.0
+    c = _compositions(n, V)
+    with np.errstate(divide="ignore"):
+        logp = np.where(c > 0, c * np.log(np.where(probs > 0, probs, 1.0)), 0.0)
+    logpmf = gammaln(n + 1) - gammaln(c + 1).sum(1) + logp.sum(1)
+    possible = ~((c > 0) & (probs == 0)).any(1)
+    pmf = np.where(possible, np.exp(logpmf), 0.0)
+    Q = uniform_size(probs)
+    if Q is not None:
+        dev = np.abs(Q * c - n)
+        stat = dev.sum(1) if reading == "tv" else dev.max(1)
+        fail = stat > floor_threshold((2 if reading == "tv" else 1) * fraction(eps), Q, n)
+    else:
+        diff = np.abs(c - n * probs)
+        stat = 0.5 * diff.sum(1) if reading == "tv" else diff.max(1)
+        fail = stat > eps * n + 1e-12 * n
+    return float(min(1.0, pmf[fail].sum()))
+
+
+def contexts_failure(n_c: int, probs, eps: float) -> float:
+    """m contexts with n_c examples each (evenly allocated), V <= 3: P(some context has TV > eps)."""
+    ok = 1.0
+    for row in np.asarray(probs, dtype=np.float64).reshape(-1, np.shape(probs)[-1]):
+        ok *= 1.0 - multinomial_failure(n_c, row, eps, "tv")
+    return 1.0 - ok
+
+
+def midpoint_failure(ns, eps: float) -> np.ndarray:
+    """The plane's version-space midpoint (isotropic inputs, homogeneous target): error
+    |U_min - (1 - U_max)| / 2 over n uniforms, so P(error > eps) = (1 - 2 eps)^n exactly (translate the
+    first spacing by 2 eps: the n + 1 uniform spacings' simplex shrinks by (1 - 2 eps)^n)."""
+    ns = np.asarray(ns, dtype=np.float64)
+    return np.where(eps < 0.5, (1.0 - 2.0 * min(eps, 0.5)) ** ns, 0.0)

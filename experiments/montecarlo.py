@@ -148,6 +148,36 @@ def version_space_midpoint_2d(X, y, mask):
     return jnp.stack([jnp.cos(theta), jnp.sin(theta)]), jnp.bool_(True)
 
 
+def max_margin_2d(X, y, mask, iters: int = 60):
+    """The hard-margin (maximum-margin) homogeneous halfspace in the plane: with z_i = y_i x_i =
+    r_i (cos a_i, sin a_i), the margin of direction theta is min_i r_i cos(theta - a_i), concave on the
+    version space (each term is concave where it is positive), so golden-section search over the
+    version-space arc finds its maximiser (``iters`` steps shrink the arc by 0.618^iters)."""
+    z = y[:, None] * X
+    r = jnp.linalg.norm(z, axis=1)
+    alpha = jnp.arctan2(z[:, 1], z[:, 0])
+    w_mid, _ = version_space_midpoint_2d(X, y, mask)
+    mid = jnp.arctan2(w_mid[1], w_mid[0])
+    # the arc: directions within pi/2 of every alpha_i, i.e. mid +- half-width
+    rel = jnp.where(mask, jnp.abs(jnp.mod(alpha - mid + jnp.pi, 2 * jnp.pi) - jnp.pi), 0.0)
+    half = jnp.pi / 2 - rel.max()
+
+    def margin(theta):
+        return jnp.where(mask, r * jnp.cos(theta - alpha), jnp.inf).min()
+
+    g = (jnp.sqrt(5.0) - 1) / 2
+
+    def step(_, ab):
+        a, b = ab
+        c, e = b - g * (b - a), a + g * (b - a)
+        left = margin(c) >= margin(e)
+        return jnp.where(left, a, c), jnp.where(left, e, b)
+
+    a, b = jax.lax.fori_loop(0, iters, step, (mid - half, mid + half))
+    theta = (a + b) / 2
+    return jnp.stack([jnp.cos(theta), jnp.sin(theta)]), jnp.bool_(True)
+
+
 def halfspace_error(key, n, d: int, n_buf: int, learner: str, max_epochs: int, noise: float = 0.0):
     k1, k2, k3 = jax.random.split(key, 3)
     w_star = jax.random.normal(k1, (d,))
@@ -160,6 +190,10 @@ def halfspace_error(key, n, d: int, n_buf: int, learner: str, max_epochs: int, n
         learner = "midpoint" if d == 2 else "perceptron"
     if learner == "midpoint":
         w, converged = version_space_midpoint_2d(X, y, mask)
+    elif learner == "max-margin":
+        if d != 2:
+            raise ValueError("learner 'max-margin' is implemented in the plane (d = 2)")
+        w, converged = max_margin_2d(X, y, mask)
     elif learner == "perceptron":
         w, converged = perceptron(X, y, mask, max_epochs)
     else:  # one gradient step from 0: w = sum_i y_i x_i (the linear-attention head)

@@ -8,7 +8,8 @@ A claim says n = C f(params) examples suffice for some universal constant C. On 
 2. calibrate C_cal = max C_req over the *calibration points*: every swept variable at its easy end
    (smallest V, m, l, d; largest eps, delta);
 3. test every other point at n = ceil(KAPPA * C_cal * f(g)) with fresh trials: the claim fails there when
-   the exact one-sided binomial test rejects "failure probability <= delta" at level ALPHA;
+   the exact one-sided binomial test rejects "failure probability <= delta", with Holm's correction over
+   the check's test points (family-wise level ALPHA);
 4. verdict: ``fails`` with the failing points and their failure rates, or ``holds`` over the grid with
    the smallest constant C = max C_req(g) (and how loose the claim is: C f / n*).
 
@@ -22,7 +23,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from .stats import ALPHA, clopper_pearson, exceeds
+from .stats import ALPHA, clopper_pearson, holm, p_exceeds
 
 # Test the calibrated constant with this safety factor. A constant that is bounded but not yet at its
 # supremum at the easy end must not read as a failure: Hoeffding-type requirements grow by at most
@@ -41,11 +42,20 @@ class Verdict:
     failing: list = field(default_factory=list)   # [{params, n, failures, trials, rate, ci}]
     evidence: list = field(default_factory=list)  # file names
     note: str = ""
+    # constant-free evidence (issue 10): n* / claim-form per point, its trend per direction, the arguments
+    needed_constant: list = field(default_factory=list)
+    trend: list = field(default_factory=list)
+    argument: list = field(default_factory=list)
+    learners: list = field(default_factory=list)
+    targets: list = field(default_factory=list)
+    protocol_verdict: str = ""       # what the calibrated KAPPA test alone says
 
     def as_dict(self) -> dict:
         return {"claim": self.claim, "reading": self.reading, "verdict": self.verdict, "constant": self.constant,
                 "calibrated_constant": self.calibrated_constant, "kappa": KAPPA, "alpha": ALPHA,
-                "failing": self.failing, "evidence": self.evidence, "note": self.note}
+                "failing": self.failing, "evidence": self.evidence, "note": self.note,
+                "needed_constant": self.needed_constant, "trend": self.trend, "argument": self.argument,
+                "learners": self.learners, "targets": self.targets, "protocol_verdict": self.protocol_verdict}
 
 
 def decide(claim: str, reading: str, rows: list[dict], tests: list[dict], note: str = "") -> Verdict:
@@ -53,8 +63,9 @@ def decide(claim: str, reading: str, rows: list[dict], tests: list[dict], note: 
     'n', 'failures', 'trials', 'delta' (failures already the conservative count for a refutation)."""
     c_cal = max(r["C_req"] for r in rows if r["calibration"])
     failing = []
-    for t in tests:
-        t["rejects"] = exceeds(t["failures"], t["trials"], t["delta"])
+    # Holm over the check's test points: the family-wise error of "fails" is <= ALPHA
+    for t, rejects in zip(tests, holm([p_exceeds(t["failures"], t["trials"], t["delta"]) for t in tests])):
+        t["rejects"] = rejects
         lo, hi = clopper_pearson(t["failures"], t["trials"])
         t["rate"], t["ci_lo"], t["ci_hi"] = t["failures"] / t["trials"], lo, hi
         if t["rejects"]:

@@ -89,3 +89,24 @@ def search_n_star(failures: Callable[[int], tuple[int, int]], delta: float, n0: 
             lo, hi = (mid, hi) if not ok(mid, which) else (lo, mid)
         out[which] = hi
     return NStar(out["point"], out["lo"], out["hi"], tuple((n, *seen[n]) for n in sorted(seen)))
+
+
+def p_exceeds(k: int, T: int, delta: float) -> float:
+    """The p-value of the one-sided exact binomial test of H0: failure probability <= delta."""
+    return float(binom.sf(k - 1, T, delta))
+
+
+def holm(pvalues: list[float], alpha: float = ALPHA) -> list[bool]:
+    """Holm's step-down rejections: family-wise error <= alpha over all the tests of one check."""
+    order = sorted(range(len(pvalues)), key=lambda i: pvalues[i])
+    reject = [False] * len(pvalues)
+    for rank, i in enumerate(order):
+        if pvalues[i] > alpha / (len(pvalues) - rank):
+            break
+        reject[i] = True
+    return reject
+
+
+def agrees_with(k: int, T: int, prob: float, alpha: float = ALPHA) -> bool:
+    """Exact two-sided binomial test: k failures out of T are consistent with probability ``prob``."""
+    return float(binomtest(k, T, min(max(prob, 0.0), 1.0)).pvalue) >= alpha

@@ -1,0 +1,274 @@
+"""Sample complexity as the claims read it, with exact values where they exist.
+
+A claim "n examples suffice" means *every* n' >= n does, so the toolkit's sample complexity is
+
+    n*(params) = the smallest n such that P(error > eps) <= delta for every n' >= n up to a horizon H,
+
+not the first n where the failure rate dips below delta (failure probabilities of discrete estimators
+are not monotone in n: coin p = 1/2, eps = 0.2, delta = 0.1 first crosses at n = 13, is back at 0.180
+at n = 14, and stays below delta only from n = 18 on).
+
+* **Exact** (float64 sums of events decided in integers, :mod:`experiments.exact`): the coin (any p,
+  n up to 10^4); m contexts of V <= 3 tokens with n_c examples each; the plane's version-space midpoint
+  ((1 - 2 eps)^n, monotone). The horizon is a proven upper bound (Hoeffding; Weissman per context at
+  delta/m), past which failure <= delta is a theorem, so the exact n* holds for *every* n' >= n*.
+* **Simulated**: a search with one set of trials finds the first crossing; a certificate with *fresh*
+  trials then evaluates every n on a scan (every integer when there are at most ``MAX_POINTS``, else a
+  geometric grid) from half the search's lower end to H = ``HORIZON`` x its upper end, with
+  Clopper-Pearson intervals made simultaneous over the scan (Bonferroni, level ALPHA). n*_hi: the
+  smallest scanned n from which every scanned upper bound is <= delta; n*_lo: one past the last scanned
+  n whose lower bound is > delta (the true n* is at least that, with probability >= 1 - ALPHA).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from bounds import get
+
+from . import exact
+from .montecarlo import count_failures
+from .stats import ALPHA, clopper_pearson, search_n_star
+
+HORIZON = 2.0        # simulated scans reach HORIZON x the search's conservative n*
+MAX_POINTS = 40      # scanned n per certificate
+COIN_MAX_N = 10_000  # exact coin enumeration up to here
+EXACT_V3_MAX_N = 600  # exact enumeration over V = 3 count vectors up to here (n^2 / 2 vectors each)
+
+DEFINITION = "smallest n with P(error > eps) <= delta for every n' >= n up to the horizon"
+
+
+@dataclass
+class NStar:
+    n_star: int
+    n_star_lo: int
+    n_star_hi: int | None
+    exact: bool
+    definition: str
+    target: str
+    learner: str
+    trials: int           # certificate trials per scanned n (0 when exact)
+    horizon: int
+    first_crossing: int   # the smallest n with failure <= delta (what a search reports)
+    failure_at_n_star: float
+    scan: str = ""        # which n' were checked
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+# ---- targets -------------------------------------------------------------------------------------
+CONTEXT_TARGETS = ("uniform", "near-uniform", "skewed", "sparse", "dirichlet")
+SEQUENCE_TARGETS = ("uniform", "markov", "biased", "spike")
+COIN_WORST_P = tuple(round(x, 2) for x in np.arange(0.01, 0.51, 0.01))
+
+
+def context_probs(target: str, m: int, V: int, seed: int = 0) -> np.ndarray:
+    """(m, V) next-token distributions of a named family: uniform; near-uniform (1/V +- 0.02/V,
+    alternating); skewed (Zipf, p_j proportional to 1/j); sparse (half on each of two tokens);
+    dirichlet (Dirichlet(1) draws from ``seed``)."""
+    if target == "uniform":
+        row = np.full(V, 1.0 / V)
+    elif target == "near-uniform":
+        row = np.full(V, 1.0 / V) + np.resize([0.02, -0.02], V) / V
+        row[-1] = 1.0 - row[:-1].sum()
+    elif target == "skewed":
+        row = 1.0 / np.arange(1, V + 1)
+        row /= row.sum()
+    elif target == "sparse":
+        row = np.zeros(V)
+        row[:2] = 0.5
+    elif target == "dirichlet":
+        return np.random.default_rng(seed).dirichlet(np.ones(V), size=m)
+    else:
+        raise ValueError(f"target {target!r}: expected one of {', '.join(CONTEXT_TARGETS)}")
+    return np.tile(row, (m, 1))
+
+
+def sequence_probs(target: str, V: int, l: int) -> np.ndarray:
+    """(V^l,) distribution over length-l outputs of a structured source: uniform (i.i.d. uniform tokens);
+    markov (first token uniform, then repeat the last token with probability 0.9); biased (i.i.d.
+    tokens, token 0 with probability 0.8); spike (half the mass on the all-zero output, the rest uniform)."""
+    W = V ** l
+    seqs = np.array(np.unravel_index(np.arange(W), (V,) * l)).T if l else np.zeros((1, 0), int)
+    if target == "uniform":
+        return np.full(W, 1.0 / W)
+    if target == "markov":
+        stay = (seqs[:, 1:] == seqs[:, :-1]).sum(1)
+        return (1.0 / V) * 0.9 ** stay * (0.1 / max(V - 1, 1)) ** (l - 1 - stay)
+    if target == "biased":
+        zeros = (seqs == 0).sum(1)
+        return 0.8 ** zeros * (0.2 / max(V - 1, 1)) ** (l - zeros)
+    if target == "spike":
+        p = np.full(W, 0.5 / W)
+        p[0] += 0.5
+        return p
+    raise ValueError(f"target {target!r}: expected one of {', '.join(SEQUENCE_TARGETS)}")
+
+
+# ---- exact n* ------------------------------------------------------------------------------------
+def from_curve(ns: np.ndarray, fail: np.ndarray, delta: float) -> tuple[int, int, float]:
+    """(n*, first crossing, failure at n*) from a failure curve over consecutive ns ending at the horizon."""
+    bad = np.nonzero(fail > delta)[0]
+    if bad.size and bad[-1] == len(ns) - 1:
+        raise ValueError(f"failure is still above delta={delta:g} at the horizon n = {int(ns[-1])}")
+    i = int(bad[-1]) + 1 if bad.size else 0
+    first = int(ns[np.nonzero(fail <= delta)[0][0]])
+    return int(ns[i]), first, float(fail[i])
+
+
+def exact_coin(p: float, eps: float, delta: float) -> NStar:
+    H = min(COIN_MAX_N, max(2, math.ceil(get("hoeffding").evaluate(eps=eps, delta=delta))))
+    ns = np.arange(1, H + 1)
+    n, first, f = from_curve(ns, exact.coin_failure(ns, p, eps), delta)
+    return NStar(n, n, n, True, DEFINITION, f"p={p:g}", "empirical frequency", 0, H, first, f,
+                 f"every n' in [1, {H}] (Hoeffding's bound beyond)")
+
+
+def exact_contexts(probs: np.ndarray, eps: float, delta: float, target: str) -> NStar:
+    """m contexts, n_c examples each (n* reported in total examples m n_c), V <= 3."""
+    probs = np.asarray(probs, dtype=np.float64)
+    m, V = probs.shape
+    H = max(2, math.ceil(get("weissman").evaluate(V=V, eps=eps, delta=delta / m)))
+    ns = np.arange(1, H + 1)
+    if V == 2:
+        ok = np.ones(len(ns))
+        for row in probs:
+            ok *= 1.0 - exact.coin_failure(ns, row[0], eps)
+        fail = 1.0 - ok
+    else:
+        if H > EXACT_V3_MAX_N:
+            raise ValueError(f"exact enumeration over V = 3 stops at n = {EXACT_V3_MAX_N} (horizon {H})")
+        fail = np.array([exact.contexts_failure(int(k), probs, eps) for k in ns])
+    n, first, f = from_curve(ns, fail, delta)
+    return NStar(m * n, m * n, m * n, True, DEFINITION, target, "induction head (empirical conditional)", 0, m * H,
+                 m * first, f, f"every n_c in [1, {H}] per context (Weissman at delta/m beyond)")
+
+
+def exact_midpoint(eps: float, delta: float) -> NStar:
+    n = max(1, math.ceil(math.log(delta) / math.log1p(-2 * eps)))
+    while (1 - 2 * eps) ** n > delta:  # guard the float rounding of the ratio
+        n += 1
+    while n > 1 and (1 - 2 * eps) ** (n - 1) <= delta:
+        n -= 1
+    return NStar(n, n, n, True, DEFINITION, "isotropic Gaussian inputs, homogeneous target", "midpoint", 0, n, n,
+                 (1 - 2 * eps) ** n, "monotone: (1 - 2 eps)^n")
+
+
+# ---- simulated n* ----------------------------------------------------------------------------------
+def certify(failures, delta: float, n0: int, trials: int, alpha: float = ALPHA) -> tuple:
+    """``failures(n, trials, stream)`` -> (k, T). Returns (n*, n*_lo, n*_hi, first crossing, failure
+    rate at n*, horizon, scan description)."""
+    search = search_n_star(lambda n: failures(n, trials, "search"), delta, n0=n0)
+    top = search.n_hi if search.n_hi is not None else search.n
+    H = max(2, math.ceil(HORIZON * top))
+    lo_scan = max(1, min(search.n_lo, search.n) // 2)
+    if H - lo_scan + 1 <= MAX_POINTS:
+        scan = np.arange(lo_scan, H + 1)
+    else:
+        scan = np.unique(np.round(np.geomspace(lo_scan, H, MAX_POINTS)).astype(int))
+    counts = [failures(int(n), trials, "certify") for n in scan]
+    level = 1 - alpha / len(scan)
+    bands = [clopper_pearson(k, T, level) for k, T in counts]
+    rate = np.array([k / T for k, T in counts])
+    lo = np.array([b[0] for b in bands])
+    hi = np.array([b[1] for b in bands])
+
+    def from_end(ok):
+        """Smallest scanned n from which ok holds at every later scanned n (None if not at H)."""
+        if not ok[-1]:
+            return None
+        bad = np.nonzero(~ok)[0]
+        return int(scan[bad[-1] + 1]) if bad.size else int(scan[0])
+
+    n_point = from_end(rate <= delta)
+    n_hi = from_end(hi <= delta)
+    above = np.nonzero(lo > delta)[0]
+    n_lo = int(scan[above[-1]]) + 1 if above.size else 1
+    if n_point is None:
+        n_point = H  # not reached on the scan: report the horizon, uncertified
+    i = int(np.nonzero(scan == n_point)[0][0]) if n_point in scan else len(scan) - 1
+    desc = (f"fresh trials at {'every n' if len(scan) == H - lo_scan + 1 else f'{len(scan)} geometric points'} "
+            f"in [{lo_scan}, {H}]; simultaneous {100 * (1 - alpha):g}% Clopper-Pearson")
+    return n_point, min(n_lo, n_point), n_hi, search.n, float(rate[i]), H, desc
+
+
+def simulated(setting: str, kw: dict, delta: float, trials: int, seed: int, tag: str, n0: int = 4,
+              scale: int = 1, target: str = "", learner: str = "") -> NStar:
+    """n* of a Monte-Carlo setting (``count_failures`` keywords ``kw``); ``scale`` multiplies n into
+    total examples (m contexts)."""
+    upper = setting == "halfspace"
+
+    def failures(n, T, stream):
+        r = count_failures(setting, n, T, seed, f"{tag}/{stream}", **kw)
+        return r["failures"] + (r.get("unconverged", 0) if upper else 0), r["trials"]
+
+    n, lo, hi, first, f, H, desc = certify(failures, delta, n0, trials)
+    return NStar(scale * n, scale * lo, None if hi is None else scale * hi, False, DEFINITION, target, learner,
+                 trials, scale * H, scale * first, f, desc)
+
+
+# ---- one entry point -----------------------------------------------------------------------------
+SETTINGS = ("contexts", "sequences", "halfspaces", "coin")
+LEARNERS = {"contexts": ("induction",), "sequences": ("empirical",), "coin": ("empirical",),
+            "halfspaces": ("midpoint", "perceptron", "max-margin", "gd")}
+TARGETS = {"contexts": CONTEXT_TARGETS, "sequences": SEQUENCE_TARGETS, "halfspaces": ("gaussian",)}
+
+
+def _trials(delta: float, trials: int | None) -> int:
+    return int(trials) if trials else int(min(200_000, max(2_000, math.ceil(30 / delta))))
+
+
+def nstar(setting: str, params: dict, learner: str | None = None, target: str | None = None,
+          worst_case: bool = False, trials: int | None = None, seed: int = 0) -> NStar:
+    """n* of one setting at ``params`` (names as in ``bounds``: eps, delta, V, m, l, d; the coin's p
+    is its target). Exact where an enumeration exists, else simulated with a fresh-trial certificate."""
+    eps, delta = float(params["eps"]), float(params["delta"])
+    if setting == "coin":
+        if worst_case:
+            return max((exact_coin(p, eps, delta) for p in COIN_WORST_P), key=lambda r: r.n_star)
+        return exact_coin(float(target if target is not None else params.get("p", 0.5)), eps, delta)
+    if setting == "halfspaces":
+        d = int(params.get("d", 2))
+        learner = learner or ("midpoint" if d == 2 else "perceptron")
+        if learner == "midpoint" and d == 2:
+            return exact_midpoint(eps, delta)
+        kw = dict(d=d, eps=eps, learner=learner)
+        return simulated("halfspace", kw, delta, _trials(delta, trials), seed, f"nstar/halfspace/{learner}/{d}/{eps}/{delta}",
+                         n0=max(2, d), target="isotropic Gaussian inputs, homogeneous target", learner=learner)
+    if setting == "contexts":
+        m, V = int(params.get("m", 1)), int(params["V"])
+        names = CONTEXT_TARGETS if worst_case else (target or "uniform",)
+        out = []
+        for name in names:
+            probs = context_probs(name, m, V, seed)
+            if V <= 3 and (V == 2 or get("weissman").evaluate(V=V, eps=eps, delta=delta / m) <= EXACT_V3_MAX_N):
+                out.append(exact_contexts(probs, eps, delta, name))
+            else:
+                out.append(simulated("contexts", dict(probs=probs, eps=eps), delta, _trials(delta, trials), seed,
+                                     f"nstar/contexts/{name}/{m}/{V}/{eps}/{delta}", scale=m, target=name,
+                                     learner="induction head (empirical conditional)",
+                                     n0=max(1, int(get("weissman").evaluate(V=V, eps=eps, delta=delta) / 8))))
+        return max(out, key=lambda r: r.n_star)
+    if setting == "sequences":
+        V, l = int(params.get("V", 2)), int(params["l"])
+        reading = str(params.get("reading", "tv"))
+        names = SEQUENCE_TARGETS if worst_case else (target or "uniform",)
+        out = []
+        for name in names:
+            probs = sequence_probs(name, V, l)
+            if probs.shape[0] <= 3:
+                ns = np.arange(1, max(2, math.ceil(get("seq_union" if reading == "linf" else "tv_sequences").evaluate(
+                    V=V, l=l, eps=eps, delta=delta))) + 1)
+                fail = np.array([exact.multinomial_failure(int(k), probs, eps, reading) for k in ns])
+                n, first, f = from_curve(ns, fail, delta)
+                out.append(NStar(n, n, n, True, DEFINITION, name, "empirical distribution", 0, int(ns[-1]), first, f,
+                                 f"every n' in [1, {int(ns[-1])}] (the proven bound beyond)"))
+            else:
+                out.append(simulated("sequences", dict(probs=probs, eps=eps, reading=reading), delta,
+                                     _trials(delta, trials), seed, f"nstar/sequences/{reading}/{name}/{V}/{l}/{eps}/{delta}",
+                                     target=name, learner="empirical distribution"))
+        return max(out, key=lambda r: r.n_star)
+    raise ValueError(f"setting {setting!r}: expected one of {', '.join(SETTINGS)}")
