@@ -22,7 +22,7 @@ import time
 
 import numpy as np
 
-from experiments.montecarlo import constant_cost, count_failures, has_reduction
+from tm_transformer.experiments.montecarlo import constant_cost, count_failures, has_reduction
 from tm_transformer.transformer.bench import best_time
 
 

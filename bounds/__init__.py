@@ -1,11 +1,19 @@
-"""bounds: sample requirements of in-context learning, derived symbolically with explicit constants.
+"""tm_transformer.bounds: sample requirements of in-context learning, derived symbolically with explicit constants.
 
-    from bounds import get
+    from tm_transformer.bounds import get
     w = get("weissman")
     w.evaluate(V=10, eps=0.1, delta=0.05)        # 496.26...
     w.solve_for("eps", 1000, V=10, delta=0.05)   # eps at which 1000 examples suffice
     print(w.derivation.text()); print(w.latex())
+
+Import it as ``tm_transformer.bounds`` (a ``bounds.py`` of your own cannot shadow that name); the old
+name ``bounds`` still works and gives the same modules.
 """
+if __name__ == "bounds":  # the old top-level name: be the same module as tm_transformer.bounds
+    from tm_transformer._layout import alias as _alias
+
+    _alias(__name__)
+
 from .bound import Bound
 from .known import catalogue, get
 from .compare import Comparison, compare

@@ -70,6 +70,10 @@ class Bound:
         rel = r"\leq" if self.quantity != "n" else r"\geq"
         return rf"{self.quantity} {rel} {sp.latex(self.expr)}"
 
+    def _repr_latex_(self) -> str:
+        """Jupyter shows a bound as its typeset inequality."""
+        return f"${self.latex()}$"
+
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "summary": self.summary, "kind": self.kind, "reading": self.reading,
                 "statement": self.statement(), "latex": self.latex(), "provenance": self.provenance,

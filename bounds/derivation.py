@@ -7,6 +7,7 @@ Lambert function, n = -a W_{-1}(-exp(-b/a)/a), which :func:`larger_root_n_eq_a_l
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import sympy as sp
@@ -28,8 +29,79 @@ class Derivation:
         return "\n".join(f"  {i}. {s.text}\n       {sp.sstr(s.relation)}" for i, s in enumerate(self.steps, 1))
 
     def latex(self) -> str:
-        rows = [rf"\text{{{i}. {s.text}}} & {sp.latex(s.relation)}" for i, s in enumerate(self.steps, 1)]
+        """An ``aligned`` block, one row per step: the sentence (prose in ``\\text{}``, formulas in math
+        mode, see :func:`text_to_latex`) and the relation."""
+        rows = [rf"{text_to_latex(f'{i}. {s.text}')} & {sp.latex(s.relation)}" for i, s in enumerate(self.steps, 1)]
         return "\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}"
+
+
+# ---- sentences with formulas in them, as LaTeX that compiles -------------------------------------------
+_MATHY = re.compile(r"\S*[_^\\]\S*|<=|>=|[<>|]")
+_WORDS = {"eps": r"\varepsilon", "epsilon": r"\varepsilon", "delta": r"\delta", "Theta": r"\Theta", "ln": r"\ln",
+          "exp": r"\exp", "log": r"\log"}
+_TEXT_ESCAPES = {"%": r"\%", "&": r"\&", "#": r"\#", "$": r"\$", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}"}
+
+
+def _text(s: str) -> str:
+    return r"\text{" + "".join(_TEXT_ESCAPES.get(c, c) for c in s) + "}" if s else ""
+
+
+def _math_word(w: str) -> str:
+    if w in _WORDS:
+        return _WORDS[w] + " "
+    return w if len(w) == 1 else rf"\mathrm{{{w}}}"
+
+
+def _math(tok: str) -> str:
+    """A formula token (``p_hat``, ``V^l``, ``W_{-1}``, ``<=``, ``\\``) in math mode."""
+    if tok in ("<=", ">="):
+        return r"\leq " if tok == "<=" else r"\geq "
+    tok = tok.replace("<=", "\x00le").replace(">=", "\x00ge")
+    out, i = [], 0
+    while i < len(tok):
+        c = tok[i]
+        if c in "_^":
+            if tok[i + 1: i + 2] == "{":
+                j = tok.find("}", i)
+                inner = tok[i + 2: j] if j > 0 else tok[i + 2:]
+                out.append(c + "{" + _math(inner) + "}")
+                i = j + 1 if j > 0 else len(tok)
+                continue
+            m = re.match(r"[A-Za-z0-9]+", tok[i + 1:])
+            arg = m.group() if m else ""
+            out.append(c + "{" + (_math_word(arg) if arg.isalpha() else arg) + "}")
+            i += 1 + len(arg)
+            continue
+        m = re.match(r"[A-Za-z]+", tok[i:])
+        if m:
+            out.append(_math_word(m.group()))
+            i += len(m.group())
+            continue
+        if c == "\x00":
+            out.append(r"\leq " if tok[i + 1: i + 3] == "le" else r"\geq ")
+            i += 3
+            continue
+        out.append({"\\": r"\setminus ", "{": r"\{", "}": r"\}", "%": r"\%", "&": r"\&", "#": r"\#",
+                    "$": r"\$", "~": r"\sim "}.get(c, c))
+        i += 1
+    return "".join(out)
+
+
+def text_to_latex(text: str) -> str:
+    """A sentence as LaTeX for math mode: prose in ``\\text{}`` (special characters escaped), tokens that
+    hold ``_``, ``^`` or ``\\`` and the comparisons ``<= >= < > |`` in math mode, so that no ``\\text{}``
+    part holds ``_`` or ``^`` (pdflatex stops on them)."""
+    out, pos = [], 0
+    for m in _MATHY.finditer(text):
+        tok, end = m.group(), m.end()
+        trail = len(tok) - len(tok.rstrip(",.;:"))
+        if trail and len(tok) > trail:
+            tok, end = tok[:-trail], end - trail
+        out.append(_text(text[pos: m.start()]))
+        out.append(_math(tok))
+        pos = end
+    out.append(_text(text[pos:]))
+    return "".join(out)
 
 
 def solve_tail(tail: sp.Expr, event: str, inequality: str) -> tuple[sp.Expr, Derivation]:

@@ -1,4 +1,4 @@
-"""The catalogue: the paper's claims C1-C4 and the reference bounds of PAPER.md, with explicit constants.
+"""The catalogue: the paper's claims C1-C4 and the reference bounds of docs/CLAIMS.md, with explicit constants.
 
 Each tail-inequality bound is *derived*: the tail is written down, "tail <= delta" is solved for n by
 sympy, and the steps are kept. Theorem-level bounds whose proofs are not a one-line tail (Blumer et al.,

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import sympy as sp
 
-from bounds import get
-from bounds.variables import C, V, d, delta, eps, l, m, symbol
+from tm_transformer.bounds import get
+from tm_transformer.bounds.variables import C, V, d, delta, eps, l, m, symbol
 
 _DIRECTION_POINT = {"delta": (delta, 0), "eps": (eps, 0), "V": (V, sp.oo), "m": (m, sp.oo), "l": (l, sp.oo),
                     "d": (d, sp.oo)}

@@ -1,4 +1,4 @@
-"""The checks of PAPER.md 1-6: each measures, decides and draws.
+"""The checks of docs/CLAIMS.md 1-6: each measures, decides and draws.
 
 Every check returns a :class:`CheckResult`: tidy rows (one per measured grid point), test rows (one per
 point where the calibrated claim is tested), verdicts, and the figure files it wrote. Grids come in a
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bounds import get
-from bounds.compare import compare
+from tm_transformer.bounds import get
+from tm_transformer.bounds.compare import compare
 
 from . import figures
 from .montecarlo import constant_cost, count_failures, has_reduction

@@ -1,31 +1,59 @@
-"""Publication-quality figures: one style, saved as PDF and PNG side by side."""
+"""Publication-quality figures: one style (:mod:`tm_transformer.figstyle`), saved as PDF and PNG side by side.
+
+No pyplot and no backend choice: :func:`new` makes a matplotlib ``Figure`` (it displays inline in a
+notebook and saves under any backend). The style applies from :func:`new` to :func:`save` and the
+caller's rcParams are restored when the last open figure is saved, so drawing a check's figures leaves
+a notebook's own plots as they were.
+"""
 from __future__ import annotations
 
+import os
+from contextlib import ExitStack
 from pathlib import Path
 
-import matplotlib
+from tm_transformer.figstyle import COLOURS, context, style
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+__all__ = ["COLOURS", "STYLE", "new", "save"]
 
-STYLE = {"font.size": 9, "axes.titlesize": 9, "axes.labelsize": 9, "legend.fontsize": 7, "xtick.labelsize": 8,
-         "ytick.labelsize": 8, "axes.spines.top": False, "axes.spines.right": False, "figure.dpi": 100,
-         "savefig.bbox": "tight", "lines.linewidth": 1.2, "lines.markersize": 4}
-COLOURS = ["#1f3b73", "#e07a1f", "#2a9d5b", "#b5179e", "#7a7a7a", "#d62728"]
+
+def __getattr__(name):
+    if name == "STYLE":  # the style as rcParams (kept for callers of the old module constant)
+        return style()
+    raise AttributeError(name)
+
+
+_styled = {"stack": None, "open": 0}
 
 
 def new(ncols: int = 1, width: float = 3.4, height: float = 2.6):
-    plt.rcParams.update(STYLE)
-    fig, axes = plt.subplots(1, ncols, figsize=(width * ncols, height), squeeze=False)
+    """(Figure, row of ``ncols`` axes), ``width`` inches per panel, made in the style."""
+    from matplotlib.figure import Figure
+
+    if _styled["stack"] is None:
+        stack = ExitStack()
+        stack.enter_context(context())
+        _styled["stack"] = stack
+    _styled["open"] += 1
+    fig = Figure(figsize=(width * ncols, height))
+    axes = fig.subplots(1, ncols, squeeze=False)
     return fig, axes[0]
 
 
 def save(fig, out_dir: Path, name: str) -> list[str]:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    names = []
-    for ext in ("pdf", "png"):
-        path = out_dir / f"{name}.{ext}"
-        fig.savefig(path, dpi=200)
-        names.append(path.name)
-    plt.close(fig)
-    return names
+    """Write ``name``.pdf and ``name``.png into ``out_dir`` (each to a temporary name, then renamed)."""
+    out_dir = Path(out_dir)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        names = []
+        for ext in ("pdf", "png"):
+            path = out_dir / f"{name}.{ext}"
+            tmp = out_dir / f".{name}.tmp.{ext}"
+            fig.savefig(tmp, dpi=200, format=ext)
+            os.replace(tmp, path)
+            names.append(path.name)
+        return names
+    finally:
+        _styled["open"] = max(0, _styled["open"] - 1)
+        if _styled["open"] == 0 and _styled["stack"] is not None:
+            _styled["stack"].close()
+            _styled["stack"] = None

@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from bounds import get
+from tm_transformer.bounds import get
 
 from . import exact
 from .montecarlo import count_failures

@@ -29,7 +29,7 @@ def test_quick_reproduce_writes_verdicts(tmp_path, capsys):
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["seed"] == 0 and manifest["versions"]["jax"] and "config" in manifest
     assert (out / "report.md").read_text().startswith("# ")
-    # what the checks are expected to find (PAPER.md); a change here is a finding, not a flake
+    # what the checks are expected to find (docs/CLAIMS.md); a change here is a finding, not a flake
     assert [verdicts[c]["verdict"] for c in ("C1", "C2", "C3", "C4")] == ["holds", "fails", "fails", "holds"]
 
 

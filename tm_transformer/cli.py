@@ -159,8 +159,8 @@ def cmd_draw(args) -> int:
     from .draw import draw
 
     machine = _load(args)
-    path = draw(machine, args.steps, args.output, args.tape)
-    print(f"wrote {path}")
+    draw(machine, args.steps, args.output, args.tape)
+    print(f"wrote {args.output}")
     return 0
 
 
@@ -196,11 +196,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _registrars():
     out = []
-    for module in ("tm_transformer.transformer.cli", "bounds.cli", "experiments.cli"):
+    for module in ("tm_transformer.transformer.cli", "tm_transformer.bounds.cli", "tm_transformer.experiments.cli"):
         try:
             mod = __import__(module, fromlist=["register"])
         except ImportError as exc:
-            if exc.name and exc.name.startswith(module.split(".")[0]):
+            if exc.name and module.startswith(exc.name) and exc.name != "tm_transformer":
                 continue  # a part not built yet
             raise
         out.append(mod.register)

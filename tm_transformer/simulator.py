@@ -1,6 +1,6 @@
 """The reference simulator: a plain loop over steps, obviously correct, returning the full trace.
 
-Conventions (see ACCEPTANCE.md): start state A, blank 0, head at cell 0, a two-way infinite tape.
+Conventions (see docs/MACHINES.md): start state A, blank 0, head at cell 0, a two-way infinite tape.
 A step is one executed transition; the transition into the halt state counts as a step and its write
 counts. An undefined transition (``---``) stops the run *before* it, without a step (``reason =
 'undefined'``); to read ``---`` as ``1RZ`` instead, call ``machine.with_undefined_as_halt()`` first.

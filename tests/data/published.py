@@ -1,4 +1,4 @@
-"""Published machines with known results, copied from ../shared/ACCEPTANCE.md (a fixture we own)."""
+"""Published machines with known results, as listed in docs/MACHINES.md (a fixture we own)."""
 
 HALTING = [
     # name, machine, steps, sigma

@@ -1,0 +1,94 @@
+"""Issue 11, items 4 and 6: import names that cannot be shadowed; a package a researcher can install and cite."""
+import json
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import yaml
+
+import tm_transformer
+from tm_transformer.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _python(code: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in __import__("os").environ.items() if k != "PYTHONPATH"}
+    return subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True, timeout=120, env=env)
+
+
+def test_api_imports_from_a_folder_with_its_own_bounds_and_experiments(tmp_path):
+    (tmp_path / "bounds.py").write_text("raise ImportError('the user bounds.py was imported')\n")
+    (tmp_path / "experiments").mkdir()
+    (tmp_path / "experiments" / "__init__.py").write_text("raise ImportError('the user experiments/ was imported')\n")
+    res = _python("""
+from tm_transformer.bounds import get, compare, Bound
+from tm_transformer.experiments.report import run_checks
+from tm_transformer.experiments.checks import CHECKS
+from tm_transformer.transformer import run, compile_machine, envelope, TransformerRun
+from tm_transformer import parse_machine
+assert abs(get("weissman").evaluate(V=10, eps=0.1, delta=0.05) - 496.26245) < 1e-3
+assert run(parse_machine("1RB1LB_1LA1RZ"), 20).results[0].steps == 6
+print("ok")
+""", tmp_path)
+    assert res.returncode == 0 and res.stdout.strip() == "ok", res.stderr[-2000:]
+
+
+def test_old_names_are_the_same_modules(tmp_path):
+    res = _python("""
+import bounds, bounds.compare, experiments.stats, experiments.report
+import tm_transformer.bounds, tm_transformer.bounds.compare, tm_transformer.experiments.stats
+import sys
+assert bounds is tm_transformer.bounds and sys.modules["bounds.compare"] is sys.modules["tm_transformer.bounds.compare"]
+assert experiments.stats is tm_transformer.experiments.stats and bounds.get is tm_transformer.bounds.get
+from bounds import compare
+assert callable(compare) and compare is sys.modules["tm_transformer.bounds.compare"].compare
+print("ok")
+""", tmp_path)
+    assert res.returncode == 0 and res.stdout.strip() == "ok", res.stderr[-2000:]
+
+
+def test_transformer_package_documents_its_api():
+    import tm_transformer.transformer as t
+
+    assert t.__doc__ and set(t.__all__) == {"run", "compile_machine", "envelope", "TransformerRun"}
+
+
+def test_version_has_one_source(capsys):
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert "version" not in project and "version" in project["dynamic"]
+    dynamic = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["dynamic"]
+    assert dynamic["version"] == {"attr": "tm_transformer.__version__"}
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"tmt {tm_transformer.__version__}"
+    assert yaml.safe_load((ROOT / "CITATION.cff").read_text())["version"] == tm_transformer.__version__
+
+
+def test_every_listed_package_has_its_folder():
+    tool = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    mapping = tool["package-dir"]
+    for package in tool["packages"]:
+        folder = ROOT / mapping.get(package, package.replace(".", "/"))
+        assert (folder / "__init__.py").is_file(), package
+    found = {p.parent.relative_to(ROOT).as_posix() for p in ROOT.glob("tm_transformer/**/__init__.py")}
+    assert found <= {p.replace(".", "/") for p in tool["packages"]}, "a subpackage is missing from pyproject"
+    assert (ROOT / "tm_transformer" / "styles" / "tmt.mplstyle").is_file()
+
+
+def test_packaging_metadata_and_documents():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["license"] == {"text": "MIT"} and project["urls"] and len(project["classifiers"]) >= 5
+    assert (ROOT / "LICENSE").read_text().startswith("MIT License")
+    cff = yaml.safe_load((ROOT / "CITATION.cff").read_text())
+    assert cff["cff-version"] and cff["license"] == "MIT"
+    assert (ROOT / "docs" / "CLAIMS.md").is_file() and (ROOT / "docs" / "MACHINES.md").is_file()
+    outside = ("PAPER" + ".md", "ACCEPTANCE" + ".md")  # documents outside the repository
+    code = [p for folder in ("tm_transformer", "bounds", "experiments", "tests") for p in (ROOT / folder).glob("**/*.py")]
+    assert [p.name for p in code if any(name in p.read_text() for name in outside)] == []
+    readme = (ROOT / "README.md").read_text()
+    assert "python3 -m venv" in readme and "pip install . && tmt reproduce --quick" in readme
+    assert 'pip install ".[test]" && python -m pytest -q' in readme
+    nb = json.loads((ROOT / "notebooks" / "tour.ipynb").read_text())
+    sources = "".join("".join(c["source"]) for c in nb["cells"])
+    assert "from bounds" not in sources and "from experiments" not in sources
