@@ -39,13 +39,14 @@ def _content_lines(text: str, comment: str) -> list[tuple[int, str]]:
 
 def detect_format(text: str) -> str:
     """'yaml' when a ``table:`` key is present, 'morphett' when the first rule line has the five fields
-    ``state read write move next``, else 'standard' (one machine per line)."""
+    ``state read write move next`` (move ``l``, ``r`` or ``*``), else 'standard' (one machine per line)."""
     if "table:" in text:
         return "yaml"
     if "tm_transformer: states=" in text:  # the header of a Morphett file written by us
         return "morphett"
     lines = [ln for _, ln in _content_lines(text, "#") if not ln.startswith(";")]
-    if lines and len(lines[0].split(";")[0].split()) in (5, 6):
+    fields = lines[0].split(";")[0].split() if lines else []
+    if len(fields) in (5, 6) and fields[3].lower() in ("l", "r", "*"):
         return "morphett"
     return "standard"
 
