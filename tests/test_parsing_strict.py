@@ -203,6 +203,9 @@ def test_yaml_symbols_keep_their_names_yes_and_no_included():
     ("blank: 0\nstart state: z\ntable:\n  a:\n", "start state 'z'"),
     ("blank: 0\ntapes: 2\ntable:\n  a:\n", "key 'tapes'"),
     ("blank: 0\ntable: [1, 2]\n", "'table' mapping"),
+    ("blank: 0\ntable:\n  a:\n    0: R\n    0: L\n", "appears twice"),
+    ("blank: 0\ntable:\n  a:\n    0: R\n  a:\n    1: L\n", "appears twice"),
+    ("blank: 0\ntable:\n  a:\n    0: R\n    '0': L\n", "second instruction"),
     ("blank: 0\ntable:\n  a: [\n", "invalid YAML"),
 ])
 def test_bad_yaml_is_one_clear_error(text, match):

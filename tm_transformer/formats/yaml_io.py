@@ -9,7 +9,8 @@ starts as ``input``, one symbol per character from cell 0, under the head.
 Symbols keep their names: the blank is symbol 0; a digit that is not the blank is itself when free; the
 other symbols are numbered in order of appearance. :func:`parse_yaml_program` returns the names with
 the machine and the input; :func:`parse_yaml` the machine alone. YAML 1.1's ``yes``/``no``/``on``/
-``off`` are read as the strings they are on the site, not as booleans.
+``off`` are read as the strings they are on the site, not as booleans; a key repeated in one mapping is
+an error (PyYAML would keep the last one silently).
 """
 from __future__ import annotations
 
@@ -26,9 +27,16 @@ class _Loader(yaml.SafeLoader):
     """turingmachine.io writes several symbols as one key (``[0, 1]: R``): read such keys as tuples."""
 
     def construct_mapping(self, node, deep=False):
+        seen = set()
         for key_node, _ in node.value:
             if isinstance(key_node, yaml.SequenceNode):
                 key_node.tag = "tag:yaml.org,2002:python/tuple"
+            if isinstance(key_node, yaml.ScalarNode):  # a repeated key would silently keep the last value
+                key = (key_node.tag, key_node.value)
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"key {key_node.value!r} appears twice in one mapping", key_node.start_mark)
+                seen.add(key)
         return super().construct_mapping(node, deep=deep)
 
 
