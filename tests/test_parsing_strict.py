@@ -3,6 +3,7 @@ import io
 import json
 
 import pytest
+from hypothesis import given, strategies as st
 
 from tm_transformer import MachineFormatError, TuringMachine, parse_machine, simulate
 from tm_transformer.cli import main
@@ -111,6 +112,22 @@ def test_one_symbol_machines(capsys):
     for fmt in ("morphett", "yaml"):
         from tm_transformer import write_machine
         assert parse_machine(write_machine(m, fmt), fmt) == m
+
+
+@given(st.integers(1, 6), st.data())
+def test_one_symbol_machines_round_trip_in_every_format(n, data):
+    from tm_transformer import HALT, Transition, write_machine
+
+    def cell():
+        if data.draw(st.integers(0, 9)) == 0:
+            return None
+        return Transition(0, data.draw(st.sampled_from([-1, 1])), data.draw(st.sampled_from([HALT, *range(n)])))
+
+    rows = tuple((cell(),) for _ in range(n))
+    m = TuringMachine(rows)
+    for fmt in ("standard", "morphett", "yaml"):
+        assert parse_machine(write_machine(m, fmt), fmt) == m
+    assert eval(repr(m)) == m
 
 
 def test_non_ascii_lookalikes_are_refused():
