@@ -5,6 +5,7 @@ import sys
 import tomllib
 from pathlib import Path
 
+import pytest
 import yaml
 
 import tm_transformer
@@ -92,3 +93,27 @@ def test_packaging_metadata_and_documents():
     nb = json.loads((ROOT / "notebooks" / "tour.ipynb").read_text())
     sources = "".join("".join(c["source"]) for c in nb["cells"])
     assert "from bounds" not in sources and "from experiments" not in sources
+
+
+@pytest.mark.slow
+def test_a_wheel_holds_the_mapped_packages_and_the_style_file(tmp_path):
+    """``pip install .`` installs what the wheel holds: tm_transformer.bounds/.experiments, the old names, the style."""
+    import shutil
+    import zipfile
+
+    src = tmp_path / "src"
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.nbi", "*.nbc")
+    for folder in ("tm_transformer", "bounds", "experiments"):
+        shutil.copytree(ROOT / folder, src / folder, ignore=ignore)
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy(ROOT / name, src / name)
+    res = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w",
+                          str(tmp_path / "dist"), str(src)], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    wheel = next((tmp_path / "dist").glob("tm_transformer-*.whl"))
+    assert wheel.name.startswith(f"tm_transformer-{tm_transformer.__version__}-")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for path in ("tm_transformer/bounds/__init__.py", "tm_transformer/experiments/report.py",
+                 "tm_transformer/transformer/__init__.py", "tm_transformer/styles/tmt.mplstyle",
+                 "bounds/__init__.py", "experiments/__init__.py", "tm_transformer/formats/program.py"):
+        assert path in names, path
