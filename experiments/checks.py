@@ -17,9 +17,13 @@ from tm_transformer.bounds import get
 from tm_transformer.bounds.compare import compare
 
 from . import figures
+from . import exact
+from .arguments import for_claim
 from .montecarlo import constant_cost, count_failures, has_reduction
+from .nstar import CONTEXT_TARGETS, SEQUENCE_TARGETS, context_probs, exact_coin, nstar, sequence_probs
 from .protocol import KAPPA, decide, test_n
-from .stats import search_n_star
+from .stats import ALPHA, agrees_with, search_n_star
+from .verdicts import compose, needed_rows
 
 
 @dataclass
@@ -102,58 +106,109 @@ def check_symbolic(out: Path, quick: bool = True, seed: int = 0, progress: bool 
     return res
 
 
+# ---- constant-free evidence: n* rows, the verdict's arguments -------------------------------------------
+def _nstar_row(ns, f: float, params: dict, calibration: bool, kw: dict, tag: str, **extra) -> dict:
+    """A measured point: n* (exact, or simulated with its certified interval), C_req = n*_hi / f."""
+    hi = ns.n_star_hi if ns.n_star_hi is not None else ns.n_star
+    return {**params, "target": ns.target, "learner": ns.learner, "exact": ns.exact, "trials": ns.trials,
+            "n_star": ns.n_star, "n_star_lo": ns.n_star_lo, "n_star_hi": hi, "n_star_hi_certified": ns.n_star_hi is not None,
+            "first_crossing": ns.first_crossing, "horizon": ns.horizon, "scan": ns.scan, "claim_f": f,
+            "C_req": hi / f, "calibration": calibration, "_kw": kw, "_tag": tag, **extra}
+
+
+def _max_points(quick: bool) -> int:
+    return 16 if quick else 40
+
+
+def _consistency(tests: list[dict]) -> dict:
+    """Monte-Carlo counts at the protocol's test points against exact failure probabilities."""
+    pts = []
+    for t in tests:
+        prob = t.get("exact_probability")
+        if prob is None or t["failures"] is None:
+            continue
+        pts.append({"params": t["params"], "n": t["n"], "failures": t["failures"], "trials": t["trials"],
+                    "exact_probability": prob,
+                    "agrees": agrees_with(t["failures"], t["trials"], prob, ALPHA / max(1, len(tests)))})
+    return {"kind": "simulation", "role": "consistency", "points": pts, "all_agree": all(p["agrees"] for p in pts),
+            "statement": f"the Monte-Carlo engine's failure counts at {len(pts)} test points agree with the exact "
+                         f"probabilities (exact two-sided binomial tests, Bonferroni level {ALPHA})"}
+
+
+def _under_bound(rows: list[dict], bound_key: str, name: str) -> dict:
+    ratios = [r[bound_key] / r["n_star_hi"] for r in rows]
+    return {"kind": "simulation", "role": "supports", "bound": name, "min_ratio": min(ratios),
+            "all_below": bool(min(ratios) >= 1),
+            "statement": f"n* at the hardest target found is <= the proven {name} bound at every point "
+                         f"(bound / n*_hi >= {min(ratios):.3g})"}
+
+
 # ---- 2: next-token estimation over m contexts (C1) -----------------------------------------------------
-def _probs(target: str, m: int, V: int, rng) -> np.ndarray:
-    if target == "uniform":
-        return np.full((m, V), 1.0 / V)
-    if target == "dirichlet":
-        return rng.dirichlet(np.ones(V), size=m)
-    raise ValueError(f"target {target!r}: expected 'uniform' or 'dirichlet'")
-
-
-def check_contexts(out: Path, quick: bool = True, seed: int = 0, progress: bool = True, target: str = "uniform",
+def check_contexts(out: Path, quick: bool = True, seed: int = 0, progress: bool = True, target: str | None = None,
                    random_allocation: bool = False) -> CheckResult:
-    grid = dict(V=[2, 8] if quick else [2, 4, 8, 16, 32], m=[1, 4] if quick else [1, 4, 16],
+    grid = dict(V=[2, 3, 8] if quick else [2, 3, 4, 8, 16], m=[1, 4] if quick else [1, 4, 16],
                 eps=[0.2] if quick else [0.2, 0.1], delta=[0.1, 0.01] if quick else [0.1, 0.01, 0.001])
     res = CheckResult("contexts")
-    rng = np.random.default_rng(seed)
-    points = list(product(*grid.values()))
+    # quick: simulated points (V > 3) only with one context; V <= 3 is exact everywhere
+    points = [g for g in product(*grid.values()) if not (quick and g[0] > 3 and g[1] > 1)]
     for V, m, eps, delta in _bar(points, "C1 contexts", progress):
-        probs = _probs(target, m, V, rng)
-        tag = f"contexts/{target}/{random_allocation}/{V}/{m}/{eps}/{delta}"
+        if target is not None:
+            family = (target,)
+        elif V <= 3 or not quick:
+            family = CONTEXT_TARGETS
+        else:
+            family = ("uniform", "near-uniform")
+        ns = nstar("contexts", dict(V=V, m=m, eps=eps, delta=delta), worst_case=True, targets=family,
+                   trials=trials_for(delta, quick), seed=seed, max_points=_max_points(quick),
+                   random_allocation=random_allocation)
+        probs = context_probs(ns.target, m, V, seed)
         kw = dict(probs=probs, eps=eps, random_allocation=random_allocation)
-        T = trials_for(delta, quick)
-        n0 = max(1, int(get("weissman").evaluate(V=V, eps=eps, delta=delta) / 8))
-        ns = _measure("contexts", kw, delta, n0, T, seed, tag)
+        tag = f"contexts/{ns.target}/{random_allocation}/{V}/{m}/{eps}/{delta}"
         f = get("C1").evaluate(C=1, m=m, V=V, eps=eps, delta=delta)
-        res.rows.append({"V": V, "m": m, "eps": eps, "delta": delta, "target": target,
-                         "sampler": "reduced" if has_reduction("contexts", kw) else "direct", "trials": T,
-                         "n_star": m * ns.n, "n_star_lo": m * ns.n_lo, "n_star_hi": m * _hi(ns), "n_star_hi_certified": ns.n_hi is not None, "claim_f": f,
-                         "C_req": m * _hi(ns) / f, "union_bound": get("union_contexts").evaluate(m=m, V=V, eps=eps, delta=delta),
-                         "calibration": V == grid["V"][0] and m == grid["m"][0] and eps == max(grid["eps"]) and delta == max(grid["delta"]),
-                         "_kw": kw, "_tag": tag})
-    _test_points(res, "contexts", quick, seed, per=lambda r: r["m"])
+        res.rows.append(_nstar_row(
+            ns, f, {"V": V, "m": m, "eps": eps, "delta": delta}, V == grid["V"][0] and m == grid["m"][0] and
+            eps == max(grid["eps"]) and delta == max(grid["delta"]), kw, tag, targets_searched=",".join(family),
+            sampler="exact" if ns.exact else ("reduced" if has_reduction("contexts", kw) else "direct"),
+            union_bound=get("union_contexts").evaluate(m=m, V=V, eps=eps, delta=delta)))
+    _test_points(res, "contexts", quick, seed, per=lambda r: r["m"],
+                 exact_fn=lambda r, n: exact.contexts_failure(n, r["_kw"]["probs"], r["eps"])
+                 if r["exact"] and not random_allocation else None,
+                 simulate=lambda r: has_reduction("contexts", r["_kw"]))
     v = decide("C1", "max over the m contexts of TV(in-context, fine-tuned next-token distribution)", res.rows, res.tests,
-               note=f"induction-head estimator, {target} targets, contexts "
+               note=f"induction-head estimator; n* is the largest over the target family searched per point; contexts "
                     f"{'drawn at random' if random_allocation else 'allocated evenly'}")
+    sim = [_under_bound(res.rows, "union_bound", "union_contexts")]
+    if not random_allocation:
+        sim.append(_consistency(res.tests))
+    compose(v, needed_rows(res.rows, ["V", "m", "eps", "delta"]), ["V", "m", "delta", "eps"], for_claim("C1"),
+            ["induction head (empirical conditional distribution)"], sorted({r["target"] for r in res.rows}), sim)
     res.verdicts.append(v)
     res.figures += _plot_nstar(res, out, "contexts_nstar", x="V", series="m", claim="C1", ref="union_bound",
-                               title="C1: n* vs V")
+                               title="C1: n* vs V (hardest target found)")
     return res
 
 
-def _test_points(res: CheckResult, setting: str, quick: bool, seed: int, per=lambda r: 1):
+def _test_points(res: CheckResult, setting: str, quick: bool, seed: int, per=lambda r: 1, exact_fn=None,
+                 simulate=lambda r: True):
+    """The calibrated claim at every other point. ``exact_fn(row, n)``: the exact failure probability at n
+    (per context), or None; ``simulate(row)``: whether to also count Monte-Carlo failures there (for the
+    consistency argument; always where there is no exact value)."""
     c_cal = max(r["C_req"] for r in res.rows if r["calibration"])
     for r in res.rows:
         if r["calibration"]:
             continue
         n_total = test_n(c_cal, r["claim_f"])
         n_setting = max(1, n_total // per(r))  # contexts: n per context
-        T = trials_for(r["delta"], quick, constant_cost(setting, r["_kw"]))
-        c = count_failures(setting, n_setting, T, seed + 1, r["_tag"] + "/test", **r["_kw"])
-        res.tests.append({"params": {k: r[k] for k in r if k in ("V", "m", "l", "d", "eps", "delta", "reading")},
-                          "n": n_setting * per(r), "failures": c["failures"], "trials": T, "delta": r["delta"],
-                          "unconverged": c.get("unconverged", 0)})
+        prob = exact_fn(r, n_setting) if exact_fn is not None else None
+        t = {"params": {k: r[k] for k in r if k in ("V", "m", "l", "d", "eps", "delta", "reading")},
+             "n": n_setting * per(r), "failures": None, "trials": 0, "delta": r["delta"], "unconverged": 0,
+             "target": r.get("target", ""), "learner": r.get("learner", ""), "exact_probability": prob,
+             **({"p": r["p"]} if "p" in r else {})}
+        if prob is None or simulate(r):
+            T = trials_for(r["delta"], quick, constant_cost(setting, r["_kw"]))
+            c = count_failures(setting, n_setting, T, seed + 1, r["_tag"] + "/test", **r["_kw"])
+            t.update(failures=c["failures"], trials=T, unconverged=c.get("unconverged", 0))
+        res.tests.append(t)
 
 
 def _plot_nstar(res, out, name, x, series, claim, ref, title, reading=None):
@@ -188,28 +243,43 @@ def check_sequences(out: Path, quick: bool = True, seed: int = 0, progress: bool
     V = 2
     grid = dict(l=[1, 2, 4, 8] if quick else [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], eps=[0.2] if quick else [0.2, 0.1],
                 delta=[0.1] if quick else [0.1, 0.01])
+    # TV: uniform over V^l is the hardest (the lower bound's family: uniform on subsets); per sequence: a
+    # source with one heavy sequence is (variance p(1 - p) is largest at p = 1/2)
+    families = {"tv": ("uniform",) if quick else SEQUENCE_TARGETS, "linf": ("uniform", "spike") if quick else SEQUENCE_TARGETS}
     res = CheckResult("sequences")
     for reading in ("tv", "linf"):
         rows = []
         for l, eps, delta in _bar(list(product(*grid.values())), f"C2 {reading}", progress):
-            W = V ** l
-            probs = np.full(W, 1.0 / W)  # uniform over sequences: the hardest case for TV
-            tag = f"sequences/{reading}/{l}/{eps}/{delta}"
+            ns = nstar("sequences", dict(V=V, l=l, eps=eps, delta=delta, reading=reading), worst_case=True,
+                       targets=families[reading], trials=trials_for(delta, quick), seed=seed, max_points=_max_points(quick))
+            probs = sequence_probs(ns.target, V, l)
             kw = dict(probs=probs, eps=eps, reading=reading)
-            T = trials_for(delta, quick)
-            ns = _measure("sequences", kw, delta, 4, T, seed, tag)
+            tag = f"sequences/{reading}/{ns.target}/{l}/{eps}/{delta}"
             f = get("C2").evaluate(C=1, l=l, V=V, eps=eps, delta=delta)
-            rows.append({"reading": reading, "V": V, "l": l, "eps": eps, "delta": delta,
-                         "sampler": "reduced" if has_reduction("sequences", kw) else "direct", "trials": T, "n_star": ns.n,
-                         "n_star_lo": ns.n_lo, "n_star_hi": _hi(ns), "n_star_hi_certified": ns.n_hi is not None, "claim_f": f, "C_req": _hi(ns) / f,
-                         "tv_bound": get("tv_sequences").evaluate(l=l, V=V, eps=eps, delta=delta),
-                         "seq_union_bound": get("seq_union").evaluate(l=l, V=V, eps=eps, delta=delta),
-                         "calibration": l == grid["l"][0] and eps == max(grid["eps"]) and delta == max(grid["delta"]),
-                         "_kw": kw, "_tag": tag})
+            rows.append(_nstar_row(
+                ns, f, {"reading": reading, "V": V, "l": l, "eps": eps, "delta": delta},
+                l == grid["l"][0] and eps == max(grid["eps"]) and delta == max(grid["delta"]), kw, tag,
+                targets_searched=",".join(families[reading]),
+                sampler="exact" if ns.exact else ("reduced" if has_reduction("sequences", kw) else "direct"),
+                tv_bound=get("tv_sequences").evaluate(l=l, V=V, eps=eps, delta=delta),
+                seq_union_bound=get("seq_union").evaluate(l=l, V=V, eps=eps, delta=delta),
+                tv_lower_bound=get("tv_outcomes_lower").evaluate(l=l, V=V)))
         sub = CheckResult("sequences", rows=rows)
-        _test_points(sub, "sequences", quick, seed)
+        _test_points(sub, "sequences", quick, seed,
+                     exact_fn=lambda r, n: exact.multinomial_failure(n, r["_kw"]["probs"], r["eps"], r["reading"])
+                     if r["exact"] else None)
         label = "TV over length-l outputs" if reading == "tv" else "per-sequence probability error (L-infinity) over length-l outputs"
-        v = decide("C2", label, rows, sub.tests, note=f"empirical sequence distribution, uniform over V^l, V={V}")
+        v = decide("C2", label, rows, sub.tests, note=f"empirical sequence distribution, V={V}; n* is the largest over "
+                                                      f"the sources searched ({', '.join(families[reading])})")
+        bound = "tv_sequences" if reading == "tv" else "seq_union"
+        sim = [_under_bound(rows, "tv_bound" if reading == "tv" else "seq_union_bound", bound)]
+        if reading == "tv":
+            by_l = sorted(rows, key=lambda r: r["l"])
+            listed = ", ".join("l=%d: %d" % (r["l"], r["n_star"]) for r in by_l)
+            sim.append({"kind": "simulation", "role": "refutes", "n_star": [r["n_star"] for r in by_l],
+                        "statement": f"n* for TV grows with l like V^l: {listed} (the claim's form grows like l)"})
+        compose(v, needed_rows(rows, ["l", "eps", "delta"]), ["l", "delta", "eps"], for_claim("C2", reading),
+                ["empirical distribution over V^l outputs"], sorted({r["target"] for r in rows}), sim)
         res.rows += rows
         res.tests += sub.tests
         res.verdicts.append(v)
@@ -221,39 +291,72 @@ def check_sequences(out: Path, quick: bool = True, seed: int = 0, progress: bool
 
 # ---- 4: halfspaces (C3) -------------------------------------------------------------------------------
 _LEARNER_NOTES = {
-    "consistent": "consistent learner: the version-space midpoint for d = 2, the perceptron to zero training error above",
+    "consistent": "consistent learner: the version-space midpoint for d = 2 (exact n*), the perceptron to zero training error above",
     "perceptron": "consistent learner: the perceptron run to zero training error",
-    "midpoint": "consistent learner: the version-space midpoint (d = 2)",
+    "midpoint": "consistent learner: the version-space midpoint (d = 2, exact n*)",
+    "max-margin": "consistent learner: the hard-margin (maximum-margin) halfspace (d = 2)",
     "gd": "one gradient step from w = 0 (a linear-attention head; not a consistent learner, needs about d/eps^2)",
 }
 
+
 def check_halfspaces(out: Path, quick: bool = True, seed: int = 0, progress: bool = True,
                      learner: str = "consistent", noise: float = 0.0) -> CheckResult:
-    grid = dict(d=[2] if quick else [2, 4], eps=[0.2, 0.1] if quick else [0.2, 0.1],
-                delta=[0.1, 0.01, 0.001, 0.0001, 0.00001])
+    default = learner == "consistent" and not noise
+    grid = dict(d=[2] if quick or not default else [2], eps=[0.2, 0.1],
+                delta=[0.1, 0.01, 0.001, 0.0001, 0.00001] if default else [0.1, 0.01, 0.001])
     res = CheckResult("halfspaces")
     for d, eps, delta in _bar(list(product(*grid.values())), "C3 halfspaces", progress):
-        tag = f"halfspace/{learner}/{d}/{eps}/{delta}" + (f"/noise={noise}" if noise else "")
-        kw = dict(d=d, eps=eps, learner=learner, noise=noise)
-        T = trials_for(delta, quick, constant_cost("halfspace", kw))
-        # calibration uses the conservative count (unconverged trials as failures)
-        ns = _measure("halfspace", kw, delta, max(2, d), T, seed, tag, conservative_key="upper")
+        main = ("midpoint" if d == 2 else "perceptron") if learner == "consistent" else learner
+        ns = nstar("halfspaces", dict(d=d, eps=eps, delta=delta), learner=main, trials=trials_for(delta, quick),
+                   seed=seed, max_points=_max_points(quick), noise=noise)
+        kw = dict(d=d, eps=eps, learner=main, noise=noise)
+        tag = f"halfspace/{main}/{d}/{eps}/{delta}" + (f"/noise={noise}" if noise else "")
         f = get("C3").evaluate(C=1, d=d, eps=eps)
-        res.rows.append({"d": d, "eps": eps, "delta": delta, "learner": learner, "noise": noise,
-                         "sampler": "reduced" if has_reduction("halfspace", kw) else "direct", "trials": T, "n_star": ns.n,
-                         "n_star_lo": ns.n_lo, "n_star_hi": _hi(ns), "n_star_hi_certified": ns.n_hi is not None, "claim_f": f, "C_req": _hi(ns) / f,
-                         "optimal_rate": get("halfspace_optimal").evaluate(C=1, d=d, eps=eps, delta=delta),
-                         "behw_bound": get("behw").evaluate(d=d, eps=eps, delta=delta),
-                         "calibration": d == grid["d"][0] and eps == max(grid["eps"]) and delta == max(grid["delta"]),
-                         "_kw": kw, "_tag": tag})
+        res.rows.append(_nstar_row(
+            ns, f, {"d": d, "eps": eps, "delta": delta}, d == grid["d"][0] and eps == max(grid["eps"]) and
+            delta == max(grid["delta"]), kw, tag, noise=noise,
+            sampler="exact" if ns.exact else ("reduced" if has_reduction("halfspace", kw) else "direct"),
+            optimal_rate=get("halfspace_optimal").evaluate(C=1, d=d, eps=eps, delta=delta),
+            behw_bound=get("behw").evaluate(d=d, eps=eps, delta=delta)))
     # the calibrated claim tested at every point; failures count only converged trials (a refutation
     # must not lean on the learner's cap)
-    _test_points(res, "halfspace", quick, seed)
+    _test_points(res, "halfspace", quick, seed,
+                 exact_fn=lambda r, n: (1 - 2 * r["eps"]) ** n if r["exact"] and r["learner"] == "midpoint" else None)
     reading = ("0-1 disagreement with the target halfspace (realizable, Gaussian inputs)" if not noise else
                f"0-1 disagreement with the target halfspace (excess error; labels flipped at rate {noise}, Gaussian inputs)")
     v = decide("C3", reading, res.rows, res.tests,
                note=_LEARNER_NOTES[learner] + f"; {sum(t['unconverged'] for t in res.tests)} perceptron test trials "
                                                f"hit the epoch cap and count as successes")
+    # other learners at the easy end of delta: the refutation must hold for the best learner tried
+    compared = []
+    if default:
+        cmp = [(0.1, 0.1)] if quick else list(product(grid["eps"], [0.1, 0.01]))
+        for other, (eps, delta) in _bar(list(product(("perceptron", "max-margin"), cmp)), "C3 learners", progress):
+            ns = nstar("halfspaces", dict(d=2, eps=eps, delta=delta), learner=other, trials=trials_for(delta, quick),
+                       seed=seed, max_points=_max_points(quick))
+            compared.append(_nstar_row(ns, get("C3").evaluate(C=1, d=2, eps=eps), {"d": 2, "eps": eps, "delta": delta},
+                                       False, {}, "", sampler="direct", comparison=True))
+    best = []
+    for r in res.rows:
+        rivals = [c for c in compared if (c["d"], c["eps"], c["delta"]) == (r["d"], r["eps"], r["delta"])]
+        best.append(min([r] + rivals, key=lambda x: x["n_star"]))
+    learners_tried = sorted({r["learner"] for r in res.rows + compared})
+    sim = [_consistency(res.tests)]
+    if default:
+        eg = []
+        for C in (1, 3, 10):
+            n = math.ceil(C * 2 / 0.1)
+            eg.append({"C": C, "d": 2, "eps": 0.1, "n": n, "failure": (1 - 0.2) ** n})
+        sim.append({"kind": "simulation", "role": "refutes", "learner": "midpoint", "examples": eg,
+                    "comparison": [{k: c[k] for k in ("learner", "d", "eps", "delta", "n_star", "n_star_lo", "n_star_hi")}
+                                   for c in compared],
+                    "statement": "for every C the claim's n = ceil(C d/eps) leaves the midpoint failing with probability "
+                                 "(1 - 2 eps)^n > 0 (exact), so it fails once delta is below that: " +
+                                 "; ".join(f"C={e['C']}: delta < {e['failure']:.2g}" for e in eg) +
+                                 "; the perceptron and the max-margin learner need at least as many examples where "
+                                 "compared (rows 'comparison' in halfspaces.csv)"})
+    compose(v, needed_rows(best, ["d", "eps", "delta"]), ["delta", "eps", "d"], for_claim("C3"), learners_tried,
+            ["isotropic Gaussian inputs, homogeneous target (uniformly random direction)"], sim)
     res.verdicts.append(v)
     res.figures += _plot_nstar(res, out, "halfspaces_nstar", x="delta", series="d", claim="C3", ref="optimal_rate",
                                title="C3: n* vs delta")
@@ -268,33 +371,38 @@ def check_halfspaces(out: Path, quick: bool = True, seed: int = 0, progress: boo
     xs = np.geomspace(min(grid["delta"]) / 2, 1, 10)
     axes[0].plot(xs, xs, "k--", lw=0.8, label="failure = delta")
     axes[0].set(xscale="log", yscale="log", xlabel="delta", ylabel=f"P(error > eps) at n = {KAPPA:g} C d/eps",
-                title=f"C3 with the calibrated constant: {v.verdict}")
+                title=f"C3 with the calibrated constant: {v.protocol_verdict}")
     axes[0].legend()
     res.figures += figures.save(fig, out, "halfspaces_failure_vs_delta")
+    res.rows += compared
     return res
 
 
 # ---- 5: fixed context (C4) ----------------------------------------------------------------------------
-def check_coin(out: Path, quick: bool = True, seed: int = 0, progress: bool = True, p: float = 0.5) -> CheckResult:
+def check_coin(out: Path, quick: bool = True, seed: int = 0, progress: bool = True, p: float | None = None) -> CheckResult:
     grid = dict(eps=[0.2, 0.1] if quick else [0.2, 0.1, 0.05, 0.025], delta=[0.1, 0.01, 0.001] if quick else [0.1, 0.01, 0.001, 0.0001])
     res = CheckResult("coin")
     for eps, delta in _bar(list(product(*grid.values())), "C4 coin", progress):
-        tag = f"coin/{p}/{eps}/{delta}"
-        kw = dict(p=p, eps=eps)
-        T = trials_for(delta, quick, cheap=True)
-        ns = _measure("coin", kw, delta, 4, T, seed, tag)
+        ns = nstar("coin", dict(eps=eps, delta=delta), worst_case=p is None, target=p)
+        worst_p = float(ns.target.split("=")[1])
+        half = exact_coin(0.5, eps, delta)
+        tag = f"coin/{worst_p}/{eps}/{delta}"
         f = get("C4").evaluate(C=1, eps=eps, delta=delta)
-        res.rows.append({"p": p, "eps": eps, "delta": delta, "sampler": "reduced", "trials": T, "n_star": ns.n, "n_star_lo": ns.n_lo,
-                         "n_star_hi": _hi(ns), "n_star_hi_certified": ns.n_hi is not None, "claim_f": f, "C_req": _hi(ns) / f,
-                         "hoeffding_bound": get("hoeffding").evaluate(eps=eps, delta=delta),
-                         "calibration": eps == max(grid["eps"]) and delta == max(grid["delta"]), "_kw": kw, "_tag": tag,
-                         "series": 1})
-    _test_points(res, "coin", quick, seed)
+        res.rows.append(_nstar_row(ns, f, {"eps": eps, "delta": delta}, eps == max(grid["eps"]) and delta == max(grid["delta"]),
+                                   dict(p=worst_p, eps=eps), tag, p=worst_p, sampler="exact", series=1,
+                                   n_star_p_half=half.n_star, first_crossing_p_half=half.first_crossing,
+                                   hoeffding_bound=get("hoeffding").evaluate(eps=eps, delta=delta)))
+    _test_points(res, "coin", quick, seed, exact_fn=lambda r, n: float(exact.coin_failure([n], r["p"], r["eps"])[0]))
     v = decide("C4", "error of one estimated probability |p_hat - p|", res.rows, res.tests,
-               note=f"empirical frequency (one attention head), p = {p} (the worst case)")
+               note="empirical frequency (one attention head); exact n* (binomial enumeration), the largest over "
+                    + ("p in 0.01..0.50" if p is None else f"p = {p}"))
+    sim = [_under_bound(res.rows, "hoeffding_bound", "hoeffding"),
+           _consistency(res.tests)]
+    compose(v, needed_rows(res.rows, ["eps", "delta"]), ["delta", "eps"], for_claim("C4"),
+            ["empirical frequency (one attention head)"], sorted({r["target"] for r in res.rows}), sim)
     res.verdicts.append(v)
     res.figures += _plot_nstar(res, out, "coin_nstar", x="delta", series="series", claim="C4", ref="hoeffding_bound",
-                               title="C4: n* vs delta")
+                               title="C4: n* vs delta (worst p)")
     return res
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 from tm_transformer.errors import ToolkitError
@@ -9,10 +10,29 @@ from tm_transformer.errors import ToolkitError
 ORDER = ["symbolic", "contexts", "sequences", "halfspaces", "coin", "transformer"]
 
 
+def _why(v: dict) -> str:
+    """The argument a verdict rests on, in one phrase."""
+    sym = [a for a in v.get("argument", []) if a.get("kind") == "symbolic"]
+    grows = [t for t in v.get("trend", []) if t["grows"]]
+    if v["verdict"] == "fails" and sym:
+        a = sym[0]
+        rate = f"; simulated C_needed ~ {grows[0]['coordinate']}^{grows[0]['exponent']:.2f}" if grows else ""
+        return f"{a['bound']}/{a['claim']} -> {a['limit']} as {a['direction']} -> {a['limit_point']}{rate}"
+    if v["verdict"] == "holds" and sym:
+        return f"under {sym[0]['bound']} with C = {sym[0]['constant']:.3g}; largest C_needed {v['constant']:.3g}"
+    return ""
+
+
 def _print_verdicts(result: dict):
     for v in result["verdicts"]:
-        extra = f"C = {v['constant']:.3g}" if v["verdict"] == "holds" else f"fails at {len(v['failing'])} point(s), e.g. {v['failing'][0]['params']}"
-        print(f"{v['claim']:3s} {v['verdict']:6s} {extra}   [{v['reading']}]")
+        if v["verdict"] == "holds":
+            extra = f"C = {v['constant']:.3g}"
+        elif v["failing"]:
+            extra = f"fails at {len(v['failing'])} point(s), e.g. {v['failing'][0]['params']}"
+        else:
+            extra = ""
+        why = _why(v)
+        print(f"{v['claim']:3s} {v['verdict']:6s} {extra}   [{v['reading']}]" + (f"\n    because {why}" if why else ""))
         for o in v.get("other_readings", []):
             print(f"    {o['verdict']:6s} under: {o['reading']}")
     print(f"wrote {result['out']}/report.md, verdicts.json, manifest.json ({result['manifest']['seconds']['total']} s)")
@@ -62,7 +82,101 @@ def cmd_experiment(args) -> int:
     return 0
 
 
+def _parse_values(items: list[str]) -> dict:
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise ToolkitError(f"expected key=value, got {item!r}")
+        key, _, value = item.partition("=")
+        if key in out:
+            raise ToolkitError(f"{key} given twice")
+        if key == "reading":
+            out[key] = value
+            continue
+        try:
+            out[key] = float(value)
+        except ValueError:
+            raise ToolkitError(f"{key}={value!r}: expected a number") from None
+        if not math.isfinite(out[key]):
+            raise ToolkitError(f"{key}={value!r}: expected a finite number")
+    return out
+
+
+NSTAR_VARIABLES = {"coin": ({"eps", "delta"}, {"p"}), "contexts": ({"eps", "delta", "V"}, {"m"}),
+                   "sequences": ({"eps", "delta", "l"}, {"V", "reading"}), "halfspaces": ({"eps", "delta"}, {"d"})}
+
+
+def cmd_nstar(args) -> int:
+    from .nstar import LEARNERS, nstar
+
+    setting = args.setting
+    if setting not in NSTAR_VARIABLES:
+        raise ToolkitError(f"nstar: unknown setting {setting!r}: expected one of {', '.join(NSTAR_VARIABLES)}")
+    values = _parse_values(args.values)
+    required, optional = NSTAR_VARIABLES[setting]
+    missing, unknown = required - set(values), set(values) - required - optional
+    if missing:
+        raise ToolkitError(f"nstar {setting}: missing {', '.join(sorted(missing))} (give key=value)")
+    if unknown:
+        raise ToolkitError(f"nstar {setting}: unknown variable(s) {', '.join(sorted(unknown))}: expected "
+                           f"{', '.join(sorted(required | optional))}")
+    for k in ("eps", "delta", "p"):
+        if k in values and not 0 < values[k] < 1:
+            raise ToolkitError(f"{k}={values[k]:g}: expected a number in (0, 1)")
+    for k, lo in (("V", 2), ("m", 1), ("l", 1), ("d", 1)):
+        if k in values and (values[k] < lo or not float(values[k]).is_integer()):
+            raise ToolkitError(f"{k}={values[k]:g}: expected an integer >= {lo}")
+    if values.get("reading", "tv") not in ("tv", "linf"):
+        raise ToolkitError(f"reading={values['reading']!r}: expected tv or linf")
+    if args.learner and setting != "halfspaces":
+        raise ToolkitError("--learner applies to the 'halfspaces' setting (the others use the empirical estimator)")
+    if args.learner and args.learner not in LEARNERS[setting]:
+        raise ToolkitError(f"--learner {args.learner!r}: expected one of {', '.join(LEARNERS[setting])}")
+    if args.target and args.worst_case:
+        raise ToolkitError("--target and --worst-case exclude each other")
+    if args.trials is not None and args.trials < 100:
+        raise ToolkitError(f"--trials {args.trials}: expected at least 100")
+    target = args.target
+    if setting == "coin" and target is not None:
+        try:
+            target = float(target[2:] if target.startswith("p=") else target)
+        except ValueError:
+            raise ToolkitError(f"--target {args.target!r}: the coin's target is p, e.g. --target 0.3") from None
+        if not 0 < target < 1:
+            raise ToolkitError(f"--target {args.target!r}: expected p in (0, 1)")
+    params = {k: (int(v) if k in ("V", "m", "l", "d") else v) for k, v in values.items()}
+    if setting == "sequences" and int(params.get("V", 2)) ** int(params["l"]) > 4096:
+        raise ToolkitError("nstar sequences: V^l above 4096 outcomes is beyond this command (counts over every output)")
+    try:
+        r = nstar(setting, params, learner=args.learner, target=target, worst_case=args.worst_case,
+                  trials=args.trials, seed=args.seed)
+    except ValueError as exc:
+        raise ToolkitError(f"nstar: {exc}") from None
+    d = r.as_dict()
+    if args.json:
+        print(json.dumps(d))
+    else:
+        interval = f"[{r.n_star_lo}, {r.n_star_hi if r.n_star_hi is not None else 'not certified'}]"
+        print(f"n* = {r.n_star} {interval} ({'exact' if r.exact else f'simulated, {r.trials} fresh trials per n'})")
+        print(f"  target: {r.target}; learner: {r.learner}")
+        print(f"  definition: {r.definition} (horizon {r.horizon}; {r.scan})")
+        print(f"  first crossing: {r.first_crossing}; failure at n*: {r.failure_at_n_star:.4g}")
+    return 0
+
+
 def register(sub):
+    p = sub.add_parser("nstar", help="sample complexity n* of one setting (exact where it can be enumerated)")
+    p.add_argument("setting", help="coin | contexts | sequences | halfspaces")
+    p.add_argument("values", nargs="*", help="key=value: eps, delta and the setting's sizes (V, m, l, d), as in bounds")
+    p.add_argument("--learner", help="halfspaces: midpoint | perceptron | max-margin | gd")
+    p.add_argument("--target", help="coin: p; contexts: uniform | near-uniform | skewed | sparse | dirichlet; "
+                                    "sequences: uniform | markov | biased | spike")
+    p.add_argument("--worst-case", action="store_true", help="the largest n* over the setting's target family")
+    p.add_argument("--trials", type=int, help="Monte-Carlo trials per n (simulated settings)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_nstar)
+
     p = sub.add_parser("reproduce", help="run every check: report, verdicts.json, figures")
     p.add_argument("--quick", action="store_true", help="small grids (a few minutes), same verdicts")
     p.add_argument("--out", default="results", help="output folder (default: results)")
@@ -76,9 +190,10 @@ def register(sub):
     p.add_argument("--full", action="store_true", help="the full grid (default: quick)")
     p.add_argument("--out", help="output folder (default: results/NAME)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--target", choices=["uniform", "dirichlet"], help="contexts: next-token distributions")
+    p.add_argument("--target", choices=["uniform", "near-uniform", "skewed", "sparse", "dirichlet"],
+                   help="contexts: next-token distributions (default: the largest n* over all of them)")
     p.add_argument("--random-contexts", action="store_true", help="contexts: draw contexts at random")
-    p.add_argument("--learner", choices=["consistent", "perceptron", "midpoint", "gd"],
+    p.add_argument("--learner", choices=["consistent", "perceptron", "midpoint", "max-margin", "gd"],
                    help="halfspaces: consistent (default), perceptron, version-space midpoint (d=2), one GD step")
     p.add_argument("--noise", type=float, help="halfspaces: label flip rate in [0, 0.5) (needs --learner gd)")
     p.add_argument("--json", action="store_true")

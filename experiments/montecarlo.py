@@ -148,7 +148,7 @@ def version_space_midpoint_2d(X, y, mask):
     return jnp.stack([jnp.cos(theta), jnp.sin(theta)]), jnp.bool_(True)
 
 
-def max_margin_2d(X, y, mask, iters: int = 60):
+def max_margin_2d(X, y, mask, iters: int = 40):
     """The hard-margin (maximum-margin) homogeneous halfspace in the plane: with z_i = y_i x_i =
     r_i (cos a_i, sin a_i), the margin of direction theta is min_i r_i cos(theta - a_i), concave on the
     version space (each term is concave where it is positive), so golden-section search over the
@@ -334,21 +334,25 @@ def _check_halfspace(kw: dict) -> None:
         raise ValueError("noise: a consistent learner needs realizable labels (noise = 0); use learner 'gd'")
 
 
-def count_failures(setting: str, n: int, trials: int, seed: int, tag: str, sampler: str = "auto", **kw) -> dict:
+def count_failures(setting: str, n: int, trials: int, seed: int, tag: str, sampler: str = "auto", pad_to: int = 0,
+                   **kw) -> dict:
     """Failures of ``trials`` seeded trials at sample size n; batches of trials, never a loop per trial.
 
     Returns {'failures', 'trials', 'mean_error', 'sampler'} and, for the perceptron, 'unconverged'
     (trials that hit the epoch cap; they are *not* counted as failures, so 'failures' is a lower bound
-    and 'failures + unconverged' an upper bound)."""
+    and 'failures + unconverged' an upper bound). ``pad_to``: pad buffers as if n were at least this
+    (a scan over n then compiles one shape). The fair-split samplers lay out their words by buffer size,
+    so the draws, not their distribution, depend on it: compare counts at one padding (common random
+    numbers along a scan)."""
     if setting == "halfspace":
         _check_halfspace(kw)
     sampler = _sampler(setting, kw, sampler)
     release_if_crowded()
     if sampler == "reduced":
-        return _count_reduced(setting, n, trials, seed, tag, **kw)
+        return _count_reduced(setting, n, trials, seed, tag, pad_to=pad_to, **kw)
     if setting == "contexts":
         probs, random_allocation = jnp.asarray(kw["probs"], jnp.float32), kw.get("random_allocation", False)
-        thr = _contexts_thresholds(kw["probs"], n, kw["eps"], random_allocation)
+        thr = _contexts_thresholds(kw["probs"], n, kw["eps"], random_allocation, pad_to)
     elif setting == "coin":
         k_range = jnp.asarray(exact.coin_accept_range(n, kw["p"], kw["eps"]), jnp.int32)
     elif setting == "sequences":
@@ -369,7 +373,7 @@ def count_failures(setting: str, n: int, trials: int, seed: int, tag: str, sampl
         elif setting == "sequences":
             k, e = _sequence_batch(keys, jnp.float32(n), probs, kw["eps"], kw["reading"], thr)
         elif setting == "halfspace":
-            n_buf = _buffer(n)
+            n_buf = _buffer(max(n, pad_to))
             k, u, e = _halfspace_batch(keys, jnp.int32(n), kw["eps"], kw["d"], n_buf,
                                        _learner(kw["d"], kw.get("learner", "consistent")), kw.get("max_epochs", 50),
                                        float(kw.get("noise", 0.0)))
@@ -387,9 +391,9 @@ def count_failures(setting: str, n: int, trials: int, seed: int, tag: str, sampl
 REDUCED_BATCH = 1 << 18  # trials per call: a reduced trial is a few words, so batches can be large
 
 
-def _count_reduced(setting: str, n: int, trials: int, seed: int, tag: str, **kw) -> dict:
+def _count_reduced(setting: str, n: int, trials: int, seed: int, tag: str, pad_to: int = 0, **kw) -> dict:
     key = stream_key(seed, tag)
-    n_buf = _buffer(n)
+    n_buf = _buffer(max(n, pad_to))
     if setting == "coin":
         table = jnp.asarray(reduced.binomial_thresholds(n, kw["p"], n_buf))
         k_range = jnp.asarray(exact.coin_accept_range(n, kw["p"], kw["eps"]), jnp.int32)
@@ -399,15 +403,15 @@ def _count_reduced(setting: str, n: int, trials: int, seed: int, tag: str, **kw)
         m, V = probs.shape
         random_allocation = bool(kw.get("random_allocation", False))
         levels = _levels(V) + (_levels(2 * m) - 1 if random_allocation else 0)
-        total_examples = _buffer(m * n)  # words for a padded total: one compiled shape per power of two
+        total_examples = _buffer(m * max(n, pad_to))  # words for a padded total: one compiled shape per power of two
         words = fair_splits.words_needed(total_examples, levels)
-        thr = _contexts_thresholds(probs, n, kw["eps"], random_allocation)
+        thr = _contexts_thresholds(probs, n, kw["eps"], random_allocation, pad_to)
         ctx = (jnp.int32(n), jnp.asarray(probs, jnp.float32), kw["eps"], *thr)
         ctx_static = dict(m=m, levels=levels, random_allocation=random_allocation, words=words)
     elif setting == "sequences":
         probs = np.asarray(kw["probs"])
         levels = _levels(probs.shape[0])
-        words = fair_splits.words_needed(_buffer(n), levels)
+        words = fair_splits.words_needed(_buffer(max(n, pad_to)), levels)
         seq = (jnp.int32(n), jnp.asarray(probs, jnp.float32), kw["eps"], _sequence_threshold(probs, n, kw["eps"], kw["reading"]))
     else:
         learner = _learner(kw["d"], kw.get("learner", "consistent"))
@@ -439,7 +443,7 @@ def _count_reduced(setting: str, n: int, trials: int, seed: int, tag: str, **kw)
     return out
 
 
-def _contexts_thresholds(probs, n_c: int, eps: float, random_allocation: bool):
+def _contexts_thresholds(probs, n_c: int, eps: float, random_allocation: bool, pad_to: int = 0):
     """(thr, thr_total) for the integer decision, or (None, None) when the targets are not uniform.
     thr[k] = floor(2 eps V k) for k up to the largest count a context can get, padded to a power of two
     (searches over n then reuse compiled shapes)."""
@@ -448,7 +452,7 @@ def _contexts_thresholds(probs, n_c: int, eps: float, random_allocation: bool):
         return None, None
     m = np.asarray(probs).shape[0]
     N = m * n_c if random_allocation else n_c
-    ks = np.arange(_buffer(N + 1))
+    ks = np.arange(_buffer(max(N, m * pad_to if random_allocation else pad_to) + 1))
     thr = exact.floor_threshold(2 * exact.fraction(eps), V, np.minimum(ks, N))
     return jnp.asarray(thr), jnp.int32(exact.floor_threshold(2 * exact.fraction(eps), V, m * n_c))
 

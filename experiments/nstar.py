@@ -14,7 +14,7 @@ at n = 14, and stays below delta only from n = 18 on).
   delta/m), past which failure <= delta is a theorem, so the exact n* holds for *every* n' >= n*.
 * **Simulated**: a search with one set of trials finds the first crossing; a certificate with *fresh*
   trials then evaluates every n on a scan (every integer when there are at most ``MAX_POINTS``, else a
-  geometric grid) from half the search's lower end to H = ``HORIZON`` x its upper end, with
+  geometric grid) from half the first crossing to H = 1.25 ``HORIZON`` x the first crossing, with
   Clopper-Pearson intervals made simultaneous over the scan (Bonferroni, level ALPHA). n*_hi: the
   smallest scanned n from which every scanned upper bound is <= delta; n*_lo: one past the last scanned
   n whose lower bound is > delta (the true n* is at least that, with probability >= 1 - ALPHA).
@@ -30,7 +30,7 @@ from tm_transformer.bounds import get
 
 from . import exact
 from .montecarlo import count_failures
-from .stats import ALPHA, clopper_pearson, search_n_star
+from .stats import ALPHA, clopper_pearson
 
 HORIZON = 2.0        # simulated scans reach HORIZON x the search's conservative n*
 MAX_POINTS = 40      # scanned n per certificate
@@ -120,11 +120,13 @@ def from_curve(ns: np.ndarray, fail: np.ndarray, delta: float) -> tuple[int, int
 
 
 def exact_coin(p: float, eps: float, delta: float) -> NStar:
-    H = min(COIN_MAX_N, max(2, math.ceil(get("hoeffding").evaluate(eps=eps, delta=delta))))
+    hoeffding = max(2, math.ceil(get("hoeffding").evaluate(eps=eps, delta=delta)))
+    H = min(COIN_MAX_N, hoeffding)
     ns = np.arange(1, H + 1)
     n, first, f = from_curve(ns, exact.coin_failure(ns, p, eps), delta)
     return NStar(n, n, n, True, DEFINITION, f"p={p:g}", "empirical frequency", 0, H, first, f,
-                 f"every n' in [1, {H}] (Hoeffding's bound beyond)")
+                 f"every n' in [1, {H}] " + ("(Hoeffding's bound beyond)" if H == hoeffding else
+                                            f"(Hoeffding's bound {hoeffding} is past the enumeration's {COIN_MAX_N})"))
 
 
 def exact_contexts(probs: np.ndarray, eps: float, delta: float, target: str) -> NStar:
@@ -158,18 +160,19 @@ def exact_midpoint(eps: float, delta: float) -> NStar:
 
 
 # ---- simulated n* ----------------------------------------------------------------------------------
-def certify(failures, delta: float, n0: int, trials: int, alpha: float = ALPHA) -> tuple:
-    """``failures(n, trials, stream)`` -> (k, T). Returns (n*, n*_lo, n*_hi, first crossing, failure
+def certify(failures, delta: float, n0: int, trials: int, alpha: float = ALPHA, max_points: int | None = None,
+            pad: int = 0) -> tuple:
+    """``failures(n, trials, stream, pad_to)`` -> (k, T). Returns (n*, n*_lo, n*_hi, first crossing, failure
     rate at n*, horizon, scan description)."""
-    search = search_n_star(lambda n: failures(n, trials, "search"), delta, n0=n0)
-    top = search.n_hi if search.n_hi is not None else search.n
-    H = max(2, math.ceil(HORIZON * top))
-    lo_scan = max(1, min(search.n_lo, search.n) // 2)
-    if H - lo_scan + 1 <= MAX_POINTS:
+    first = first_crossing(lambda n: failures(n, trials, "search", pad), delta, n0)
+    H = max(2, math.ceil(HORIZON * 1.25 * first))
+    lo_scan = max(1, first // 2)
+    points = max_points or MAX_POINTS
+    if H - lo_scan + 1 <= points:
         scan = np.arange(lo_scan, H + 1)
     else:
-        scan = np.unique(np.round(np.geomspace(lo_scan, H, MAX_POINTS)).astype(int))
-    counts = [failures(int(n), trials, "certify") for n in scan]
+        scan = np.unique(np.round(np.geomspace(lo_scan, H, points)).astype(int))
+    counts = [failures(int(n), trials, "certify", max(int(H), pad)) for n in scan]  # one padded shape for the scan
     level = 1 - alpha / len(scan)
     bands = [clopper_pearson(k, T, level) for k, T in counts]
     rate = np.array([k / T for k, T in counts])
@@ -192,20 +195,41 @@ def certify(failures, delta: float, n0: int, trials: int, alpha: float = ALPHA) 
     i = int(np.nonzero(scan == n_point)[0][0]) if n_point in scan else len(scan) - 1
     desc = (f"fresh trials at {'every n' if len(scan) == H - lo_scan + 1 else f'{len(scan)} geometric points'} "
             f"in [{lo_scan}, {H}]; simultaneous {100 * (1 - alpha):g}% Clopper-Pearson")
-    return n_point, min(n_lo, n_point), n_hi, search.n, float(rate[i]), H, desc
+    return n_point, min(n_lo, n_point), n_hi, first, float(rate[i]), H, desc
+
+
+def first_crossing(failures, delta: float, n0: int, steps: int = 6) -> int:
+    """The search: geometric growth from n0 until the failure rate is <= delta, then bisection on a log
+    scale (``steps`` halvings); the certificate scans around what it finds with fresh trials."""
+    lo, hi = 0, max(1, n0)
+    while True:
+        k, T = failures(hi)
+        if k / T <= delta:
+            break
+        lo, hi = hi, hi * 2
+        if hi > 10 ** 7:
+            raise RuntimeError(f"no n <= 10^7 reaches failure rate {delta}")
+    for _ in range(steps):
+        if hi - lo <= max(1, hi // 32):
+            break
+        mid = int(math.sqrt(max(lo, 1) * hi)) if lo else hi // 2
+        mid = min(max(mid, lo + 1), hi - 1) if hi - lo > 1 else hi
+        k, T = failures(mid)
+        lo, hi = (mid, hi) if k / T > delta else (lo, mid)
+    return hi
 
 
 def simulated(setting: str, kw: dict, delta: float, trials: int, seed: int, tag: str, n0: int = 4,
-              scale: int = 1, target: str = "", learner: str = "") -> NStar:
+              scale: int = 1, target: str = "", learner: str = "", max_points: int | None = None, pad: int = 0) -> NStar:
     """n* of a Monte-Carlo setting (``count_failures`` keywords ``kw``); ``scale`` multiplies n into
     total examples (m contexts)."""
     upper = setting == "halfspace"
 
-    def failures(n, T, stream):
-        r = count_failures(setting, n, T, seed, f"{tag}/{stream}", **kw)
+    def failures(n, T, stream, pad_to=0):
+        r = count_failures(setting, n, T, seed, f"{tag}/{stream}", pad_to=pad_to, **kw)
         return r["failures"] + (r.get("unconverged", 0) if upper else 0), r["trials"]
 
-    n, lo, hi, first, f, H, desc = certify(failures, delta, n0, trials)
+    n, lo, hi, first, f, H, desc = certify(failures, delta, n0, trials, max_points=max_points, pad=pad)
     return NStar(scale * n, scale * lo, None if hi is None else scale * hi, False, DEFINITION, target, learner,
                  trials, scale * H, scale * first, f, desc)
 
@@ -222,40 +246,60 @@ def _trials(delta: float, trials: int | None) -> int:
 
 
 def nstar(setting: str, params: dict, learner: str | None = None, target: str | None = None,
-          worst_case: bool = False, trials: int | None = None, seed: int = 0) -> NStar:
+          worst_case: bool = False, trials: int | None = None, seed: int = 0, max_points: int | None = None,
+          targets: tuple | None = None, random_allocation: bool = False, noise: float = 0.0) -> NStar:
     """n* of one setting at ``params`` (names as in ``bounds``: eps, delta, V, m, l, d; the coin's p
-    is its target). Exact where an enumeration exists, else simulated with a fresh-trial certificate."""
+    is its target). Exact where an enumeration exists, else simulated with a fresh-trial certificate.
+    ``worst_case``: the largest n* over the setting's target family (or over ``targets``)."""
     eps, delta = float(params["eps"]), float(params["delta"])
+    if not (0 < eps < 1 and 0 < delta < 1):
+        raise ValueError(f"eps and delta must lie in (0, 1), got eps={eps:g}, delta={delta:g}")
     if setting == "coin":
         if worst_case:
-            return max((exact_coin(p, eps, delta) for p in COIN_WORST_P), key=lambda r: r.n_star)
-        return exact_coin(float(target if target is not None else params.get("p", 0.5)), eps, delta)
+            return max((exact_coin(p, eps, delta) for p in (targets or COIN_WORST_P)), key=lambda r: r.n_star)
+        p = float(target if target is not None else params.get("p", 0.5))
+        if not 0 < p < 1:
+            raise ValueError(f"p must lie in (0, 1), got {p:g}")
+        return exact_coin(p, eps, delta)
     if setting == "halfspaces":
         d = int(params.get("d", 2))
         learner = learner or ("midpoint" if d == 2 else "perceptron")
-        if learner == "midpoint" and d == 2:
+        if learner not in LEARNERS["halfspaces"]:
+            raise ValueError(f"learner {learner!r}: expected one of {', '.join(LEARNERS['halfspaces'])}")
+        if learner in ("midpoint", "max-margin") and d != 2:
+            raise ValueError(f"learner {learner!r} is implemented for d = 2")
+        if learner == "midpoint" and not noise:
             return exact_midpoint(eps, delta)
-        kw = dict(d=d, eps=eps, learner=learner)
-        return simulated("halfspace", kw, delta, _trials(delta, trials), seed, f"nstar/halfspace/{learner}/{d}/{eps}/{delta}",
-                         n0=max(2, d), target="isotropic Gaussian inputs, homogeneous target", learner=learner)
+        kw = dict(d=d, eps=eps, learner=learner, noise=noise)
+        return simulated("halfspace", kw, delta, _trials(delta, trials), seed,
+                         f"nstar/halfspace/{learner}/{d}/{eps}/{delta}" + (f"/noise={noise}" if noise else ""),
+                         n0=max(2, d), target="isotropic Gaussian inputs, homogeneous target" +
+                         (f", labels flipped at rate {noise}" if noise else ""), learner=learner, max_points=max_points,
+                         pad=4 * d * exact_midpoint(eps, delta).n_star)  # one compiled shape for the whole search
     if setting == "contexts":
         m, V = int(params.get("m", 1)), int(params["V"])
-        names = CONTEXT_TARGETS if worst_case else (target or "uniform",)
+        names = (targets or CONTEXT_TARGETS) if worst_case else (target or "uniform",)
         out = []
         for name in names:
             probs = context_probs(name, m, V, seed)
-            if V <= 3 and (V == 2 or get("weissman").evaluate(V=V, eps=eps, delta=delta / m) <= EXACT_V3_MAX_N):
+            if not random_allocation and V <= 3 and (
+                    V == 2 or get("weissman").evaluate(V=V, eps=eps, delta=delta / m) <= EXACT_V3_MAX_N):
                 out.append(exact_contexts(probs, eps, delta, name))
             else:
-                out.append(simulated("contexts", dict(probs=probs, eps=eps), delta, _trials(delta, trials), seed,
-                                     f"nstar/contexts/{name}/{m}/{V}/{eps}/{delta}", scale=m, target=name,
-                                     learner="induction head (empirical conditional)",
-                                     n0=max(1, int(get("weissman").evaluate(V=V, eps=eps, delta=delta) / 8))))
+                out.append(simulated("contexts", dict(probs=probs, eps=eps, random_allocation=random_allocation), delta,
+                                     _trials(delta, trials), seed,
+                                     f"nstar/contexts/{name}/{random_allocation}/{m}/{V}/{eps}/{delta}", scale=m,
+                                     target=name, learner="induction head (empirical conditional)",
+                                     n0=max(1, int(get("weissman").evaluate(V=V, eps=eps, delta=delta) / 8)),
+                                     max_points=max_points,
+                                     pad=int(get("weissman").evaluate(V=V, eps=eps, delta=delta / m) * (m if random_allocation else 1))))
         return max(out, key=lambda r: r.n_star)
     if setting == "sequences":
         V, l = int(params.get("V", 2)), int(params["l"])
         reading = str(params.get("reading", "tv"))
-        names = SEQUENCE_TARGETS if worst_case else (target or "uniform",)
+        if reading not in ("tv", "linf"):
+            raise ValueError(f"reading {reading!r}: expected 'tv' or 'linf'")
+        names = (targets or SEQUENCE_TARGETS) if worst_case else (target or "uniform",)
         out = []
         for name in names:
             probs = sequence_probs(name, V, l)
@@ -267,8 +311,10 @@ def nstar(setting: str, params: dict, learner: str | None = None, target: str | 
                 out.append(NStar(n, n, n, True, DEFINITION, name, "empirical distribution", 0, int(ns[-1]), first, f,
                                  f"every n' in [1, {int(ns[-1])}] (the proven bound beyond)"))
             else:
+                bound = get("seq_union" if reading == "linf" else "tv_sequences").evaluate(V=V, l=l, eps=eps, delta=delta)
                 out.append(simulated("sequences", dict(probs=probs, eps=eps, reading=reading), delta,
                                      _trials(delta, trials), seed, f"nstar/sequences/{reading}/{name}/{V}/{l}/{eps}/{delta}",
-                                     target=name, learner="empirical distribution"))
+                                     target=name, learner="empirical distribution", max_points=max_points,
+                                     n0=max(4, int(bound / 8)), pad=int(bound)))
         return max(out, key=lambda r: r.n_star)
     raise ValueError(f"setting {setting!r}: expected one of {', '.join(SETTINGS)}")

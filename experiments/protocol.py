@@ -63,11 +63,19 @@ def decide(claim: str, reading: str, rows: list[dict], tests: list[dict], note: 
     'n', 'failures', 'trials', 'delta' (failures already the conservative count for a refutation)."""
     c_cal = max(r["C_req"] for r in rows if r["calibration"])
     failing = []
-    # Holm over the check's test points: the family-wise error of "fails" is <= ALPHA
-    for t, rejects in zip(tests, holm([p_exceeds(t["failures"], t["trials"], t["delta"]) for t in tests])):
+    # Holm over the check's simulated test points: the family-wise error of "fails" is <= ALPHA; a point
+    # with an exact failure probability ('exact_probability') is decided without statistics
+    simulated = [t for t in tests if t.get("exact_probability") is None]
+    for t, rejects in zip(simulated, holm([p_exceeds(t["failures"], t["trials"], t["delta"]) for t in simulated])):
         t["rejects"] = rejects
         lo, hi = clopper_pearson(t["failures"], t["trials"])
         t["rate"], t["ci_lo"], t["ci_hi"] = t["failures"] / t["trials"], lo, hi
+    for t in tests:
+        if t.get("exact_probability") is not None:
+            t["rejects"] = bool(t["exact_probability"] > t["delta"])
+            t["rate"] = t["ci_lo"] = t["ci_hi"] = t["exact_probability"]
+    for t in tests:
+        lo, hi = t["ci_lo"], t["ci_hi"]
         if t["rejects"]:
             failing.append({"params": t["params"], "n": t["n"], "failures": t["failures"], "trials": t["trials"],
                             "rate": t["rate"], "ci": [lo, hi], "delta": t["delta"]})

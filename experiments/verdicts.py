@@ -27,7 +27,7 @@ def needed_rows(rows: list[dict], params: list[str]) -> list[dict]:
     out = []
     for r in rows:
         f = r["claim_f"]
-        hi = r.get("n_star_hi")
+        hi = r.get("n_star_hi") if r.get("n_star_hi_certified", True) else None
         out.append({"params": {k: r[k] for k in params if k in r}, "target": r.get("target", ""),
                     "learner": r.get("learner", ""), "n_star": r["n_star"], "n_star_lo": r["n_star_lo"],
                     "n_star_hi": hi, "exact": bool(r.get("exact", False)), "claim_f": f,

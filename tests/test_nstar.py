@@ -139,8 +139,8 @@ def test_simulated_nstar_certificate_brackets_the_exact_value_and_catches_a_halv
     for eps, want in ((0.2, 18), (0.1, 74)):
         T = 40_000
 
-        def failures(n, trials, stream):
-            r = count_failures("coin", n, trials, 7, f"cert/{eps}/{stream}", p=0.5, eps=eps)
+        def failures(n, trials, stream, pad_to=0):
+            r = count_failures("coin", n, trials, 7, f"cert/{eps}/{stream}", p=0.5, eps=eps, pad_to=pad_to)
             return r["failures"], r["trials"]
 
         n, lo, hi, first, f, H, desc = certify(failures, 0.1, 4, T)
@@ -234,3 +234,38 @@ def test_trend_grows_for_ln_delta_and_not_for_a_saturating_constant():
     flat = trend(rows([0.32, 0.36, 0.39]), "delta")[0]
     assert grows["grows"] and grows["exponent"] == pytest.approx(1.0)
     assert not flat["grows"]
+
+
+# ---- the command ---------------------------------------------------------------------------------------
+def test_nstar_command_json_keys_and_values(capsys):
+    import json
+
+    from tm_transformer.cli import main
+
+    assert main(["nstar", "coin", "eps=0.2", "delta=0.1", "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert {"n_star", "n_star_lo", "n_star_hi", "exact", "definition", "target", "learner", "trials"} <= set(d)
+    assert (d["n_star"], d["n_star_lo"], d["n_star_hi"], d["exact"], d["target"]) == (18, 18, 18, True, "p=0.5")
+    assert main(["nstar", "halfspaces", "eps=0.1", "delta=1e-5", "d=2", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["n_star"] == 52
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["nstar", "coin", "eps=2", "delta=0.1"], "eps=2: expected a number in (0, 1)"),
+    (["nstar", "coin", "eps=0.1"], "missing delta"),
+    (["nstar", "nope", "eps=0.1", "delta=0.1"], "unknown setting 'nope'"),
+    (["nstar", "coin", "eps=0.1", "delta=0.1", "V=3"], "unknown variable(s) V"),
+    (["nstar", "coin", "eps=x", "delta=0.1"], "expected a number"),
+    (["nstar", "contexts", "V=2.5", "eps=0.1", "delta=0.1"], "V=2.5: expected an integer >= 2"),
+    (["nstar", "halfspaces", "eps=0.1", "delta=0.1", "--learner", "foo"], "--learner 'foo'"),
+    (["nstar", "coin", "eps=0.1", "delta=0.1", "--learner", "midpoint"], "--learner applies to the 'halfspaces'"),
+    (["nstar", "contexts", "V=3", "eps=0.1", "delta=0.1", "--target", "bogus"], "target 'bogus'"),
+    (["nstar", "coin", "eps=0.1", "delta=0.1", "--target", "2"], "expected p in (0, 1)"),
+    (["nstar", "coin", "eps=0.1", "delta=0.1", "--target", "0.3", "--worst-case"], "exclude each other"),
+])
+def test_nstar_command_bad_input_is_one_line_exit_2(capsys, argv, needle):
+    from tm_transformer.cli import main
+
+    assert main(argv) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.strip().splitlines()) == 1 and needle in err
