@@ -269,3 +269,21 @@ def test_nstar_command_bad_input_is_one_line_exit_2(capsys, argv, needle):
     assert main(argv) == 2
     out, err = capsys.readouterr()
     assert out == "" and len(err.strip().splitlines()) == 1 and needle in err
+
+
+def test_verdict_needs_both_the_argument_and_the_trend():
+    from experiments.protocol import Verdict
+    from experiments.verdicts import compose
+
+    rows = lambda cs: [{"params": {"delta": d}, "C_needed": c, "interval": [c, c], "target": "t", "learner": "l",
+                        "n_star": 1, "n_star_lo": 1, "n_star_hi": 1, "exact": True, "claim_f": 1}
+                       for d, c in zip((0.1, 0.01, 0.001), cs)]
+    refute = {"kind": "symbolic", "role": "refutes", "diverges": True, "statement": "x"}
+    support = {"kind": "symbolic", "role": "supports", "holds_with_constant": True, "statement": "y"}
+    cases = [(refute, [1, 2, 3], "fails"), (refute, [1, 1, 1], "inconclusive"), (support, [1, 1, 1], "holds"),
+             (support, [1, 2, 3], "inconclusive")]
+    for arg, cs, want in cases:
+        v = Verdict("X", "r", "holds", 1.0, 1.0)
+        compose(v, rows(cs), ["delta"], [arg], ["l"], ["t"])
+        assert v.verdict == want, (arg["role"], cs)
+        assert v.as_dict()["learners"] == ["l"] and v.as_dict()["trend"][0]["direction"] == "delta"
