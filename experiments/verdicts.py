@@ -82,7 +82,9 @@ def compose(v, needed: list[dict], directions: list[str], arguments: list[dict],
         v.verdict = "fails"
     elif supports and not grows and not refutes:
         v.verdict = "holds"
-        v.constant = max([r["C_needed"] for r in needed] + [0.0]) or v.constant
+        # the largest constant needed, at the conservative end of each interval
+        v.constant = max([r["interval"][1] if r["interval"][1] is not None else r["C_needed"] for r in needed] + [0.0]) \
+            or v.constant
     else:
         v.verdict = "inconclusive"
     why = []
