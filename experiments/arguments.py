@@ -93,18 +93,27 @@ def for_claim(claim: str, reading: str = "") -> list[dict]:
     """The symbolic arguments of one claim (and reading)."""
     if claim == "C1":
         # union/C1 at C = 1 is ln(2^V - 2)/(2 V L) + 1/(2 V), L = ln(m/delta) >= ln 2: largest at V = 2, L = ln 2
-        return [support("union_contexts", "C1", 0.75, {"V": (2, float("inf")), "m": (1, float("inf")),
-                                                       "delta": (0, 0.5)}, ["V", "m", "delta"])]
+        a = support("union_contexts", "C1", 0.75, {"V": (2, float("inf")), "m": (1, float("inf")),
+                                                   "delta": (0, 0.5)}, ["V", "m", "delta"])
+        a["proof"] = ("with L = ln(m/delta) >= ln 2: union / (m V L / eps^2) = ln(2^V - 2)/(2 V L) + 1/(2 V) "
+                      "<= ln 2/(2 L) + 1/(2 V) <= 1/2 + 1/4")
+        return [a]
     if claim == "C2" and reading == "tv":
         return [refutation("tv_outcomes_lower", "C2", "l", {"eps": 0.2, "delta": 0.1, "V": 2},
                            "eps <= 1/4, delta < 3/4 (here eps = 0.2, delta = 0.1, V = 2)"),
                 refutation("tv_outcomes_lower", "C2", "l", {"V": 2}, "eps <= 1/4, delta < 3/4, V = 2, eps and delta symbolic"),
                 refutation("tv_outcomes_lower", "C2", "l", {"V": 3}, "eps <= 1/4, delta < 3/4, V = 3, eps and delta symbolic")]
     if claim == "C2":
-        return [support("seq_union", "C2", 2.17, {"V": (2, float("inf")), "l": (1, float("inf")), "delta": (0, 0.5)},
-                        ["V", "l", "delta"])]
+        a = support("seq_union", "C2", 2.17, {"V": (2, float("inf")), "l": (1, float("inf")), "delta": (0, 0.5)},
+                    ["V", "l", "delta"])
+        a["proof"] = ("with A = l ln V >= ln 2 and L = ln(1/delta) >= ln 2: seq_union / (A L / eps^2) = "
+                      "(A + ln 2 + L)/(2 A L) = 1/(2 L) + ln 2/(2 A L) + 1/(2 A) <= 1/(2 ln 2) + 1/(2 ln 2) + 1/(2 ln 2) "
+                      "= 3/(2 ln 2) = 2.164")
+        return [a]
     if claim == "C3":
         return [refutation("ehkv_lower", "C3", "delta", None, "eps <= 1/8, delta <= 1/100, any d")]
     if claim == "C4":
-        return [support("hoeffding", "C4", 1.0, {"delta": (0, 0.5)}, ["delta"])]
+        a = support("hoeffding", "C4", 1.0, {"delta": (0, 0.5)}, ["delta"])
+        a["proof"] = "hoeffding / (ln(1/delta)/eps^2) = ln(2/delta)/(2 ln(1/delta)) <= 1 iff delta <= 1/2"
+        return [a]
     raise ValueError(f"claim {claim!r}")

@@ -92,7 +92,8 @@ def _why_section(verdicts: list) -> list[str]:
                 if a["kind"] == "symbolic":
                     extra = f" (ratio `{a['ratio']}`, limit {a['limit']})" if a.get("role") == "refutes" else ""
                     lines.append(f"- symbolic ({a.get('role')}): {a['statement']}{extra}; bound: `{a['bound_statement']}`, "
-                                 f"{a['provenance']}" + (f"; valid for {a['valid_for']}" if a.get("valid_for") else ""))
+                                 f"{a['provenance']}" + (f"; valid for {a['valid_for']}" if a.get("valid_for") else "")
+                                 + (f"; proof: {a['proof']}" if a.get("proof") else ""))
                 elif a.get("statement"):
                     lines.append(f"- simulation ({a.get('role')}): {a['statement']}")
             for t in r["trend"]:

@@ -287,3 +287,19 @@ def test_verdict_needs_both_the_argument_and_the_trend():
         compose(v, rows(cs), ["delta"], [arg], ["l"], ["t"])
         assert v.verdict == want, (arg["role"], cs)
         assert v.as_dict()["learners"] == ["l"] and v.as_dict()["trend"][0]["direction"] == "delta"
+
+
+@pytest.mark.parametrize("claim,reading,upper,grid", [
+    ("C1", "", "union_contexts", dict(V=[2, 3, 5, 20, 1000], m=[1, 2, 10, 1000], delta=[0.5, 0.1, 1e-6], eps=[0.1])),
+    ("C2", "linf", "seq_union", dict(V=[2, 3, 50], l=[1, 2, 10], delta=[0.5, 0.1, 1e-6], eps=[0.1])),
+    ("C4", "", "hoeffding", dict(delta=[0.5, 0.3, 0.1, 1e-6], eps=[0.1])),
+])
+def test_supporting_upper_bound_sits_under_the_claim_and_not_under_half_the_constant(claim, reading, upper, grid):
+    from itertools import product as prod
+
+    const = for_claim(claim, reading)[0]["constant"]
+    ratios = []
+    for values in prod(*grid.values()):
+        kw = dict(zip(grid, values))
+        ratios.append(get(upper).evaluate(**kw) / get(claim).evaluate(C=const, **kw))
+    assert max(ratios) <= 1 + 1e-12 and max(ratios) > 0.5  # the constant works; half of it would not
