@@ -78,7 +78,8 @@ def decide(claim: str, reading: str, rows: list[dict], tests: list[dict], note: 
         lo, hi = t["ci_lo"], t["ci_hi"]
         if t["rejects"]:
             failing.append({"params": t["params"], "n": t["n"], "failures": t["failures"], "trials": t["trials"],
-                            "rate": t["rate"], "ci": [lo, hi], "delta": t["delta"]})
+                            "rate": t["rate"], "ci": [lo, hi], "delta": t["delta"],
+                            "exact": t.get("exact_probability") is not None})
     if failing:
         return Verdict(claim, reading, "fails", c_cal, c_cal, failing, note=note)
     return Verdict(claim, reading, "holds", max(r["C_req"] for r in rows), c_cal, note=note)

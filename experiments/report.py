@@ -130,7 +130,9 @@ def render(results: dict, verdicts: list, man: dict) -> str:
         for r in rows:
             detail = _fmt(r["constant"]) if r["verdict"] == "holds" else "" if not r["failing"] else (
                 f"calibrated C = {_fmt(r['constant'])} fails at " + "; ".join(
-                    f"{f['params']}: rate {f['rate']:.3g} (99% CI {f['ci'][0]:.3g}-{f['ci'][1]:.3g}) > delta {f['delta']:g} at n = {f['n']}"
+                    (f"{f['params']}: exact failure probability {f['rate']:.3g} > delta {f['delta']:g} at n = {f['n']}"
+                     if f.get("exact") else
+                     f"{f['params']}: rate {f['rate']:.3g} (99% CI {f['ci'][0]:.3g}-{f['ci'][1]:.3g}) > delta {f['delta']:g} at n = {f['n']}")
                     for f in r["failing"][:3]))
             cells = [v["claim"], r["reading"], f"**{r['verdict']}**", detail, ", ".join(v["evidence"][:2])]
             lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
