@@ -68,12 +68,35 @@ def test_batched_run_equals_single_runs(batch, steps):
 
 @settings(max_examples=10)
 @given(machines(max_states=5, max_symbols=3), st.integers(1, 500), st.sampled_from(["dense", "packed"]))
-def test_softmax_with_envelope_beta_equals_hardmax(machine, steps, layout):
-    beta = min_beta(steps + 1)
+def test_softmax_at_the_tight_beta_equals_hardmax(machine, steps, layout):
+    """At the a-priori bound from the integer score gaps (about ln 4, whatever the length) every step
+    certifies and the run is the hardmax run."""
+    env = envelope("float32", steps, steps + 1, 1.0)
+    beta = env.beta_needed
+    assert beta < 1.39 or steps < 20  # about ln 4 = 1.386 once M is not tiny
     soft = run(machine, steps, beta=beta, head_range=steps + 1, layout=layout)
     hard = run(machine, steps, head_range=steps + 1, layout=layout).results[0]
     assert soft.results[0].trace == hard.trace
     assert soft.min_top_weight[0] >= 0.75
+
+
+def test_softmax_well_below_the_tight_beta_raises():
+    m = parse_machine("1RB0LA_1LA1RB")  # revisits cells: many keys close to the top
+    beta = min_beta(202, 201)
+    with pytest.raises(PrecisionError, match="softmax beta"):  # a priori
+        run(m, 200, beta=beta / 3, head_range=201)
+    with pytest.raises(PrecisionError, match="softmax attention kept only"):  # at run time
+        run(m, 200, beta=beta / 3, head_range=201, check_envelope=False)
+    run(m, 200, beta=beta, head_range=201)  # at the bound: certified
+
+
+def test_tight_beta_bound_is_the_series_bound():
+    from tm_transformer.transformer.envelope import softmax_weight_off_top
+
+    for N, M in ((2, 2), (501, 501), (10 ** 6, 10 ** 6)):
+        b = min_beta(N, M)
+        assert softmax_weight_off_top(b, N, M) <= 1 / 3 < softmax_weight_off_top(b - 1e-6, N, M)
+    assert abs(min_beta(10 ** 6) - np.log(4)) < 1e-6
 
 
 @settings(max_examples=10)
@@ -84,15 +107,27 @@ def test_scan_and_while_loop_agree(machine, seed):
     assert a.trace == b.trace and a.summary() == b.summary()
 
 
-def test_just_outside_the_envelope_raises():
+def test_hopeless_runs_are_refused_before_they_start():
     m = parse_machine("1RB1LB_1LA1RZ")
     R = 1000
     limit = steps_exact(8, R)  # bfloat16
-    run(m, limit, head_range=R, dtype="bfloat16")  # inside: fine
-    with pytest.raises(PrecisionError, match="exceed the bfloat16 envelope"):
-        run(m, limit + 1, head_range=R, dtype="bfloat16")
-    with pytest.raises(PrecisionError, match="softmax beta"):
-        run(m, 100, beta=min_beta(101) - 0.01, head_range=R)
+    run(m, limit, head_range=R, dtype="bfloat16")  # inside the a-priori envelope
+    with pytest.raises(PrecisionError, match="hopeless in bfloat16"):
+        run(m, 100, head_range=R, dtype="bfloat16")
+
+
+def test_certified_past_the_envelope_when_the_machine_halts_early():
+    """float16, head range 16 (D = 6): the envelope allows 291 steps; weights for 320 steps (M = 321)
+    still certify a run that halts at step 107 (largest partial sum M D + 106 <= 2^11), and a longer run
+    raises at the first step the certificate cannot cover, with that step named."""
+    bb4 = parse_machine("1RB1LB_1LA0LC_1RZ1LD_1RD0RA")
+    assert steps_exact(11, 16) == 291
+    out = run(bb4, 320, head_range=16, dtype="float16")
+    assert (out.steps[0], out.sigma[0], bool(out.halted[0])) == (107, 13, True)
+    assert 321 * 6 < out.max_partial_sum[0] <= 2 ** 11
+    assert_same_run(bb4, 320, (), out.results[0])
+    with pytest.raises(PrecisionError, match=r"not certified at step 12\d: a score's absolute products"):
+        run(parse_machine("1RB1RB_1LA1LA"), 320, head_range=16, dtype="float16")
 
 
 def test_head_leaving_the_range_is_detected():
@@ -123,6 +158,18 @@ def test_real_runs_fail_just_past_the_low_precision_envelope():
     assert not runs_exact("bfloat16", 2 * T)
 
 
+def test_an_uncertified_low_precision_run_goes_wrong_and_the_certificate_says_where():
+    """The issue's case: dense bfloat16 past the envelope with the a-priori check off. Uncertified, the
+    trace is wrong; certified, the run raises at a step no later than the first wrong one."""
+    m = parse_machine(BB5)
+    ref = simulate(m, 400)
+    loose = run(m, 400, head_range=1000, dtype="bfloat16", layout="dense", check_envelope=False, certify=False)
+    wrong_at = ref.trace.first_difference(loose.results[0].trace)
+    assert wrong_at is not None
+    with pytest.raises(PrecisionError, match=r"not certified (at step 1|in the prompt)"):
+        run(m, 400, head_range=1000, dtype="bfloat16", layout="dense", check_envelope=False)
+
+
 def test_float64_run_matches_reference():
     m = parse_machine(BB5)
     assert_same_run(m, 3000, (), run(m, 3000, dtype="float64", layout="dense", head_range=3000).results[0])
@@ -143,6 +190,7 @@ def test_model_pieces_have_documented_shapes():
     assert x.shape == (L.d_model,)
     q, k, v = model.qkv(params["layers"][0], x)
     assert q.shape == (1, L.D + 1) and k.shape == (1, L.D + 1) and v.shape == (1, L.k)
+    assert "b2" not in params["layers"][0]["mlp"]  # every weight array is used
 
 
 def test_bad_arguments():

@@ -131,6 +131,8 @@ def print_run(result, machine, out=None, extra: dict | None = None):
 
 
 def cmd_run(args) -> int:
+    if args.steps is None and args.engine != "transformer":  # the transformer runs to the halt without --steps
+        args.steps = DEFAULT_STEPS
     if _several(args):
         return _run_each(args)
     machine = _load(args)
@@ -172,7 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="run a machine and report steps, sigma, halting, the final tape")
     _add_machine_args(p)
-    p.add_argument("--steps", type=_steps, default=DEFAULT_STEPS, help=f"step limit (default {DEFAULT_STEPS:,})")
+    p.add_argument("--steps", type=_steps, default=None,
+                   help=f"step limit (default {DEFAULT_STEPS:,}; the transformer: to the halt, up to its certified limit)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--detect-cycler", action="store_true", help="detect translated cyclers (reference engine)")
     p.add_argument("--engine", choices=["reference", "transformer"], default="reference")
@@ -181,6 +184,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="transformer engine: softmax attention with inverse temperature BETA (default hardmax)")
     p.add_argument("--head-range", type=int, default=None, metavar="R",
                    help="transformer engine: head cells -R..R the weights cover (default: the step limit)")
+    p.add_argument("--layout", choices=["dense", "packed"], default="packed",
+                   help="transformer engine: cache of key/value vectors (dense) or of token ids (packed)")
+    p.add_argument("--weights", metavar="FILE.safetensors", default=None,
+                   help="transformer engine: decode with the weights in this file (see tmt export)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("draw", help="draw the space-time diagram of a run")

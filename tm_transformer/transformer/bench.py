@@ -2,9 +2,12 @@
 the same process.
 
 * ``baseline``: the straightforward decoder -- dense float cache, every step reads the whole cache
-  (one chunk as long as the cache);
+  (one chunk as long as the cache), summaries only;
 * ``dense``: dense cache, live prefix only (chunked online attention);
-* ``packed``: 3-byte packed cache, live prefix only (the default engine).
+* ``packed``: 3-byte packed cache of token ids, keys and values rebuilt from the weights per chunk, live
+  prefix only (the default engine).
+
+Every variant computes each step from the weights and certifies it (:mod:`.decode`).
 
 Random 5-state 2-symbol machines with no halt transitions, so every machine runs every step. Each
 variant is compiled and run once before it is timed; the best of ``repeat`` runs counts. On a GPU the
@@ -46,7 +49,7 @@ def copy_bandwidth(n_bytes: int = 1 << 30) -> float:
 
 
 def bench_transformer(steps: int, batch: int, dtype: str = "float32", seed: int = 0, repeat: int = 2,
-                      variants=("baseline", "dense", "packed"), chunk: int = 512) -> dict:
+                      variants=("baseline", "dense", "packed"), chunk: int = 512, trace: bool = True) -> dict:
     rng = np.random.default_rng(seed)
     machines = [random_machine(rng, 5, 2, p_halt=0.0) for _ in range(batch)]
     head_range = steps + 1
@@ -54,9 +57,12 @@ def bench_transformer(steps: int, batch: int, dtype: str = "float32", seed: int 
     settings = {"baseline": dict(layout="dense", chunk=-(-cache_len // 8) * 8),
                 "dense": dict(layout="dense", chunk=chunk), "packed": dict(layout="packed", chunk=chunk)}
     out = {"steps": steps, "batch": batch, "dtype": dtype, "device": str(jax.devices()[0].device_kind),
-           "backend": jax.default_backend(), "jax": jax.__version__, "chunk": chunk}
+           "backend": jax.default_backend(), "jax": jax.__version__, "chunk": chunk, "trace": trace}
     for name in variants:
-        seconds = best_time(lambda: run(machines, steps, dtype=dtype, head_range=head_range, **settings[name]), repeat)
+        if name not in settings:
+            raise ValueError(f"variant {name!r}: expected one of {', '.join(settings)}")
+        kw = dict(dtype=dtype, head_range=head_range, trace=trace and name != "baseline", **settings[name])
+        seconds = best_time(lambda: run(machines, steps, **kw), repeat)
         out[f"{name}_steps_per_s"] = steps * batch / seconds
         out[f"{name}_seconds"] = seconds
     main = "packed" if "packed" in variants else variants[-1]

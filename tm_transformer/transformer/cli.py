@@ -1,4 +1,5 @@
-"""CLI pieces of the transformer engine: ``tmt run --engine transformer``, ``tmt inspect``, ``tmt bench``."""
+"""CLI pieces of the transformer engine: ``tmt run --engine transformer``, ``tmt export``, ``tmt inspect``,
+``tmt bench``."""
 from __future__ import annotations
 
 import json
@@ -6,37 +7,104 @@ import json
 from ..errors import ToolkitError
 
 _DTYPES = ("float16", "bfloat16", "float32", "float64")
+MAX_CLI_STEPS = 10 ** 7
+DEFAULT_HEAD_RANGE = 1000
+
+
+def _default_head_range(steps: int | None, tape) -> int:
+    if steps is None:
+        return DEFAULT_HEAD_RANGE
+    return max(1, min(steps, 10 ** 5)) + len(tape)
+
+
+def exactness(out, env) -> str:
+    """Which argument made the run exact: the a-priori envelope, or the per-step certificate beyond it."""
+    done = int(out.steps.max()) if len(out.steps) else 0
+    if env.within:
+        return f"a-priori envelope ({out.limit:,} steps <= {env.max_steps:,}); every step also certified"
+    return (f"certificate: all {done:,} steps certified (beyond the a-priori envelope of {env.max_steps:,} "
+            f"steps at head range +-{out.head_range})")
 
 
 def run_transformer(machine, args) -> int:
     from ..cli import print_run
+    from ..progress import step_bar
     from .decode import run
     from .envelope import envelope
 
     if args.dtype not in _DTYPES:
         raise ToolkitError(f"--dtype {args.dtype!r}: expected one of {', '.join(_DTYPES)}")
-    if args.steps > 10 ** 7:
-        raise ToolkitError(f"--steps {args.steps}: the transformer engine runs at most 10,000,000 steps "
-                           f"(pass --steps explicitly; the reference engine has no such limit)")
-    head_range = args.head_range or max(1, min(args.steps, 10 ** 5)) + len(args.tape)
-    result = run(machine, args.steps, args.tape, dtype=args.dtype, beta=args.softmax, head_range=head_range).results[0]
-    env = envelope(args.dtype, args.steps, head_range, args.softmax, len(args.tape))
-    extra = {"engine": "transformer", "dtype": args.dtype, "attention": "hardmax" if args.softmax is None else f"softmax beta={args.softmax:g}",
-             "envelope": f"exact for <= {env.max_steps:,} steps at head range +-{head_range}"}
+    if args.steps is not None and args.steps > MAX_CLI_STEPS:
+        raise ToolkitError(f"--steps {args.steps}: the transformer engine runs at most {MAX_CLI_STEPS:,} steps "
+                           f"(the reference engine has no such limit)")
+    if args.head_range is not None and args.head_range < 1:
+        raise ToolkitError(f"--head-range {args.head_range}: expected a positive integer")
+    weights = None
+    if getattr(args, "weights", None):
+        from .weights import load
+
+        weights = load(args.weights)
+        head_range = weights.head_range
+    else:
+        head_range = args.head_range or _default_head_range(args.steps, args.tape)
+    to_halt = args.steps is None
+    if to_halt:
+        from .envelope import MANTISSA_BITS, steps_exact
+
+        total = weights.M - 1 if weights is not None else steps_exact(MANTISSA_BITS[args.dtype], head_range)
+    else:
+        total = args.steps
+    with step_bar(total, enabled=to_halt and not args.json, unit="step") as bar:
+        out = run(machine, args.steps, args.tape, dtype=args.dtype, beta=args.softmax, head_range=head_range,
+                  layout=args.layout, weights=weights, trace=False, progress=bar if to_halt else None)
+    result = out.result(0)
+    env = envelope(args.dtype, out.limit, out.head_range, args.softmax, len(args.tape), M=out.M)
+    stopped_short = to_halt and not result.halted
+    how = exactness(out, env)
+    extra = {"engine": "transformer", "dtype": args.dtype, "layout": args.layout,
+             "attention": "hardmax" if args.softmax is None else f"softmax beta={args.softmax:g}",
+             "exact by": how, "scores": f"largest |q|.|k| {float(out.max_partial_sum[0]):,.0f} <= 2^"
+                                        f"{env.mantissa_bits}; smallest top-score gap {float(out.min_gap[0]):g}"}
+    if weights is not None:
+        extra["weights"] = args.weights
+    if stopped_short:
+        extra["note"] = (f"stopped at the {args.dtype} certified limit of {out.limit:,} steps without halting "
+                         f"(use float64 or a smaller --head-range to go further)")
     if args.json:
         print(json.dumps({"machine": str(machine), **result.summary(), "engine": "transformer", "dtype": args.dtype,
-                          "softmax_beta": args.softmax, "head_range": head_range, "envelope_steps": env.max_steps}))
+                          "layout": args.layout, "softmax_beta": args.softmax, "head_range": out.head_range,
+                          "envelope_steps": env.max_steps, "limit": out.limit, "certified": True,
+                          "exact_by": "envelope" if env.within else "certificate", "stopped_short": stopped_short,
+                          "max_partial_sum": float(out.max_partial_sum[0]), "min_gap": float(out.min_gap[0]),
+                          "min_top_weight": float(out.min_top_weight[0]), "weights": getattr(args, "weights", None)}))
     else:
         print_run(result, machine, extra=extra)
+    return 0
+
+
+def cmd_export(args) -> int:
+    from ..cli import _load
+    from .compile import compile_machine
+    from .weights import Weights, save
+
+    machine = _load(args)
+    steps = args.steps
+    head_range = args.head_range or _default_head_range(steps, args.tape)
+    if head_range < 1:
+        raise ToolkitError(f"--head-range {head_range}: expected a positive integer")
+    path = save(Weights.from_compiled(compile_machine(machine, steps, head_range)), args.output)
+    print(f"wrote {path} ({machine}, {steps:,} steps, head range +-{head_range})")
     return 0
 
 
 def cmd_inspect(args) -> int:
     from ..cli import _load
     from .compile import compile_machine
-    from .inspect import describe, draw_run
+    from .introspect import describe, draw_run
 
     machine = _load(args)
+    if args.head_range < 1:
+        raise ToolkitError(f"--head-range {args.head_range}: expected a positive integer")
     cm = compile_machine(machine, args.steps, args.head_range)
     print(describe(cm, show_weights=not args.brief))
     if args.figure:
@@ -52,7 +120,9 @@ def cmd_bench(args) -> int:
         raise ToolkitError(f"unknown benchmark {args.what!r}: expected 'transformer'")
     if args.steps < 1 or args.batch < 1:
         raise ToolkitError("--steps and --batch must be positive")
-    out = bench_transformer(args.steps, args.batch, args.dtype, repeat=args.repeat)
+    variants = ("baseline", "dense", "packed") if args.layout is None else ("baseline", args.layout)
+    out = bench_transformer(args.steps, args.batch, args.dtype, repeat=args.repeat, variants=variants,
+                            trace=not args.summaries)
     if args.json:
         print(json.dumps(out))
     else:
@@ -64,7 +134,15 @@ def cmd_bench(args) -> int:
 def register(sub):
     from ..cli import _add_machine_args, _steps
 
-    p = sub.add_parser("inspect", help="print the compiled transformer's dimensions and named weights")
+    p = sub.add_parser("export", help="write the compiled transformer's named weights to a safetensors file")
+    _add_machine_args(p)
+    p.add_argument("-o", "--output", required=True, metavar="FILE.safetensors")
+    p.add_argument("--steps", type=_steps, default=10_000, help="steps the weights are compiled for (sets M)")
+    p.add_argument("--head-range", type=int, default=None, metavar="R",
+                   help="head cells -R..R the weights cover (default: the step limit)")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("inspect", help="print the compiled transformer's dimensions, transition table and named weights")
     _add_machine_args(p)
     p.add_argument("--steps", type=_steps, default=100, help="steps the weights are compiled for (sets M)")
     p.add_argument("--head-range", type=int, default=16, help="head cells -R..R the weights cover")
@@ -77,6 +155,9 @@ def register(sub):
     p.add_argument("--steps", type=int, default=2000)
     p.add_argument("--batch", type=int, default=256)
     p.add_argument("--dtype", default="float32", choices=_DTYPES)
+    p.add_argument("--layout", choices=["dense", "packed"], default=None,
+                   help="time this layout against the baseline (default: both)")
+    p.add_argument("--summaries", action="store_true", help="keep summaries only, no (B, T) trace buffers")
     p.add_argument("--repeat", type=int, default=2)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_bench)

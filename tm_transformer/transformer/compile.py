@@ -206,7 +206,7 @@ def _shared_weights(L: Layout, M: int) -> dict:
         "embed": {"state": state_tab, "head": head_tab, "write_pos": wpos_tab, "symbol": sym_tab},
         "embed_scalar": {"recency": e_rec},
         "layers": [{"attn": {"wq": wq, "wk": wk, "wv": wv, "wo": wo},
-                    "mlp": {"w1": w1, "b1": b1, "w2": None, "b2": np.zeros(d)}}],
+                    "mlp": {"w1": w1, "b1": b1, "w2": None}}],
         "readout": {"state": r_state, "symbol": r_write, "read": r_read},
         "readout_scalar": {"head": r_head, "undefined": r_undef},
     }

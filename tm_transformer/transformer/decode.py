@@ -1,29 +1,40 @@
-"""Decoding: one machine step per token, KV cache preallocated, ``lax.scan``, ``vmap`` over machines.
+"""Decoding: one machine step per token, every step computed from the weight arrays in the run's dtype.
 
 A run processes positions 0..P+T-2 of the sequence (P prompt tokens, then the generated tokens); the
-output at position P-1+t is the token of step t+1. Attention at position i reads only the live prefix
-of the cache (keys 0..i), in chunks of ``chunk`` keys folded with an online max/softmax, so the cost of
-a step grows with the steps taken so far, not with the cache length.
+output at position P-1+t is the token of step t+1. At each position the token is embedded, its query,
+key and value are computed with W_q, W_k, W_v (:func:`.model.qkv`), attention reads the live prefix of
+the cache (keys 0..i) in chunks of ``chunk`` keys folded with an online max/softmax
+(:func:`.model.attend_chunk`), then W_o, the transition MLP and the read-out give the next token.
 
-Two cache layouts hold the same keys and values:
+Two cache layouts, one semantics:
 
-* ``dense``: keys (S, H, D+1) and values (S, H, k) in the run's dtype, exactly what the generic forward
-  pass of :mod:`.model` computes; scores are the dtype's dot products (this is what the precision
-  envelope is about, and what the frontier measurement runs);
-* ``packed``: the same keys and values stored losslessly as 3 bytes per token -- the written cell as an
-  int16 index (the key bits are its binary code; int32 beyond 16,383 cells), the written symbol as an
-  int8 (the value is its one-hot) -- with the recency recomputed from the position. The score M <b(h), b(p)> + r is
-  evaluated as M (D - 2 popcount(h XOR p)) + r, the same integer, then cast to the dtype.
+* ``dense``: keys (S, 1, D+1) and values (S, 1, k) in the run's dtype, as computed;
+* ``packed``: per token only the ids that feed the key and value rows (3 bytes for compiled machines);
+  each chunk's keys and values are rebuilt from the weights (:mod:`.packed`), bit for bit the dense ones.
+  Both call the same :func:`.model.attend_chunk` on keys of the same shape.
 
-Run-time checks (raised by :func:`run` as :class:`PrecisionError`, never returned as a trace): the head
-leaving +-R, a softmax run whose top key keeps less than 3/4 of the weight, a head read-out that is not
-within 1/4 of an integer.
+**Certificate.** Each step checks, from the model's own numbers, that its arithmetic was exact
+(flags in :data:`CHECKS`); :func:`run` raises :class:`PrecisionError` naming the machine, the step and
+the reason at the first failure, so a returned trace is one whose every step was certified:
+
+* ``scores``: the query and every live key hold integers and ``max_s sum_e |q_e k_se| <= 2^p``
+  (p significand bits of the dtype): then every product and every partial sum of every score is an
+  integer of magnitude <= 2^p, exactly representable, so each score is exact in any summation order;
+* ``gap`` (hardmax): the top score is strictly above the runner-up (no tie decided by position);
+* ``softmax``: the top key keeps >= 3/4 of the weight (the transition MLP reads 1/4 .. 3/4 as 0 .. 1);
+* ``embed``: the token's integer fields (its recency) are exactly representable in the dtype;
+* ``readout``: each categorical read-out (state, symbol, read) wins by >= 1/2, the head read-out is
+  within 1/4 of an integer of magnitude < 2^p, and the ``undefined`` flag within 1/4 of 0 or 1.
+
+The head leaving +-R is reported as ``range``. ``certify=False`` decodes without raising (the frontier
+measurement uses it to find where uncertified runs first go wrong).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import contextlib
+from dataclasses import dataclass, field as dc_field
 from functools import partial
-from typing import NamedTuple, Sequence
+from typing import Callable, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -33,20 +44,31 @@ from ..errors import PrecisionError, ToolkitError
 from ..machine import HALT, TuringMachine
 from ..simulator import RunResult, Trace, check_run_args
 from . import model
+from . import packed as packed_mod
 from .compile import Layout, compile_machine
-from .envelope import MANTISSA_BITS, envelope
+from .envelope import MANTISSA_BITS, envelope, steps_exact
 
 LAYOUTS = ("dense", "packed")
-_TOKEN_FIELDS = ("state", "head", "write_pos", "symbol", "recency")
-_ERR_RANGE, _ERR_SOFTMAX, _ERR_READOUT = 1, 2, 4
+TOKEN_FIELDS = ("state", "head", "write_pos", "symbol", "recency")
+_TOKEN_FIELDS = TOKEN_FIELDS
+ERR_RANGE, ERR_SOFTMAX, ERR_READOUT, ERR_SCORES, ERR_GAP, ERR_EMBED = 1, 2, 4, 8, 16, 32
+CHECKS = {ERR_RANGE: "range", ERR_SOFTMAX: "softmax", ERR_READOUT: "readout", ERR_SCORES: "scores",
+          ERR_GAP: "gap", ERR_EMBED: "embed"}
+_DTYPES = {"float16": jnp.float16, "bfloat16": jnp.bfloat16, "float32": jnp.float32, "float64": jnp.float64}
+_FIRST_SEGMENT = 4096
 
 
 def _dtype(name: str):
     if name not in MANTISSA_BITS:
         raise PrecisionError(f"dtype {name!r}: expected one of {', '.join(MANTISSA_BITS)}")
-    if name == "float64" and not jax.config.jax_enable_x64:
-        jax.config.update("jax_enable_x64", True)  # float64 runs need JAX's 64-bit mode
-    return {"float16": jnp.float16, "bfloat16": jnp.bfloat16, "float32": jnp.float32, "float64": jnp.float64}[name]
+    return _DTYPES[name]
+
+
+def x64_if(needed: bool):
+    """A context with JAX's 64-bit mode on (for float64 runs), without touching the global flag."""
+    if not needed:
+        return contextlib.nullcontext()
+    return jax.enable_x64(True) if hasattr(jax, "enable_x64") else jax.experimental.enable_x64()
 
 
 def prompt(layout: Layout, M: int, tape: Sequence[int], length: int) -> dict[str, np.ndarray]:
@@ -54,7 +76,7 @@ def prompt(layout: Layout, M: int, tape: Sequence[int], length: int) -> dict[str
     L = layout
     tape = list(tape)
     pad = length - len(tape) - 1
-    f = {k: np.zeros(length, np.int32) for k in _TOKEN_FIELDS}
+    f = {k: np.zeros(length, np.int32) for k in TOKEN_FIELDS}
     f["state"][:] = L.state_none
     f["head"][:] = L.R  # cell 0; a prompt token's own query is never read
     f["write_pos"][:] = L.cell_none
@@ -67,175 +89,234 @@ def prompt(layout: Layout, M: int, tape: Sequence[int], length: int) -> dict[str
     return f
 
 
-def _recency(j, P, n_pad, M, D):
-    """Recency of the token at position j: -M padding, 0 tape, M(D-1) start token, j - P + 1 steps."""
-    return jnp.where(j >= P, j - P + 1, jnp.where(j == P - 1, M * (D - 1), jnp.where(j < n_pad, -M, 0)))
+@dataclass(frozen=True)
+class Static:
+    """The compile-time configuration of a decode (hashable: a static argument of the jitted loop)."""
 
+    n: int
+    k: int
+    R: int
+    P: int
+    beta: float | None
+    chunk: int
+    layout: str
+    dtype: str
+    plan: packed_mod.PackedPlan | None
+    record: bool
+    trace: bool
+    certify: bool
 
-def _packed_scores(q_cell, M, D, cells, rec, int_dtype):
-    """Integer scores of the query cell against packed keys: M (D - 2 popcount(q XOR p)) + r, where a
-    token without a written cell has zero key bits (dot product 0)."""
-    dot = D - 2 * jax.lax.population_count(jnp.bitwise_xor(q_cell, cells.astype(jnp.int32)))
-    dot = jnp.where(cells < 0, 0, dot)
-    return M * dot.astype(int_dtype) + rec.astype(int_dtype)
+    @property
+    def jdtype(self):
+        return _DTYPES[self.dtype]
+
+    @property
+    def check_dtype(self):
+        return jnp.float64 if self.dtype == "float64" else jnp.float32
+
+    @property
+    def p(self) -> int:
+        return MANTISSA_BITS[self.dtype]
 
 
 class Carry(NamedTuple):
     """Per-machine decoding state between positions."""
 
-    cache: tuple          # dense: keys (S, 1, D+1), values (S, 1, k); packed: cells (S,) int16, symbols (S,) int8
+    cache: dict           # dense: keys (S, 1, D+1), values (S, 1, k); packed: {field: (S,) ids}
     gen: dict             # the token generated by the last position
-    done: jax.Array       # halted, stopped before ``---``, or out of range
-    err: jax.Array        # run-time check failures (bit flags)
+    done: jax.Array       # halted, stopped before ``---``, out of range, or (certifying) a failed check
+    undefined: jax.Array  # stopped before an undefined transition
+    err: jax.Array        # check failures (bit flags, see CHECKS)
+    fail_step: jax.Array  # the machine step (1-based) at which the first check failed, -1 if none
     steps: jax.Array      # machine steps executed
-    min_top: jax.Array    # smallest softmax weight on the top key so far
+    tape: jax.Array       # (2R+1,) symbols written so far (cell c at index c + R)
+    lo: jax.Array         # smallest / largest head cell so far
+    hi: jax.Array
+    keys_integral: jax.Array  # every live key so far holds integers
+    min_top: jax.Array    # smallest softmax weight on the top key
+    min_gap: jax.Array    # smallest top-minus-runner-up score
+    max_absdot: jax.Array  # largest sum_e |q_e k_e| of a score (bounds every partial sum)
+    min_margin: jax.Array  # smallest categorical read-out margin
 
 
-def _cell_dtype(R: int):
-    """int16 cell indices while 2R + 1 fits (3 bytes a token), int32 beyond."""
-    return jnp.int16 if 2 * R + 1 < 2 ** 15 else jnp.int32
-
-
-def _init(params, fields, *, k, R, chunk, layout, dtype, P, T, **_) -> Carry:
-    S = -(-(P + T) // chunk) * chunk
-    if layout == "dense":
-        attn = params["layers"][0]["attn"]
-        cache = (jnp.zeros((S, 1, attn["wq"].shape[-1]), dtype), jnp.zeros((S, 1, attn["wv"].shape[-1]), dtype))
+def _init(params, fields, st: Static, S: int) -> Carry:
+    attn = params["layers"][0]["attn"]
+    if st.layout == "dense":
+        cache = {"keys": jnp.zeros((S, 1, attn["wk"].shape[-1]), st.jdtype),
+                 "values": jnp.zeros((S, 1, attn["wv"].shape[-1]), st.jdtype)}
     else:
-        cache = (jnp.full((S,), -1, _cell_dtype(R)), jnp.zeros((S,), jnp.int8))
-    gen = {name: jnp.int32(0) for name in _TOKEN_FIELDS}
-    return Carry(cache, gen, jnp.bool_(False), jnp.int32(0), jnp.int32(0), jnp.float32(1))
+        vocab = {name: params["embed"][name].shape[-2] for name in st.plan.fields}
+        cache = {name: jnp.zeros((S,), packed_mod.id_dtype(vocab[name])) for name in st.plan.fields}
+    gen = {name: jnp.int32(0) for name in TOKEN_FIELDS}
+    f32 = jnp.float32
+    return Carry(cache, gen, jnp.bool_(False), jnp.bool_(False), jnp.int32(0), jnp.int32(-1), jnp.int32(0),
+                 fields["tape"], jnp.int32(0), jnp.int32(0), jnp.bool_(True), f32(1), f32(jnp.inf),
+                 jnp.zeros((), st.check_dtype), f32(jnp.inf))
 
 
-def _attend_dense(layer, cache, i, x, *, beta, chunk, dtype):
-    q, key, val = model.qkv(layer, x)
-    ck, cv = cache
-    ck, cv = ck.at[i].set(key), cv.at[i].set(val)
-
-    def body(c, st):
-        keys = jax.lax.dynamic_slice_in_dim(ck, c * chunk, chunk)
-        vals = jax.lax.dynamic_slice_in_dim(cv, c * chunk, chunk)
-        valid = c * chunk + jnp.arange(chunk) <= i
-        return model.attend_chunk(st, q, keys, vals, valid, beta, c * chunk)
-
-    st = jax.lax.fori_loop(0, i // chunk + 1, body, model.empty_attn_state(1, cv.shape[-1], dtype))
-    return (ck, cv), st
+def grow(carry: Carry, S: int) -> Carry:
+    """The same carry with caches of length S (>= the current length); new slots are never read."""
+    def pad(a):
+        return jnp.concatenate([a, jnp.zeros((a.shape[0], S - a.shape[1]) + a.shape[2:], a.dtype)], axis=1)
+    return carry._replace(cache=jax.tree.map(pad, carry.cache))
 
 
-def _attend_packed(cache, i, token, n_pad, *, k, R, D, M, P, beta, chunk, dtype):
-    cells, syms = cache
-    wpos = token["write_pos"]
-    cells = cells.at[i].set(jnp.where(wpos == 2 * R + 1, -1, wpos).astype(cells.dtype))
-    syms = syms.at[i].set(jnp.where(token["symbol"] >= k, 0, token["symbol"]).astype(jnp.int8))
-    score_int = jnp.int64 if M * (D + 1) >= 2 ** 31 else jnp.int32
-    q_cell = token["head"]
-    onehot = jnp.eye(k, dtype=dtype)
-
-    def body(c, st):
-        cl = jax.lax.dynamic_slice_in_dim(cells, c * chunk, chunk)
-        sy = jax.lax.dynamic_slice_in_dim(syms, c * chunk, chunk)
-        j = c * chunk + jnp.arange(chunk)
-        scores = _packed_scores(q_cell, M, D, cl, _recency(j, P, n_pad, M, D), score_int)
-        if beta is None:  # integer scores: exact, and the same numbers the dtype holds inside the envelope
-            scores = jnp.where(j <= i, scores, jnp.iinfo(score_int).min)
-            top = jnp.argmax(scores)
-            best = scores[top].astype(dtype)
-            better = best > st.best[0]
-            val = onehot[sy[top].astype(jnp.int32)]
-            return model.AttnState(jnp.where(better, best, st.best), st.norm, jnp.where(better, val, st.acc),
-                                   jnp.where(better, c * chunk + top, st.arg).astype(jnp.int32))
-        valid = j <= i
-        scores = jnp.where(valid, scores.astype(dtype), -jnp.inf)
-        chunk_best = scores.max()
-        new = jnp.maximum(st.best[0], chunk_best)
-        arg = jnp.where(chunk_best > st.best[0], c * chunk + jnp.argmax(scores), st.arg).astype(jnp.int32)
-        scale = jnp.where(jnp.isfinite(st.best[0]), jnp.exp(beta * (st.best[0] - new)), 0)
-        w = jnp.where(valid, jnp.exp(beta * (scores - new)), 0)
-        acc = st.acc * scale + (w[:, None] * onehot[sy.astype(jnp.int32)]).sum(0)[None]
-        return model.AttnState(new[None], st.norm * scale + w.sum(), acc, arg)
-
-    st = jax.lax.fori_loop(0, i // chunk + 1, body, model.empty_attn_state(1, k, dtype))
-    return (cells, syms), st
+def _recency_at(fields, j, P):
+    """The recency field of the token at positions j: the prompt's, or j - P + 1 for generated tokens
+    (the value :func:`_position` feeds in)."""
+    return jnp.where(j < P, fields["recency"][jnp.minimum(j, P - 1)], j - P + 1)
 
 
-def _position(params, fields, carry: Carry, i, *, n, k, R, D, M, P, T, beta, chunk, layout, dtype, record):
+def _chunk_kv(params, tabs, fields, cache, c, st: Static):
+    """Keys (C, 1, D+1) and values (C, 1, k) of chunk c of the cache."""
+    C = st.chunk
+    if st.layout == "dense":
+        return (jax.lax.dynamic_slice_in_dim(cache["keys"], c * C, C),
+                jax.lax.dynamic_slice_in_dim(cache["values"], c * C, C))
+    ids = {name: jax.lax.dynamic_slice_in_dim(cache[name], c * C, C).astype(jnp.int32) for name in cache}
+    rec = _recency_at(fields, c * C + jnp.arange(C), st.P)
+    return (packed_mod.rebuild(tabs["keys"], ids, rec)[:, None, :],
+            packed_mod.rebuild(tabs["values"], ids, rec)[:, None, :])
+
+
+def packed_tables(params, st: Static):
+    """The packed layout's per-id key and value rows, computed from the weights (see :mod:`.packed`)."""
+    if st.layout != "packed":
+        return None
+    attn = params["layers"][0]["attn"]
+    return {"keys": packed_mod.tables(params, st.plan.key_sources, attn["wk"]),
+            "values": packed_mod.tables(params, st.plan.value_sources, attn["wv"])}
+
+
+def _store(cache, i, token, key, value, st: Static):
+    if st.layout == "dense":
+        return {"keys": cache["keys"].at[i].set(key), "values": cache["values"].at[i].set(value)}
+    return {name: cache[name].at[i].set(token[name].astype(cache[name].dtype)) for name in cache}
+
+
+def _attend(params, tabs, fields, cache, i, q, st: Static) -> model.AttnState:
+    def body(c, state):
+        keys, values = _chunk_kv(params, tabs, fields, cache, c, st)
+        valid = c * st.chunk + jnp.arange(st.chunk) <= i
+        return model.attend_chunk(state, q, keys, values, valid, st.beta, c * st.chunk)
+
+    empty = model.empty_attn_state(1, params["layers"][0]["attn"]["wv"].shape[-1], st.jdtype, st.check_dtype)
+    return jax.lax.fori_loop(0, i // st.chunk + 1, body, empty)
+
+
+def _margin(logits):
+    """Top minus runner-up of a (vocab,) logit vector, in float32 (inf for a vocabulary of one)."""
+    if logits.shape[-1] < 2:
+        return jnp.float32(jnp.inf)
+    top2 = jax.lax.top_k(logits.astype(jnp.float32), 2)[0]
+    return top2[0] - top2[1]
+
+
+def _integral(a):
+    return jnp.all(a == jnp.round(a))
+
+
+def _position(params, tabs, fields, carry: Carry, i, st: Static):
     """Process the token at position i of one machine's sequence; returns (carry, per-position outputs)."""
+    P, R, n = st.P, st.R, st.n
     layer = params["layers"][0]
-    token = {name: jnp.where(i < P, fields[name][jnp.minimum(i, P - 1)], carry.gen[name]) for name in _TOKEN_FIELDS}
+    token = {name: jnp.where(i < P, fields[name][jnp.minimum(i, P - 1)], carry.gen[name]) for name in TOKEN_FIELDS}
+    token["recency"] = _recency_at(fields, i, P)  # a generated token's recency is its step number
+    live = ~carry.done
     x = model.embed(params, token)
-    if layout == "dense":
-        cache, st = _attend_dense(layer, carry.cache, i, x, beta=beta, chunk=chunk, dtype=dtype)
-    else:
-        cache, st = _attend_packed(carry.cache, i, token, fields["n_pad"], k=k, R=R, D=D, M=M, P=P, beta=beta,
-                                   chunk=chunk, dtype=dtype)
-    heads, top = model.finish_attention(st, beta)
+    q, key, value = model.qkv(layer, x)
+    cache = _store(carry.cache, i, token, key, value, st)
+    att = _attend(params, tabs, fields, cache, i, q, st)
+    heads, top = model.finish_attention(att, st.beta)
     x = x + model.attn_out(layer, heads)
     x = x + model.mlp(layer, x)
-    out = model.readout(params, x)
+    logits = model.readout_logits(params, x)
+    out = {name: jnp.argmax(logits[name]).astype(jnp.int32) for name in params["readout"]}
 
-    stepping = (i >= P - 1) & ~carry.done  # this position's output is a machine step
-    undefined = out["undefined"] > 0.5
-    head_val = out["head"].astype(jnp.float32)
+    stepping = (i >= P - 1) & live  # this position's output is a machine step
+    undefined_val = logits["undefined"].astype(jnp.float32)
+    undefined = undefined_val > 0.5
+    head_val = logits["head"].astype(jnp.float32)
     new_head = jnp.round(head_val).astype(jnp.int32)
     executes = stepping & ~undefined
     out_of_range = (new_head < -R) | (new_head > R)
-    err = (carry.err | jnp.where(executes & out_of_range, _ERR_RANGE, 0)
-           | jnp.where(executes & (jnp.abs(head_val - new_head) > 0.25), _ERR_READOUT, 0))
-    min_top = carry.min_top
-    if beta is not None:
-        err = err | jnp.where(stepping & (top[0] < 0.75), _ERR_SOFTMAX, 0)
-        min_top = jnp.where(stepping, jnp.minimum(min_top, top[0].astype(jnp.float32)), min_top)
-    new_state = out["state"].astype(jnp.int32)
+
+    # the certificate, from the model's own numbers
+    exact_int = 2.0 ** st.p
+    keys_integral = carry.keys_integral & (_integral(key) | ~live)
+    rec = token["recency"]
+    embed_ok = rec.astype(st.jdtype).astype(jnp.int32) == rec
+    scores_ok = _integral(q) & keys_integral & (att.absdot[0] <= exact_int * (1 - 2.0 ** -16))
+    margin = jnp.minimum(jnp.minimum(_margin(logits["state"]), _margin(logits["symbol"])), _margin(logits["read"]))
+    readout_ok = (jnp.abs(undefined_val - jnp.round(undefined_val)) <= 0.25) & (
+        undefined | ((jnp.abs(head_val - new_head) <= 0.25) & (jnp.abs(head_val) < exact_int) & (margin >= 0.5)))
+    gap = (att.best[0] - att.second[0]).astype(jnp.float32)
+    err = (jnp.where(live & ~embed_ok, ERR_EMBED, 0) | jnp.where(stepping & ~scores_ok, ERR_SCORES, 0)
+           | jnp.where(stepping & ~readout_ok, ERR_READOUT, 0) | jnp.where(executes & out_of_range, ERR_RANGE, 0))
+    if st.beta is None:
+        err = err | jnp.where(stepping & ~(gap > 0), ERR_GAP, 0)
+    else:
+        err = err | jnp.where(stepping & (top[0] < 0.75), ERR_SOFTMAX, 0)
+    fail_step = jnp.where((carry.fail_step < 0) & (err != 0), carry.steps + jnp.where(i >= P - 1, 1, 0), carry.fail_step)
+
+    new_state = out["state"]
     nxt = {"state": new_state, "head": jnp.clip(new_head, -R, R) + R, "write_pos": token["head"],
-           "symbol": out["symbol"].astype(jnp.int32), "recency": i - P + 2}
+           "symbol": out["symbol"], "recency": i - P + 2}
     gen = jax.tree.map(lambda a, b: jnp.where(executes, a, b), nxt, carry.gen)
-    row = tuple(jnp.where(executes, v, -1) for v in
-                (token["state"], token["head"] - R, out["read"].astype(jnp.int32), nxt["symbol"]))
+    tape = jnp.where(executes, carry.tape.at[token["head"]].set(out["symbol"].astype(carry.tape.dtype)), carry.tape)
+    moved = jnp.clip(new_head, -R, R)
+    lo = jnp.where(executes, jnp.minimum(carry.lo, moved), carry.lo)
+    hi = jnp.where(executes, jnp.maximum(carry.hi, moved), carry.hi)
     done = carry.done | (stepping & (undefined | (new_state == n) | out_of_range))
-    outputs = {"row": row, "undefined": stepping & undefined}
-    if record:
-        outputs.update(residual=x, attended=st.arg[0])
-    return Carry(cache, gen, done, err, carry.steps + executes, min_top), outputs
+    if st.certify:  # a failed check ends the run (it will raise)
+        done = done | (live & (err != 0))
+    f32 = jnp.float32
+    new = Carry(cache, gen, done, carry.undefined | (stepping & undefined), carry.err | err, fail_step,
+                carry.steps + executes, tape, lo, hi, keys_integral,
+                jnp.where(stepping, jnp.minimum(carry.min_top, top[0].astype(f32)), carry.min_top),
+                jnp.where(stepping, jnp.minimum(carry.min_gap, gap), carry.min_gap),
+                jnp.where(stepping, jnp.maximum(carry.max_absdot, att.absdot[0]), carry.max_absdot),
+                jnp.where(executes, jnp.minimum(carry.min_margin, margin), carry.min_margin))
+    outputs = {}
+    if st.trace:
+        outputs["row"] = tuple(jnp.where(executes, v, -1) for v in
+                               (token["state"], token["head"] - R, out["read"], nxt["symbol"]))
+    if st.record:
+        outputs.update(residual=x, attended=att.arg[0], top_score=att.best[0], runner_up=att.second[0])
+    return new, outputs
 
 
-@partial(jax.jit, static_argnames=("param_axes", "n", "k", "R", "D", "M", "P", "T", "beta", "chunk", "layout", "dtype",
-                                   "record", "until_halt"))
-def _run_batch(params, fields, param_axes, until_halt=True, **static):
-    """Decode a batch: ``lax.scan`` over all P+T-1 positions, or a ``while_loop`` that stops as soon as
-    every machine has halted (``until_halt``). Per-position outputs land in (B, P+T-1) buffers."""
-    axes = jax.tree.unflatten(jax.tree.structure(params), param_axes)
-    P, T = static["P"], static["T"]
-    length = P + T - 1
-    step = jax.vmap(partial(_position, **static), in_axes=(axes, 0, 0, None))
+@partial(jax.jit, static_argnames=("axes", "st", "S"))
+def _start(params, fields, axes, st: Static, S: int):
+    tree_axes = jax.tree.unflatten(jax.tree.structure(params), axes)
+    return jax.vmap(lambda p, f: _init(p, f, st, S), in_axes=(tree_axes, 0))(params, fields)
+
+
+@partial(jax.jit, static_argnames=("axes", "st", "length", "until_halt"))
+def _segment(params, fields, carry, start, stop, axes, st: Static, length: int, until_halt: bool):
+    """Decode positions start .. stop-1 (stop - start <= ``length``) of a batch (a ``while_loop`` that
+    stops early once every machine is done when ``until_halt``); per-position outputs land in (B, length)
+    buffers. ``length`` is bucketed by the caller so that nearby run lengths share one compilation."""
+    tree_axes = jax.tree.unflatten(jax.tree.structure(params), axes)
+    step = jax.vmap(partial(_position, st=st), in_axes=(tree_axes, None, 0, 0, None))
     with jax.default_matmul_precision("highest"):  # TF32 on GPUs is not exact
-        carry = jax.vmap(partial(_init, **static), in_axes=(axes, 0))(params, fields)
-        if until_halt:
-            _, probe = jax.eval_shape(step, params, fields, carry, jnp.int32(0))
-            fill = lambda a: -1 if jnp.issubdtype(a.dtype, jnp.integer) else 0  # noqa: E731  (-1: no step)
-            bufs = jax.tree.map(lambda a: jnp.full((a.shape[0], length) + a.shape[1:], fill(a), a.dtype), probe)
+        tabs = packed_tables(params, st)  # from the weights (shared by the batch), once per segment
+        _, probe = jax.eval_shape(step, params, tabs, fields, carry, jnp.int32(0))
+        fill = lambda a: -1 if jnp.issubdtype(a.dtype, jnp.integer) else 0  # noqa: E731  (-1: no step)
+        bufs = jax.tree.map(lambda a: jnp.full((a.shape[0], length) + a.shape[1:], fill(a), a.dtype), probe)
 
-            def cond(state):
-                i, carry, _ = state
-                return (i < length) & ~jnp.all(carry.done)
+        def cond(state):
+            j, carry, _ = state
+            return (start + j < stop) & ~(until_halt & jnp.all(carry.done))
 
-            def body(state):
-                i, carry, bufs = state
-                carry, out = step(params, fields, carry, i)
-                bufs = jax.tree.map(lambda b, o: b.at[:, i].set(o), bufs, out)
-                return i + 1, carry, bufs
+        def body(state):
+            j, carry, bufs = state
+            carry, out = step(params, tabs, fields, carry, start + j)
+            bufs = jax.tree.map(lambda b, o: b.at[:, j].set(o), bufs, out)
+            return j + 1, carry, bufs
 
-            _, carry, outs = jax.lax.while_loop(cond, body, (jnp.int32(0), carry, bufs))
-        else:
-            carry, outs = jax.lax.scan(lambda c, i: step(params, fields, c, i), carry, jnp.arange(length))
-            outs = jax.tree.map(lambda a: jnp.moveaxis(a, 0, 1), outs)
-    rows = tuple(r[:, P - 1:] for r in outs["row"])
-    result = {"state": rows[0], "head": rows[1], "read": rows[2], "write": rows[3], "steps": carry.steps,
-              "final_state": carry.gen["state"], "final_head": carry.gen["head"] - static["R"],
-              "undefined": outs["undefined"][:, P - 1:].any(axis=1), "done": carry.done, "err": carry.err,
-              "min_top_weight": carry.min_top}
-    if static["record"]:
-        result.update(residual=outs["residual"], attended=outs["attended"])
-    return result
+        _, carry, bufs = jax.lax.while_loop(cond, body, (jnp.int32(0), carry, bufs))
+    return carry, bufs
 
 
 def _stack_params(trees: list) -> tuple[dict, tuple]:
@@ -255,32 +336,87 @@ def _stack_params(trees: list) -> tuple[dict, tuple]:
 
 @dataclass(frozen=True)
 class TransformerRun:
-    """The outcome of a transformer run: one :class:`RunResult` (with trace) per machine, and the run's
-    numerics (the dtype, beta, the smallest top-key softmax weight seen)."""
+    """The outcome of a transformer run, as batch arrays (no per-machine Python work needed), with one
+    :class:`RunResult` per machine built on demand (``results``).
 
-    results: list[RunResult]
+    Every run returned with ``certified`` true had every step certified (see the module docstring);
+    ``max_partial_sum`` is the largest ``sum_e |q_e k_e|`` of any score (exact while <= ``2 ** p``),
+    ``min_gap`` the smallest top-minus-runner-up score, ``min_top_weight`` the smallest softmax weight on
+    the top key, ``min_readout_margin`` the smallest categorical read-out margin.
+    """
+
+    steps: np.ndarray            # (B,)
+    sigma: np.ndarray            # (B,)
+    halted: np.ndarray           # (B,) a halt transition was taken
+    undefined: np.ndarray        # (B,) stopped before an undefined transition
+    final_state: np.ndarray      # (B,) -1 for halt
+    final_head: np.ndarray       # (B,)
     dtype: str
     beta: float | None
-    min_top_weight: np.ndarray
     layout: str
+    certified: bool
+    max_partial_sum: np.ndarray
+    min_gap: np.ndarray
+    min_top_weight: np.ndarray
+    min_readout_margin: np.ndarray
+    M: int
+    head_range: int
+    limit: int                   # steps the run was allowed
     prompt_length: int = 0
     residual: np.ndarray | None = None   # (B, P+T-1, d_model) when recorded
     attended: np.ndarray | None = None   # (B, P+T-1) position of the top key at each position
+    scores: np.ndarray | None = None     # (B, P+T-1, 2) top and runner-up attention score, run's dtype
+    errors: np.ndarray | None = None     # (B,) check flags (uncertified runs)
+    fail_step: np.ndarray | None = None  # (B,) first step a check failed, -1 if none
+    _tapes: np.ndarray | None = dc_field(default=None, repr=False)
+    _bounds: np.ndarray | None = dc_field(default=None, repr=False)
+    _traces: tuple | None = dc_field(default=None, repr=False)
+    _inits: tuple = dc_field(default=(), repr=False)
+
+    @property
+    def exact_integer_limit(self) -> int:
+        return 2 ** MANTISSA_BITS[self.dtype]
+
+    @property
+    def results(self) -> list[RunResult]:
+        return [self.result(b) for b in range(len(self.steps))]
+
+    def result(self, b: int) -> RunResult:
+        R, s = self.head_range, int(self.steps[b])
+        lo, hi = int(self._bounds[b, 0]), int(self._bounds[b, 1])
+        lo_t, hi_t = min(lo, 0), max(hi, len(self._inits[b]) - 1)
+        tape = self._tapes[b, lo_t + R: hi_t + R + 1].astype(np.int32)
+        trace = None
+        if self._traces is not None:
+            trace = Trace(*(np.asarray(r[b][:s], np.int64) for r in self._traces))
+        reason = "halted" if self.halted[b] else "undefined" if self.undefined[b] else "step_limit"
+        state = HALT if self.halted[b] else int(self.final_state[b]) if s else 0
+        return RunResult(s, state, int(self.final_head[b]) if s else 0, tape, lo_t, reason, lo, hi, None, trace)
 
 
 def _cast(tree, dtype):
     return jax.tree.map(lambda a: jnp.asarray(a, dtype), tree)
 
 
-def run(machines: TuringMachine | Sequence[TuringMachine], steps: int, tapes=None, *, dtype: str = "float32",
-        beta: float | None = None, head_range: int = 1000, layout: str = "packed", chunk: int = 512,
-        check_envelope: bool = True, record: bool = False, until_halt: bool = True) -> TransformerRun:
-    """Run one machine or a batch on the compiled transformer for ``steps`` steps (or to the halt).
+def describe_failure(flags: int) -> list[str]:
+    return [name for bit, name in CHECKS.items() if flags & bit]
 
-    ``until_halt`` decodes with a ``while_loop`` that stops when every machine has halted; otherwise a
-    ``lax.scan`` over all ``steps`` positions. Raises :class:`PrecisionError` before the run when it would
-    leave the precision envelope, and after it when a run-time check fails; ``check_envelope=False`` skips the first check only (the
-    frontier measurement uses it; the run-time checks still apply).
+
+def run(machines: TuringMachine | Sequence[TuringMachine], steps: int | None = None, tapes=None, *,
+        dtype: str = "float32", beta: float | None = None, head_range: int | None = None,
+        layout: str = "packed", chunk: int = 512, check_envelope: bool = True, certify: bool = True,
+        record: bool = False, until_halt: bool = True, trace: bool = True, weights=None,
+        progress: Callable[[int], None] | None = None) -> TransformerRun:
+    """Run one machine or a batch on the compiled transformer for ``steps`` steps, or to the halt.
+
+    ``steps=None`` runs until every machine halts, growing the cache in segments, up to the dtype's
+    certified limit (``TransformerRun.limit``). ``weights`` (a :class:`.weights.Weights`, e.g. read from
+    a safetensors file) replaces the compiled weights of a single machine. ``trace=False`` keeps only
+    summaries (steps, sigma, final configuration), not the (B, T) trace buffers.
+
+    Raises :class:`PrecisionError` before the run when it is hopeless (the scale M cannot be held
+    exactly even for one step, or a softmax beta below the a-priori bound), and at the first step whose
+    certificate fails (unless ``certify=False``). ``check_envelope=False`` skips the first check only.
     """
     single = isinstance(machines, TuringMachine)
     batch = [machines] if single else list(machines)
@@ -288,73 +424,143 @@ def run(machines: TuringMachine | Sequence[TuringMachine], steps: int, tapes=Non
         raise ToolkitError("the batch is empty: expected at least one machine")
     if layout not in LAYOUTS:
         raise ToolkitError(f"layout {layout!r}: expected one of {', '.join(LAYOUTS)}")
-    if beta is not None and not (beta > 0 and np.isfinite(beta)):
+    if beta is not None and not (isinstance(beta, (int, float)) and beta > 0 and np.isfinite(beta)):
         raise ToolkitError(f"softmax beta must be a positive number, got {beta!r}")
+    if not isinstance(chunk, (int, np.integer)) or chunk < 1:
+        raise ToolkitError(f"chunk must be a positive integer, got {chunk!r}")
+    _dtype(dtype)
     if tapes is None:
         tapes = [()] * len(batch)
     elif single:
         tapes = [tapes]
     if len(tapes) != len(batch):
         raise ToolkitError(f"{len(tapes)} initial tapes for {len(batch)} machines: expected one per machine")
-    inits = [check_run_args(m, steps, t) for m, t in zip(batch, tapes)]
+    p = MANTISSA_BITS[dtype]
+    if weights is not None:
+        if len(batch) != 1:
+            raise ToolkitError("weights from a file run one machine at a time")
+        R, M = weights.head_range, weights.M
+        if head_range is not None and head_range != R:
+            raise ToolkitError(f"head_range {head_range} differs from the weights' head range {R}")
+        limit = M - 1
+    else:
+        R = 1000 if head_range is None else head_range
+        if not isinstance(R, (int, np.integer)) or R < 1:
+            raise PrecisionError(f"head_range must be a positive integer, got {R!r}")
+        limit = steps_exact(p, int(R)) if steps is None else steps
+    to_halt = steps is None
+    T = int(limit if steps is None else steps)
+    inits = [check_run_args(m, T, t) for m, t in zip(batch, tapes)]
+    if weights is not None and T > limit:
+        raise PrecisionError(f"{T} steps exceed the {limit} steps the weights were compiled for")
     longest = max(len(t) for t in inits)
-    if longest > head_range + 1:
-        raise PrecisionError(f"the initial tape spans cells 0..{longest - 1}, beyond the head range +-{head_range}")
-    env = envelope(dtype, steps, head_range, beta, longest)
+    if longest > R + 1:
+        raise PrecisionError(f"the initial tape spans cells 0..{longest - 1}, beyond the head range +-{R}")
+    if weights is None:
+        M = T + 1
+    env = envelope(dtype, T, int(R), beta, longest, M=M)
     if check_envelope:
         env.check()
-    jdt = _dtype(dtype)
     n = max(m.n_states for m in batch)
     k = max(m.n_symbols for m in batch)
-    compiled = [compile_machine(m, steps, head_range, n, k) for m in batch]
-    L, M = compiled[0].layout, compiled[0].M
-    P = longest + 1
-    params, param_axes = _stack_params([c.params for c in compiled])
-    prompts = [prompt(L, M, t, P) for t in inits]
-    fields = {key: np.stack([pr[key] for pr in prompts]) for key in _TOKEN_FIELDS}
-    fields["n_pad"] = np.array([P - 1 - len(t) for t in inits], np.int32)
-    out = _run_batch(_cast(params, jdt), fields, param_axes, n=n, k=k, R=L.R, D=L.D, M=M, P=P, T=int(steps),
-                     beta=None if beta is None else float(beta), chunk=int(chunk), layout=layout, dtype=jdt, record=record,
-                     until_halt=until_halt)
-    out = jax.device_get(out)
-    errors = np.asarray(out["err"])
-    if errors.any():
-        b = int(np.nonzero(errors)[0][0])
-        e = int(errors[b])
-        why = []
-        if e & _ERR_RANGE:
-            why.append(f"the head left the range +-{head_range} (pass a larger head_range)")
-        if e & _ERR_SOFTMAX:
-            why.append(f"softmax attention kept only {float(out['min_top_weight'][b]):.3g} < 3/4 of its weight on the "
-                       f"right key (raise beta)")
-        if e & _ERR_READOUT:
-            why.append("the head read-out was not within 1/4 of an integer")
-        raise PrecisionError(f"transformer run of machine {b} ({batch[b]}) is not exact: " + "; ".join(why))
-    results = [_result(inits[b], n, {key: np.asarray(v[b]) for key, v in out.items()}) for b in range(len(batch))]
-    return TransformerRun(results, dtype, beta, np.asarray(out["min_top_weight"]), layout, P,
-                          np.asarray(out["residual"]) if record else None, np.asarray(out["attended"]) if record else None)
-
-
-def _result(init: np.ndarray, n: int, o: dict) -> RunResult:
-    """A :class:`RunResult` from one machine's decoded outputs: the trace, and the final state and head
-    read off the last generated token (state index ``n`` is halt)."""
-    s = int(o["steps"])
-    trace = Trace(*(o[key][:s].astype(np.int64) for key in ("state", "head", "read", "write")))
-    if s:
-        final_head = int(o["final_head"])
-        final_state = HALT if int(o["final_state"]) == n else int(o["final_state"])
+    if weights is not None:
+        weights.check_machine(batch[0])
+        params, axes = weights.params, tuple(None for _ in jax.tree.leaves(weights.params))
+        n, k = weights.n_states, weights.n_symbols
+        L = Layout(n, k, int(R))
     else:
-        final_head, final_state = 0, 0
-    lo = min(0, int(trace.head.min()) if s else 0, final_head)
-    hi = max(len(init) - 1, int(trace.head.max()) if s else 0, final_head)
-    tape = np.zeros(hi - lo + 1, np.int32)
-    tape[-lo: -lo + len(init)] = init
-    if s:  # last write to each cell wins
-        order = np.arange(s)[::-1]
-        cells, first = np.unique(trace.head[order], return_index=True)
-        tape[cells - lo] = trace.write[order][first]
-    halted = final_state < 0 and s > 0 and bool(o["done"]) and not bool(o["undefined"])
-    reason = "halted" if halted else "undefined" if bool(o["undefined"]) else "step_limit"
-    heads = np.concatenate([trace.head, [final_head]]) if s else np.array([0])
-    return RunResult(s, final_state, final_head, tape, lo, reason, int(heads.min()), int(heads.max()),
-                     None, trace)
+        compiled = [compile_machine(m, T, int(R), n, k) for m in batch]
+        L = compiled[0].layout
+        params, axes = _stack_params([c.params for c in compiled])
+    plan = None
+    if layout == "packed":
+        if any(a is not None for a, path in zip(axes, _leaf_paths(params)) if "w2" not in path):
+            raise ToolkitError("the packed layout needs the embedding and attention weights shared by the batch")
+        plan = packed_mod.plan(params)
+    P = longest + 1
+    st = Static(n, k, L.R, P, None if beta is None else float(beta), int(chunk), layout, dtype, plan,
+                bool(record), bool(trace), bool(certify))
+    prompts = [prompt(L, M, t, P) for t in inits]
+    fields = {key: np.stack([pr[key] for pr in prompts]) for key in TOKEN_FIELDS}
+    tape_dtype = packed_mod.id_dtype(k)
+    fields["tape"] = np.zeros((len(batch), 2 * L.R + 1), tape_dtype)
+    for b, t in enumerate(inits):
+        fields["tape"][b, L.R: L.R + len(t)] = t
+    end = P + T - 1  # positions to process
+    with x64_if(dtype == "float64"):
+        jparams = _cast(params, st.jdtype)
+        first = end if not to_halt else min(end, _FIRST_SEGMENT)
+        carry = _start(jparams, fields, axes, st, _bucket(first, chunk))
+        pos, segments = 0, []
+        while pos < end:
+            length = first if pos == 0 else min(end - pos, pos)
+            need = -(-(pos + length) // chunk) * chunk
+            if need > carry.cache[next(iter(carry.cache))].shape[1]:
+                carry = grow(carry, _bucket(pos + length, chunk))
+            carry, bufs = _segment(jparams, fields, carry, jnp.int32(pos), jnp.int32(pos + length), axes, st,
+                                   _bucket(length, 64), until_halt)
+            segments.append(jax.tree.map(lambda a: a[:, :length], jax.device_get(bufs)))
+            pos += length
+            if progress is not None:
+                progress(int(np.max(jax.device_get(carry.steps))))
+            if until_halt and bool(np.all(jax.device_get(carry.done))):
+                break
+        c = jax.device_get(carry)
+    if certify and np.any(c.err):
+        b = int(np.nonzero(c.err)[0][0])
+        raise PrecisionError(_failure_message(b, batch[b], int(c.err[b]), int(c.fail_step[b]), c, st, env))
+    if not certify and np.any(c.err & ERR_RANGE):
+        b = int(np.nonzero(c.err & ERR_RANGE)[0][0])
+        raise PrecisionError(f"transformer run of machine {b} ({batch[b]}): the head left the range +-{R} "
+                             f"(pass a larger head_range)")
+    traces = None
+    if trace:
+        rows = [np.concatenate([s["row"][r] for s in segments], axis=1)[:, P - 1:] for r in range(4)]
+        traces = tuple(rows)
+    residual = attended = scores = None
+    if record:
+        residual, attended, top, second = (np.concatenate([s[key] for s in segments], axis=1) for key in
+                                           ("residual", "attended", "top_score", "runner_up"))
+        scores = np.stack([top, second], axis=-1)
+    halted = (c.gen["state"] == n) & (c.steps > 0) & ~c.undefined
+    final_state = np.where(halted, -1, c.gen["state"])
+    return TransformerRun(
+        steps=c.steps.astype(np.int64), sigma=np.count_nonzero(c.tape, axis=1), halted=halted,
+        undefined=c.undefined, final_state=final_state, final_head=c.gen["head"] - L.R, dtype=dtype,
+        beta=st.beta, layout=layout, certified=bool(certify), max_partial_sum=np.asarray(c.max_absdot),
+        min_gap=np.asarray(c.min_gap), min_top_weight=np.asarray(c.min_top), min_readout_margin=np.asarray(c.min_margin),
+        M=M, head_range=L.R, limit=T, prompt_length=P, residual=residual, attended=attended, scores=scores,
+        errors=c.err,
+        fail_step=c.fail_step, _tapes=c.tape, _bounds=np.stack([c.lo, c.hi], axis=1), _traces=traces,
+        _inits=tuple(inits))
+
+
+def _bucket(length: int, unit: int) -> int:
+    """``unit`` times the next power of two >= length / unit: nearby lengths share one compiled shape."""
+    blocks = -(-max(int(length), 1) // unit)
+    return unit * (1 << (blocks - 1).bit_length())
+
+
+def _leaf_paths(tree):
+    return [jax.tree_util.keystr(path) for path, _ in jax.tree_util.tree_flatten_with_path(tree)[0]]
+
+
+def _failure_message(b, machine, flags, step, c, st: Static, env) -> str:
+    why = []
+    if flags & ERR_RANGE:
+        why.append(f"the head left the range +-{st.R} (pass a larger head_range)")
+    if flags & ERR_SCORES:
+        why.append(f"a score's absolute products sum to {float(c.max_absdot[b]):.6g} > 2^{st.p} = {2 ** st.p:,} "
+                   f"(or are not integers): {st.dtype} cannot hold it exactly")
+    if flags & ERR_GAP:
+        why.append("the top attention score is not above the runner-up (a tie)")
+    if flags & ERR_SOFTMAX:
+        why.append(f"softmax attention kept only {float(c.min_top[b]):.3g} < 3/4 of its weight on the top key "
+                   f"(raise beta; the a-priori bound is {env.beta_needed:.4g})")
+    if flags & ERR_READOUT:
+        why.append(f"a read-out was not decisive (categorical margin {float(c.min_margin[b]):.3g} < 1/2, or the "
+                   f"head not within 1/4 of an exactly representable integer)")
+    if flags & ERR_EMBED:
+        why.append(f"a token's recency is not representable in {st.dtype}")
+    where = f"at step {step}" if step > 0 else "in the prompt"
+    return f"transformer run of machine {b} ({machine}) is not certified {where}: " + "; ".join(why)

@@ -16,10 +16,22 @@ exactly, in any summation order, as long as
 
     (T + 1) D + T <= 2^p        i.e.    T <= T_exact(p, R) = floor((2^p - D) / (D + 1)).
 
-Softmax attention with inverse temperature beta puts weight <= exp(-beta) on each key below the top
-(scores are integers with a unique maximum), so at most N exp(-beta) on all of them for N keys. The
-transition MLP thresholds the read symbol at 1/4 and 3/4, so the step is exact when N exp(-beta) <= 1/4,
-i.e. beta >= ln(4 N); scores are shifted by their (exact) maximum before multiplying by beta.
+The envelope is a *sufficient* condition known before the run. Every run is also certified step by step
+from its own numbers (:mod:`.decode`): a certified step is exact whatever the envelope says, so the
+envelope refuses only hopeless runs -- M D > 2^p, where not even the first step's scores fit -- and
+``tmt run`` reports which of the two made a run exact.
+
+Softmax attention with inverse temperature beta. Scores are integers with a unique maximum; the keys of
+step tokens have pairwise distinct scores (two of them with equal score would need recencies 2M apart,
+and recencies are <= T < M), and so do the tape token at the head's cell and the start token against
+them. So the keys within M of the top have *distinct positive integer* gaps, and every other key
+(initial tape at other cells, padding) sits >= M below. The weight off the top key is therefore at most
+
+    W(beta) = sum_{g >= 1} e^{-beta g} + N e^{-beta M} = 1 / (e^beta - 1) + N e^{-beta M}
+
+for N keys, and the top key keeps 1 / (1 + W) >= 3/4 -- what the transition MLP (thresholds 1/4, 3/4)
+needs -- when W(beta) <= 1/3: beta >= ln 4 plus a term that vanishes like N e^{-M ln 4}. The old bound
+ln(4 N) ignored the integer gaps; at T = 500 it asked for 7.6 where 1.39 suffices.
 """
 from __future__ import annotations
 
@@ -50,18 +62,51 @@ def steps_exact_symbolic(p, R):
     return sp.floor((2 ** p - D) / (D + 1))
 
 
-def min_beta(n_keys: int) -> float:
-    """The smallest softmax inverse temperature that keeps a run with ``n_keys`` keys exact."""
-    return math.log(4 * max(n_keys, 1))
+def softmax_weight_off_top(beta: float, n_keys: int, M: int) -> float:
+    """W(beta): the a-priori bound on the softmax weight off the top key (see the module docstring)."""
+    return 1 / math.expm1(beta) + n_keys * math.exp(-beta * M)
+
+
+def min_beta(n_keys: int, M: int | None = None) -> float:
+    """The smallest softmax inverse temperature with W(beta) <= 1/3 for ``n_keys`` keys and scale M
+    (default M = n_keys, the scale of a run with that many steps), rounded up at 1e-9."""
+    n_keys = max(int(n_keys), 1)
+    M = n_keys if M is None else int(M)
+    lo, hi = math.log(4), math.log(4) + 64
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if softmax_weight_off_top(mid, n_keys, M) > 1 / 3 else (lo, mid)
+    return math.ceil(hi * 1e9) / 1e9
+
+
+def hopeless(p: int, M: int, D: int) -> bool:
+    """True when even the first step's scores (M D from the match term) exceed the exact integers 2^p."""
+    return M * D > 2 ** p
 
 
 @dataclass(frozen=True)
 class Envelope:
+    """What is known before a run: whether every step of it certifies a priori (``within``), whether it
+    is hopeless, and the softmax beta the a-priori bound needs."""
+
     dtype: str
     steps: int
     head_range: int
     beta: float | None
     n_keys: int
+    M: int = 0
+
+    @property
+    def scale(self) -> int:
+        return self.M or self.steps + 1
+
+    @property
+    def within(self) -> bool:
+        return self.steps <= self.max_steps
+
+    @property
+    def beta_needed(self) -> float:
+        return min_beta(self.n_keys, self.scale)
 
     @property
     def mantissa_bits(self) -> int:
@@ -77,12 +122,15 @@ class Envelope:
 
     def problems(self) -> list[str]:
         out = []
-        if self.steps > self.max_steps:
-            out.append(f"{self.steps} steps exceed the {self.dtype} envelope of {self.max_steps} steps for "
-                       f"head range +-{self.head_range} (use float64 or a smaller head range)")
-        if self.beta is not None and self.beta < min_beta(self.n_keys):
-            out.append(f"softmax beta={self.beta:g} is below {min_beta(self.n_keys):.4g} = ln(4 x {self.n_keys} keys) "
-                       f"needed for an exact read")
+        D = position_bits(self.head_range)
+        if hopeless(self.mantissa_bits, self.scale, D):
+            out.append(f"{self.steps} steps are hopeless in {self.dtype}: the scale M = {self.scale:,} times {D} "
+                       f"position bits exceeds 2^{self.mantissa_bits}, so no step can be certified (the envelope "
+                       f"is {self.max_steps:,} steps at head range +-{self.head_range}; use float64 or a "
+                       f"smaller head range)")
+        if self.beta is not None and self.beta < self.beta_needed:
+            out.append(f"softmax beta={self.beta:g} is below {self.beta_needed:.6g}, the a-priori bound for "
+                       f"{self.n_keys} keys (1/(e^beta - 1) + N e^(-beta M) <= 1/3)")
         return out
 
     def check(self) -> None:
@@ -91,10 +139,12 @@ class Envelope:
             raise PrecisionError("outside the precision envelope: " + "; ".join(problems))
 
 
-def envelope(dtype: str, steps: int, head_range: int, beta: float | None = None, tape_len: int = 0) -> Envelope:
+def envelope(dtype: str, steps: int, head_range: int, beta: float | None = None, tape_len: int = 0,
+             M: int | None = None) -> Envelope:
     if dtype not in MANTISSA_BITS:
         raise PrecisionError(f"dtype {dtype!r}: expected one of {', '.join(MANTISSA_BITS)}")
-    return Envelope(dtype, int(steps), int(head_range), beta, int(steps) + int(tape_len) + 1)
+    return Envelope(dtype, int(steps), int(head_range), beta, 2 * int(tape_len) + int(steps) + 2,
+                    int(M) if M else int(steps) + 1)
 
 
 def frontier_table(head_range: int = 1000) -> list[dict]:

@@ -7,12 +7,16 @@ Two measurements, both with the model's own functions in the dtype under test:
   write to it (recency T - 4), a write to a neighbouring cell (Hamming distance 1) at recency T, the
   initial-tape token and the start token. It passes when dense attention in the dtype picks the latest
   write. :func:`steps_frontier` finds the first failing T by a geometric scan and bisection.
-* :func:`real_steps_frontier` -- real runs: random machines decoded in the dtype with weights compiled
-  for T steps (dense layout, envelope check off, run-time checks on) against the reference simulator;
-  the smallest T at which a trace differs or a run-time check fires.
+* :func:`certified_steps_frontier` -- real runs: random machines decoded in the dtype with weights
+  compiled for T steps (dense layout, envelope check off), certified step by step; the smallest T at
+  which a certificate fails. A certified run that differs from the reference would be a bug in the
+  certificate: it raises ``AssertionError``.
+* :func:`real_steps_frontier` -- the same runs *uncertified*: the smallest T at which a trace really
+  differs from the reference simulator (or the head leaves the range).
 
-For softmax, :func:`beta_frontier` finds the smallest beta at which real runs of T steps stay exact
-(by bisection), to compare with the envelope's ln(4 N).
+So per dtype: envelope <= certified frontier <= first real failure (the certificate is sufficient, not
+necessary). For softmax, :func:`beta_frontier` finds the smallest beta at which real runs of T steps
+stay exact (by bisection), to compare with the a-priori bound (about ln 4).
 """
 from __future__ import annotations
 
@@ -68,24 +72,46 @@ def steps_frontier(dtype: str, R: int, limit: int = 2 ** 40) -> int:
     return _first_failure(lambda T: probe_steps(dtype, T, R), limit)
 
 
-def runs_exact(dtype: str, T: int, R: int | None = None, n_machines: int = 16, seed: int = 0,
-               beta: float | None = None) -> bool:
-    """Whether real T-step dense runs in ``dtype`` (weights compiled for T steps) of ``n_machines``
-    random 4-state 3-symbol machines with random tapes all equal the reference and raise no check.
-    ``R=None`` takes the head range T + 8, which no run can leave."""
+def _random_runs(dtype, T, R, n_machines, seed, beta, certify):
     R = T + 8 if R is None else R
     rng = np.random.default_rng(seed)
     machines = [random_machine(rng, 4, 3, p_halt=0.0) for _ in range(n_machines)]
     tapes = [rng.integers(0, 3, size=int(rng.integers(0, 6))).tolist() for _ in machines]
+    out = run(machines, T, tapes, dtype=dtype, beta=beta, head_range=R, layout="dense", check_envelope=False,
+              certify=certify)
+    return machines, tapes, out
+
+
+def runs_certified(dtype: str, T: int, R: int | None = None, n_machines: int = 16, seed: int = 0,
+                   beta: float | None = None) -> bool:
+    """Whether real T-step dense runs in ``dtype`` of ``n_machines`` random 4-state 3-symbol machines
+    certify every step. ``R=None`` takes the head range T + 8, which no run can leave."""
     try:
-        out = run(machines, T, tapes, dtype=dtype, beta=beta, head_range=R, layout="dense", check_envelope=False)
+        machines, tapes, out = _random_runs(dtype, T, R, n_machines, seed, beta, True)
     except PrecisionError:
-        return False  # a run-time check caught it
+        return False
+    for m, tape, res in zip(machines, tapes, out.results):
+        assert simulate(m, T, tape).trace == res.trace, f"a certified {dtype} run of {m} differs from the reference"
+    return True
+
+
+def runs_exact(dtype: str, T: int, R: int | None = None, n_machines: int = 16, seed: int = 0,
+               beta: float | None = None) -> bool:
+    """Whether the same runs, *uncertified*, all equal the reference (the head staying in range)."""
+    try:
+        machines, tapes, out = _random_runs(dtype, T, R, n_machines, seed, beta, False)
+    except PrecisionError:
+        return False  # the head left the range
     return all(simulate(m, T, tape).trace == res.trace for m, tape, res in zip(machines, tapes, out.results))
 
 
+def certified_steps_frontier(dtype: str, R: int | None = None, limit: int = 4096, **kw) -> int:
+    """The smallest T (up to ``limit``) whose real runs do not all certify (see :func:`runs_certified`)."""
+    return _first_failure(lambda T: runs_certified(dtype, T, R, **kw), limit)
+
+
 def real_steps_frontier(dtype: str, R: int | None = None, limit: int = 4096, **kw) -> int:
-    """The smallest T (up to ``limit``) whose real runs are not exact (see :func:`runs_exact`)."""
+    """The smallest T (up to ``limit``) whose uncertified real runs are not exact (see :func:`runs_exact`)."""
     return _first_failure(lambda T: runs_exact(dtype, T, R, **kw), limit)
 
 

@@ -24,6 +24,28 @@ def _named_matrix(name, w, rows, cols, limit=8) -> str:
     return "\n".join(lines)
 
 
+def transition_table(cm: CompiledMachine) -> str:
+    """The whole transition table as the weights hold it: unit pair (i, j) of W_2, read back into
+    (next state, symbol written, move), or ``---`` for an undefined transition."""
+    L, s = cm.layout, cm.layout.slices
+    w2 = np.asarray(cm.params["layers"][0]["mlp"]["w2"])
+    names = [chr(ord("A") + i) for i in range(L.n)] + ["Z"]
+    lines = [f"transition table (read from W_2, rows = states, columns = symbols read)",
+             "  state  " + "  ".join(f"{j:>5d}" for j in range(L.k))]
+    for i in range(L.n):
+        cells = []
+        for j in range(L.k):
+            row = w2[2 * (i * L.k + j)] / 2
+            if row[s["undefined"]].max() > 0.5:
+                cells.append("  ---")
+                continue
+            nxt = names[int(np.argmax(row[s["next_state"]]))]
+            move = "R" if row[s["move"].start] > 0 else "L"
+            cells.append(f"  {int(np.argmax(row[s['write']]))}{move}{nxt}")
+        lines.append(f"  {names[i]:>5s}  " + "  ".join(cells))
+    return "\n".join(lines)
+
+
 def describe(cm: CompiledMachine, show_weights: bool = True) -> str:
     L = cm.layout
     p = cm.params
@@ -34,6 +56,7 @@ def describe(cm: CompiledMachine, show_weights: bool = True) -> str:
            f"positions    cells -{L.R}..{L.R} in D = {L.D} bits; scale M = {cm.M} (runs up to {cm.max_steps} steps)",
            "token fields state, head, write_pos, symbol (categorical), recency (scalar)",
            "read-out     state = argmax next_state, symbol = argmax write, head = head + move, undefined"]
+    out.append(transition_table(cm))
     if show_weights:
         dims = L.dim_names()
         a = layer["attn"]
@@ -55,10 +78,7 @@ def draw_run(machine, steps: int, path, tape=(), head_range: int = 16):
     path = Path(path)
     if path.suffix.lower() not in (".png", ".pdf"):
         raise ToolkitError(f"figure file {str(path)!r}: expected a .png or .pdf name")
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: no global backend switch
 
     from .compile import compile_machine
     from .decode import run
@@ -69,7 +89,8 @@ def draw_run(machine, steps: int, path, tape=(), head_range: int = 16):
     att = r.attended[0][P - 1: P - 1 + s]
     resid = r.residual[0][P - 1: P - 1 + s]
     L = compile_machine(machine, steps, head_range).layout
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4.5), gridspec_kw={"width_ratios": [1, 1.6]})
+    fig = Figure(figsize=(11, 4.5))
+    a1, a2 = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.6]})
     t = np.arange(s)
     kind = np.where(att >= P, 0, np.where(att == P - 1, 2, 1))
     for code, label, colour in ((0, "last write to the cell", "#1f3b73"), (1, "initial tape", "#2a9d5b"),
@@ -87,12 +108,12 @@ def draw_run(machine, steps: int, path, tape=(), head_range: int = 16):
     a2.set_yticklabels(dims, fontsize=5)
     a2.set_xlabel("step")
     a2.set_title("residual stream after the layer (head clipped to +-2)", fontsize=9)
-    fig.colorbar(im, ax=a2, shrink=0.7)
+    a2.set_ylabel("residual dimension")
+    fig.colorbar(im, ax=a2, shrink=0.7, label="value (clipped to [-2, 2])")
     fig.suptitle(f"{machine}  ({s} steps)", family="monospace", fontsize=9)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
     fig.savefig(tmp, dpi=200)
-    plt.close(fig)
     tmp.replace(path)
     return path

@@ -14,6 +14,11 @@ sizes run together once padded to common shapes):
 Attention is causal over a key/value cache. ``beta=None`` is hardmax (the value of the highest-scoring
 key; ties go to the earliest key), otherwise softmax with inverse temperature ``beta``, computed as
 ``softmax(beta * (s - max s))`` so that exact integer scores stay exact before the scaling.
+
+Alongside the output, the attention keeps what a certificate of exactness needs: the runner-up score
+(so the top key's margin is known) and ``max_s sum_e |q_e| |k_se|``, the largest sum of absolute
+products of any score -- a bound on every partial sum of every dot product, in whatever order it was
+accumulated. It is computed in ``check_dtype`` (float32, or float64 for float64 runs).
 """
 from __future__ import annotations
 
@@ -27,13 +32,15 @@ Params = dict[str, Any]
 
 class AttnState(NamedTuple):
     """Running reduction over key chunks for one query: the top score, the softmax normaliser (relative
-    to the top score, so the top key's final weight is 1 / norm), the weighted values, and the top key's
-    position."""
+    to the top score, so the top key's final weight is 1 / norm), the weighted values, the top key's
+    position, the runner-up score and the largest absolute-product sum of a score."""
 
     best: jax.Array      # (H,)
     norm: jax.Array      # (H,)
     acc: jax.Array       # (H, d_v)
     arg: jax.Array       # (H,) position of the top key (int32)
+    second: jax.Array    # (H,) runner-up score (-inf with one key)
+    absdot: jax.Array    # (H,) max over keys of sum_e |q_e k_e|, in check_dtype
 
 
 def embed(params: Params, token: dict[str, jax.Array]) -> jax.Array:
@@ -60,12 +67,18 @@ def attend_chunk(state: AttnState, q, keys, values, valid, beta, offset=0) -> At
     scores = jnp.where(valid[:, None], scores, -jnp.inf)
     chunk_best = scores.max(axis=0)  # (H,)
     pick = jnp.argmax(scores, axis=0)  # first maximum within the chunk
+    rest = jnp.where(jnp.arange(scores.shape[0])[:, None] == pick[None, :], -jnp.inf, scores)
+    chunk_second = rest.max(axis=0)
+    second = jnp.maximum(jnp.maximum(state.second, chunk_second), jnp.minimum(state.best, chunk_best))
+    cdt = state.absdot.dtype
+    absdot = jnp.einsum("he,che->ch", jnp.abs(q).astype(cdt), jnp.abs(keys).astype(cdt))
+    absdot = jnp.maximum(state.absdot, jnp.where(valid[:, None], absdot, 0).max(axis=0))
     better = chunk_best > state.best  # strict: earlier chunks win ties
     arg = jnp.where(better, offset + pick, state.arg).astype(jnp.int32)
     if beta is None:
         chunk_val = jnp.take_along_axis(values, pick[None, :, None], axis=0)[0]
         return AttnState(jnp.where(better, chunk_best, state.best), state.norm,
-                         jnp.where(better[:, None], chunk_val, state.acc), arg)
+                         jnp.where(better[:, None], chunk_val, state.acc), arg, second, absdot)
     new_best = jnp.maximum(state.best, chunk_best)
     safe_best = jnp.where(jnp.isfinite(new_best), new_best, 0)
     scale = jnp.exp(beta * (state.best - safe_best))
@@ -73,12 +86,12 @@ def attend_chunk(state: AttnState, q, keys, values, valid, beta, offset=0) -> At
     w = jnp.exp(beta * (scores - safe_best[None, :]))
     w = jnp.where(valid[:, None], w, 0)
     return AttnState(new_best, state.norm * scale + w.sum(0),
-                     state.acc * scale[:, None] + jnp.einsum("ch,chv->hv", w, values), arg)
+                     state.acc * scale[:, None] + jnp.einsum("ch,chv->hv", w, values), arg, second, absdot)
 
 
-def empty_attn_state(H: int, d_v: int, dtype) -> AttnState:
+def empty_attn_state(H: int, d_v: int, dtype, check_dtype=jnp.float32) -> AttnState:
     return AttnState(jnp.full((H,), -jnp.inf, dtype), jnp.zeros((H,), dtype), jnp.zeros((H, d_v), dtype),
-                     jnp.zeros((H,), jnp.int32))
+                     jnp.zeros((H,), jnp.int32), jnp.full((H,), -jnp.inf, dtype), jnp.zeros((H,), check_dtype))
 
 
 def finish_attention(state: AttnState, beta):
@@ -89,16 +102,24 @@ def finish_attention(state: AttnState, beta):
 
 
 def mlp(layer: Params, x: jax.Array) -> jax.Array:
+    """``relu(x W_1 + b_1) W_2`` (+ ``b_2`` when the layer has one)."""
     m = layer["mlp"]
-    return jax.nn.relu(x @ m["w1"] + m["b1"]) @ m["w2"] + m["b2"]
+    out = jax.nn.relu(x @ m["w1"] + m["b1"]) @ m["w2"]
+    return out + m["b2"] if "b2" in m else out
 
 
 def attn_out(layer: Params, heads: jax.Array) -> jax.Array:
     return jnp.einsum("hv,hvd->d", heads, layer["attn"]["wo"])
 
 
-def readout(params: Params, x: jax.Array) -> dict[str, jax.Array]:
-    """Categorical fields by argmax, scalar fields as numbers."""
-    out = {name: jnp.argmax(x @ w) for name, w in params["readout"].items()}
+def readout_logits(params: Params, x: jax.Array) -> dict[str, jax.Array]:
+    """Per categorical field its logits ``x R_f`` (vocab_f,), per scalar field ``x . r_s``."""
+    out = {name: x @ w for name, w in params["readout"].items()}
     out.update({name: x @ w for name, w in params["readout_scalar"].items()})
     return out
+
+
+def readout(params: Params, x: jax.Array) -> dict[str, jax.Array]:
+    """Categorical fields by argmax, scalar fields as numbers."""
+    logits = readout_logits(params, x)
+    return {name: jnp.argmax(v) if name in params["readout"] else v for name, v in logits.items()}

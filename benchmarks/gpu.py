@@ -1,0 +1,86 @@
+"""One prepared script for a lent GPU (H100/H200): the transformer's certified machine-steps/s, and the
+device's copy bandwidth as the roofline, written as JSON.
+
+    PYTHONPATH=. python benchmarks/gpu.py --out $OUT/gpu.json            # the full sweep (~5 min)
+    PYTHONPATH=. python benchmarks/gpu.py --smoke --out /tmp/gpu.json    # tiny sizes, any machine
+
+Sweep: T in (1024, 4096), B in (1024, 2048, 4096, 8192), float32, summaries only (no (B, T) trace
+buffers); per point the packed and dense layouts and, at B = 1024, the naive full-cache decode (one
+chunk as long as the cache) as the baseline run in the same process. Every run is certified step by
+step; a run that fails its certificate raises and is recorded as an error, not as a speed. Uses only
+what the lent machine has (jax, numpy); matmuls at "highest" precision (TF32 is not exact). Target from
+the issue: >= 5e7 certified machine-steps/s at T = 4096, B = 4096.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import jax  # noqa: E402
+
+jax.config.update("jax_default_matmul_precision", "highest")
+jax.config.update("jax_compilation_cache_dir", os.environ.get("TMT_JAX_CACHE", "/tmp/tmt-jax-cache"))
+
+import numpy as np  # noqa: E402
+
+from tm_transformer.machine import random_machine  # noqa: E402
+from tm_transformer.transformer.bench import copy_bandwidth  # noqa: E402
+from tm_transformer.transformer.decode import run  # noqa: E402
+
+
+def timed(fn, repeat=2):
+    fn()  # compile
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def point(T, B, layout, chunk, seed=0):
+    rng = np.random.default_rng(seed)
+    machines = [random_machine(rng, 5, 2, p_halt=0.0) for _ in range(B)]
+    try:
+        s = timed(lambda: run(machines, T, head_range=T + 1, layout=layout, chunk=chunk, trace=False))
+        return {"T": T, "B": B, "layout": layout, "chunk": chunk, "seconds": s, "steps_per_s": T * B / s}
+    except Exception as exc:  # recorded, never reported as a speed
+        return {"T": T, "B": B, "layout": layout, "chunk": chunk, "error": f"{type(exc).__name__}: {exc}"[:300]}
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--out", default="gpu.json")
+    p.add_argument("--smoke", action="store_true", help="tiny sizes (a CPU check of the script)")
+    args = p.parse_args(argv)
+    Ts, Bs = ((64, 128), (8, 16)) if args.smoke else ((1024, 4096), (1024, 2048, 4096, 8192))
+    out = {"device": str(jax.devices()[0].device_kind), "backend": jax.default_backend(), "jax": jax.__version__,
+           "python": platform.python_version(), "points": []}
+    out["copy_bytes_per_s"] = copy_bandwidth(1 << 24 if args.smoke else 1 << 30)
+    for T in Ts:
+        for B in Bs:
+            for layout in ("packed", "dense"):
+                out["points"].append(point(T, B, layout, chunk=128 if args.smoke else 512))
+                print(json.dumps(out["points"][-1]), flush=True)
+            if B == Bs[0]:
+                out["points"].append(point(T, B, "dense", chunk=-(-(T + 1) // 8) * 8) | {"layout": "baseline"})
+                print(json.dumps(out["points"][-1]), flush=True)
+    # roofline: the packed decode reads on average half the live cache a step, 3 bytes a token
+    for pt in out["points"]:
+        if "steps_per_s" in pt and pt["layout"] == "packed":
+            pt["cache_bytes_per_s"] = pt["steps_per_s"] * (pt["T"] / 2) * 3
+            pt["roofline_fraction"] = pt["cache_bytes_per_s"] / out["copy_bytes_per_s"]
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(out, indent=1))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,90 @@
+"""Check 6: the compiled transformer runs published machines exactly, and where each dtype stops being exact.
+
+Per dtype three numbers at a free head range (R = T + 8): the a-priori envelope, the certified frontier
+(the first T at which real runs no longer certify every step) and the first real failure (the first T
+at which uncertified runs differ from the reference). Sound means envelope < certified frontier <= first
+real failure: the envelope never promises more than the certificate delivers, and the certificate never
+passes a wrong run (a certified run that differs from the reference raises inside the measurement).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from . import figures
+
+
+def check_transformer(out: Path, quick: bool = True, seed: int = 0, progress: bool = True):
+    from tm_transformer import parse_machine, simulate
+    from tm_transformer.transformer.decode import run
+    from tm_transformer.transformer.envelope import MANTISSA_BITS, min_beta, steps_exact
+    from tm_transformer.transformer.frontier import (beta_frontier, certified_steps_frontier, envelope_steps,
+                                                     real_steps_frontier, steps_frontier)
+
+    from .checks import CheckResult, _bar
+
+    res = CheckResult("transformer")
+    published = ["1RB1LB_1LA1RZ", "1RB1RZ_1LB0RC_1LC1LA", "1RB1RZ_0RC1RB_1LC1LA", "1RB1LB_1LA0LC_1RZ1LD_1RD0RA",
+                 "1RB2LB1RZ_2LA2RB1LB", "1RB2LA1RA1RA_1LB1LA3RB1RZ", "1RB1LC_1RC1RB_1RD0LE_1LA1LD_1RZ0LA"]
+    T = 2_000 if quick else 100_000
+    machines = [parse_machine(s) for s in published]
+    runs = run(machines, T, head_range=1000).results  # certified: raises on any uncertified step
+    for s, m, r in zip(published, machines, runs):
+        ref = simulate(m, T)
+        res.rows.append({"kind": "exactness", "machine": s, "steps": r.steps, "exact": bool(r.trace == ref.trace),
+                         "certified": True, "dtype": "float32"})
+    limit = 512 if quick else 4096
+    for dtype in _bar(["bfloat16", "float16", "float32", "float64"], "TM frontier", progress):
+        row = {"kind": "frontier", "dtype": dtype, "mantissa_bits": MANTISSA_BITS[dtype]}
+        for R in (4, 100, 1000):
+            row[f"envelope_R{R}"] = steps_exact(MANTISSA_BITS[dtype], R)
+            row[f"probe_R{R}"] = steps_frontier(dtype, R) if dtype != "float64" else None
+        row["envelope_free_range"] = envelope_steps(dtype)
+        if dtype in ("bfloat16", "float16"):
+            kw = dict(limit=limit, n_machines=8, seed=seed)
+            row["certified_free_range"] = certified_steps_frontier(dtype, **kw)
+            row["real_free_range"] = real_steps_frontier(dtype, **kw)
+        res.rows.append(row)
+    Ns = [10, 100] if quick else [10, 100, 1000, 3000]
+    for N in _bar(Ns, "softmax beta", progress):
+        res.rows.append({"kind": "beta", "steps": N, "envelope_beta": min_beta(2 * N + 20, N + 1),
+                         "old_envelope_beta": float(np.log(4 * (N + 1))),
+                         "real_beta": beta_frontier(N, N + 8, n_machines=4, seed=seed, tol=0.05)})
+    exact = all(r["exact"] for r in res.rows if r["kind"] == "exactness")
+    fr = [r for r in res.rows if r["kind"] == "frontier"]
+    sound = all((r.get(f"probe_R{R}") is None or r[f"probe_R{R}"] > r[f"envelope_R{R}"]) for r in fr
+                for R in (4, 100, 1000)) and all(
+        r["envelope_free_range"] < r["certified_free_range"] <= r["real_free_range"] for r in fr if "real_free_range" in r)
+    beta_sound = all(r["real_beta"] <= r["envelope_beta"] + 0.05 for r in res.rows if r["kind"] == "beta")
+    low = ", ".join(f"{r['dtype']} {r['envelope_free_range']} / {r['certified_free_range']} / {r['real_free_range']}"
+                    for r in fr if "real_free_range" in r)
+    res.summary = (f"published machines exact and certified for {T} steps in float32: {exact}; envelope < certified "
+                   f"frontier <= first real failure: {sound} (steps at R = T + 8, envelope / certified / real: {low}); "
+                   f"the tight softmax bound covers every measured beta: {beta_sound}")
+    fig, axes = figures.new(2, width=3.3)
+    Rs = np.array([4, 100, 1000])
+    for i, r in enumerate(fr):
+        col = figures.COLOURS[i]
+        axes[0].plot(Rs, [r[f"envelope_R{R}"] for R in Rs], "-", color=col, label=f"{r['dtype']} envelope")
+        if r["probe_R4"] is not None:
+            axes[0].plot(Rs, [r[f"probe_R{R}"] for R in Rs], "o", color=col, ms=3, label=f"{r['dtype']} worst-case probe")
+        if "real_free_range" in r:
+            x = r["envelope_free_range"] + 8
+            axes[0].plot([x], [r["certified_free_range"]], "s", color=col, ms=5, mfc="none",
+                         label=f"{r['dtype']} certified frontier")
+            axes[0].plot([x], [r["real_free_range"]], "x", color=col, ms=7, label=f"{r['dtype']} first real failure")
+    axes[0].set(xscale="log", yscale="log", xlabel=r"head range $R$", ylabel=r"steps $T$ exact",
+                title="precision frontier per dtype")
+    axes[0].legend(fontsize=4.5, ncol=2)
+    br = [r for r in res.rows if r["kind"] == "beta"]
+    steps = [r["steps"] for r in br]
+    axes[1].plot(steps, [r["envelope_beta"] for r in br], "-", color=figures.COLOURS[0],
+                 label=r"a-priori: $1/(e^\beta-1) + N e^{-\beta M} \leq 1/3$")
+    axes[1].plot(steps, [r["old_envelope_beta"] for r in br], ":", color=figures.COLOURS[2], label=r"old bound $\ln 4N$")
+    axes[1].plot(steps, [r["real_beta"] for r in br], "o", color=figures.COLOURS[1], label="measured (real runs)")
+    axes[1].set(xscale="log", xlabel=r"steps $T$", ylabel=r"smallest exact softmax $\beta$",
+                title="softmax temperature frontier")
+    axes[1].legend(fontsize=6)
+    res.figures += figures.save(fig, out, "transformer_frontier")
+    return res
