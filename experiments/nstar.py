@@ -275,7 +275,7 @@ def nstar(setting: str, params: dict, learner: str | None = None, target: str | 
                          f"nstar/halfspace/{learner}/{d}/{eps}/{delta}" + (f"/noise={noise}" if noise else ""),
                          n0=max(2, d), target="isotropic Gaussian inputs, homogeneous target" +
                          (f", labels flipped at rate {noise}" if noise else ""), learner=learner, max_points=max_points,
-                         pad=4 * d * exact_midpoint(eps, delta).n_star)  # one compiled shape for the whole search
+                         pad=2 * d * exact_midpoint(eps, delta).n_star)  # one compiled shape for the whole search
     if setting == "contexts":
         m, V = int(params.get("m", 1)), int(params["V"])
         names = (targets or CONTEXT_TARGETS) if worst_case else (target or "uniform",)
