@@ -416,60 +416,10 @@ def check_coin(out: Path, quick: bool = True, seed: int = 0, progress: bool = Tr
 
 # ---- 6: the Turing-machine transformer ----------------------------------------------------------------
 def check_transformer(out: Path, quick: bool = True, seed: int = 0, progress: bool = True) -> CheckResult:
-    from tm_transformer import parse_machine, simulate
-    from tm_transformer.transformer.decode import run
-    from tm_transformer.transformer.envelope import MANTISSA_BITS, min_beta, steps_exact
-    from tm_transformer.transformer.frontier import beta_frontier, envelope_steps, real_steps_frontier, steps_frontier
+    """Check 6, in :mod:`.transformer_check`."""
+    from .transformer_check import check_transformer as check
 
-    res = CheckResult("transformer")
-    published = ["1RB1LB_1LA1RZ", "1RB1RZ_1LB0RC_1LC1LA", "1RB1RZ_0RC1RB_1LC1LA", "1RB1LB_1LA0LC_1RZ1LD_1RD0RA",
-                 "1RB2LB1RZ_2LA2RB1LB", "1RB2LA1RA1RA_1LB1LA3RB1RZ", "1RB1LC_1RC1RB_1RD0LE_1LA1LD_1RZ0LA"]
-    T = 2_000 if quick else 100_000
-    machines = [parse_machine(s) for s in published]
-    runs = run(machines, T, head_range=1000).results
-    for s, m, r in zip(published, machines, runs):
-        ref = simulate(m, T)
-        res.rows.append({"kind": "exactness", "machine": s, "steps": r.steps, "exact": bool(r.trace == ref.trace),
-                         "dtype": "float32"})
-    for dtype in _bar(["bfloat16", "float16", "float32", "float64"], "TM frontier", progress):
-        row = {"kind": "frontier", "dtype": dtype, "mantissa_bits": MANTISSA_BITS[dtype]}
-        for R in (4, 100, 1000):
-            row[f"envelope_R{R}"] = steps_exact(MANTISSA_BITS[dtype], R)
-            row[f"probe_R{R}"] = steps_frontier(dtype, R) if dtype != "float64" else None
-        if dtype in ("bfloat16", "float16"):
-            row["envelope_free_range"] = envelope_steps(dtype)
-            row["real_free_range"] = real_steps_frontier(dtype, limit=512, n_machines=8, seed=seed)
-        res.rows.append(row)
-    Ns = [10, 100] if quick else [10, 100, 1000, 3000]
-    for N in _bar(Ns, "softmax beta", progress):
-        res.rows.append({"kind": "beta", "steps": N, "envelope_beta": min_beta(N + 1),
-                         "real_beta": beta_frontier(N, N + 8, n_machines=4, seed=seed, tol=0.1)})
-    exact = all(r["exact"] for r in res.rows if r["kind"] == "exactness")
-    sound = all((r.get(f"probe_R{R}") is None or r[f"probe_R{R}"] > r[f"envelope_R{R}"]) for r in res.rows
-                if r["kind"] == "frontier" for R in (4, 100, 1000)) and all(
-        r["real_free_range"] > r["envelope_free_range"] for r in res.rows if r["kind"] == "frontier" and "real_free_range" in r)
-    res.summary = (f"published machines exact for {T} steps in float32: {exact}; envelope never exceeds the measured "
-                   f"frontier: {sound}")
-    fig, axes = figures.new(2, width=3.3)
-    fr = [r for r in res.rows if r["kind"] == "frontier"]
-    Rs = np.array([4, 100, 1000])
-    for i, r in enumerate(fr):
-        col = figures.COLOURS[i]
-        axes[0].plot(Rs, [r[f"envelope_R{R}"] for R in Rs], "-", color=col, label=f"{r['dtype']} envelope")
-        if r["probe_R4"] is not None:
-            axes[0].plot(Rs, [r[f"probe_R{R}"] for R in Rs], "o", color=col, label=f"{r['dtype']} measured (worst case)")
-        if "real_free_range" in r:
-            axes[0].plot([r["real_free_range"]], [r["real_free_range"]], "x", color=col, ms=7,
-                         label=f"{r['dtype']} real runs (R = T + 8)")
-    axes[0].set(xscale="log", yscale="log", xlabel="head range R", ylabel="steps exact", title="precision frontier per dtype")
-    axes[0].legend(fontsize=5)
-    br = [r for r in res.rows if r["kind"] == "beta"]
-    axes[1].plot([r["steps"] for r in br], [r["envelope_beta"] for r in br], "-", color=figures.COLOURS[0], label="envelope ln(4N)")
-    axes[1].plot([r["steps"] for r in br], [r["real_beta"] for r in br], "o", color=figures.COLOURS[1], label="measured (real runs)")
-    axes[1].set(xscale="log", xlabel="steps", ylabel="smallest exact softmax beta", title="softmax temperature frontier")
-    axes[1].legend()
-    res.figures += figures.save(fig, out, "transformer_frontier")
-    return res
+    return check(out, quick, seed, progress)
 
 
 CHECKS = {"symbolic": check_symbolic, "contexts": check_contexts, "sequences": check_sequences,
