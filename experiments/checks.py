@@ -22,7 +22,7 @@ from .arguments import for_claim
 from .montecarlo import constant_cost, count_failures, has_reduction
 from .nstar import CONTEXT_TARGETS, SEQUENCE_TARGETS, context_probs, exact_coin, nstar, sequence_probs
 from .protocol import KAPPA, decide, test_n
-from .stats import ALPHA, agrees_with, search_n_star
+from .stats import ALPHA, agrees_with
 from .verdicts import compose, needed_rows
 
 
@@ -50,21 +50,6 @@ def _bar(items, desc, progress):
     from tqdm.auto import tqdm
 
     return tqdm(items, desc=desc, leave=False, disable=None)  # silent when not on a terminal
-
-
-def _hi(ns) -> int:
-    """The conservative n* (CP upper bound), or the point estimate where the trials cannot certify it
-    (rows say which in ``n_star_hi_certified``)."""
-    return ns.n_hi if ns.n_hi is not None else ns.n
-
-
-def _measure(setting, kw, delta, n0, trials, seed, tag, conservative_key="failures"):
-    """n* by search; the failure count used is ``conservative_key`` (for the perceptron the upper count)."""
-    def failures(n):
-        r = count_failures(setting, n, trials, seed, tag, **kw)
-        k = r["failures"] + (r.get("unconverged", 0) if conservative_key == "upper" else 0)
-        return k, r["trials"]
-    return search_n_star(failures, delta, n0=n0)
 
 
 # ---- 1: symbolic ------------------------------------------------------------------------------------
