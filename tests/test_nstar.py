@@ -303,3 +303,15 @@ def test_supporting_upper_bound_sits_under_the_claim_and_not_under_half_the_cons
         kw = dict(zip(grid, values))
         ratios.append(get(upper).evaluate(**kw) / get(claim).evaluate(C=const, **kw))
     assert max(ratios) <= 1 + 1e-12 and max(ratios) > 0.5  # the constant works; half of it would not
+
+
+@settings(max_examples=20)
+@given(st.integers(1, 200), st.floats(0.01, 0.99), st.sampled_from([0.05, 0.1, 0.2]))
+def test_coin_failure_for_p_that_is_no_short_decimal_matches_enumeration(n, p, eps):
+    """A Dirichlet draw's p takes the float path of the accept range; it must agree with summing the
+    pmf over the counts whose error exceeds eps."""
+    from scipy.stats import binom
+
+    k = np.arange(n + 1)
+    want = binom.pmf(k, n, p)[np.abs(k / n - p) > eps + 1e-9].sum()
+    assert exact.coin_failure([n], p, eps)[0] == pytest.approx(want, rel=1e-8, abs=1e-12)
