@@ -41,16 +41,17 @@ def check_transformer(out: Path, quick: bool = True, seed: int = 0, progress: bo
             row[f"envelope_R{R}"] = steps_exact(MANTISSA_BITS[dtype], R)
             row[f"probe_R{R}"] = steps_frontier(dtype, R) if dtype != "float64" else None
         row["envelope_free_range"] = envelope_steps(dtype)
-        if dtype in ("bfloat16", "float16"):
-            kw = dict(limit=limit, n_machines=8, seed=seed)
+        if dtype in ("bfloat16", "float16"):  # searched upwards from the envelope (which must pass)
+            kw = dict(limit=limit, n_machines=4 if quick else 16, seed=seed, start=row["envelope_free_range"])
             row["certified_free_range"] = certified_steps_frontier(dtype, **kw)
+            kw["start"] = row["certified_free_range"] - 1  # a certified run is exact: no real failure below
             row["real_free_range"] = real_steps_frontier(dtype, **kw)
         res.rows.append(row)
-    Ns = [10, 100] if quick else [10, 100, 1000, 3000]
+    Ns = [100] if quick else [10, 100, 1000, 3000]
     for N in _bar(Ns, "softmax beta", progress):
         res.rows.append({"kind": "beta", "steps": N, "envelope_beta": min_beta(2 * N + 20, N + 1),
                          "old_envelope_beta": float(np.log(4 * (N + 1))),
-                         "real_beta": beta_frontier(N, N + 8, n_machines=4, seed=seed, tol=0.05)})
+                         "real_beta": beta_frontier(N, N + 8, n_machines=4, seed=seed, tol=0.1 if quick else 0.02)})
     exact = all(r["exact"] for r in res.rows if r["kind"] == "exactness")
     fr = [r for r in res.rows if r["kind"] == "frontier"]
     sound = all((r.get(f"probe_R{R}") is None or r[f"probe_R{R}"] > r[f"envelope_R{R}"]) for r in fr

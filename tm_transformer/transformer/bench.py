@@ -49,7 +49,7 @@ def copy_bandwidth(n_bytes: int = 1 << 30) -> float:
 
 
 def bench_transformer(steps: int, batch: int, dtype: str = "float32", seed: int = 0, repeat: int = 2,
-                      variants=("baseline", "dense", "packed"), chunk: int = 512, trace: bool = True) -> dict:
+                      variants=("baseline", "dense", "packed"), chunk: int = 128, trace: bool = True) -> dict:
     rng = np.random.default_rng(seed)
     machines = [random_machine(rng, 5, 2, p_halt=0.0) for _ in range(batch)]
     head_range = steps + 1

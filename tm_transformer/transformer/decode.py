@@ -208,8 +208,9 @@ def _margin(logits):
     """Top minus runner-up of a (vocab,) logit vector, in float32 (inf for a vocabulary of one)."""
     if logits.shape[-1] < 2:
         return jnp.float32(jnp.inf)
-    top2 = jax.lax.top_k(logits.astype(jnp.float32), 2)[0]
-    return top2[0] - top2[1]
+    x = logits.astype(jnp.float32)
+    top = jnp.argmax(x)
+    return x[top] - jnp.max(jnp.where(jnp.arange(x.shape[-1]) == top, -jnp.inf, x))
 
 
 def _integral(a):
@@ -263,7 +264,8 @@ def _position(params, tabs, fields, carry: Carry, i, st: Static):
     nxt = {"state": new_state, "head": jnp.clip(new_head, -R, R) + R, "write_pos": token["head"],
            "symbol": out["symbol"], "recency": i - P + 2}
     gen = jax.tree.map(lambda a, b: jnp.where(executes, a, b), nxt, carry.gen)
-    tape = jnp.where(executes, carry.tape.at[token["head"]].set(out["symbol"].astype(carry.tape.dtype)), carry.tape)
+    cell = token["head"]  # one element updated in place (not a select over the whole tape)
+    tape = carry.tape.at[cell].set(jnp.where(executes, out["symbol"].astype(carry.tape.dtype), carry.tape[cell]))
     moved = jnp.clip(new_head, -R, R)
     lo = jnp.where(executes, jnp.minimum(carry.lo, moved), carry.lo)
     hi = jnp.where(executes, jnp.maximum(carry.hi, moved), carry.hi)
@@ -404,7 +406,7 @@ def describe_failure(flags: int) -> list[str]:
 
 def run(machines: TuringMachine | Sequence[TuringMachine], steps: int | None = None, tapes=None, *,
         dtype: str = "float32", beta: float | None = None, head_range: int | None = None,
-        layout: str = "packed", chunk: int = 512, check_envelope: bool = True, certify: bool = True,
+        layout: str = "packed", chunk: int = 128, check_envelope: bool = True, certify: bool = True,
         record: bool = False, until_halt: bool = True, trace: bool = True, weights=None,
         progress: Callable[[int], None] | None = None) -> TransformerRun:
     """Run one machine or a batch on the compiled transformer for ``steps`` steps, or to the halt.

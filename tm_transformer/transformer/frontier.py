@@ -105,18 +105,23 @@ def runs_exact(dtype: str, T: int, R: int | None = None, n_machines: int = 16, s
     return all(simulate(m, T, tape).trace == res.trace for m, tape, res in zip(machines, tapes, out.results))
 
 
-def certified_steps_frontier(dtype: str, R: int | None = None, limit: int = 4096, **kw) -> int:
-    """The smallest T (up to ``limit``) whose real runs do not all certify (see :func:`runs_certified`)."""
-    return _first_failure(lambda T: runs_certified(dtype, T, R, **kw), limit)
+def certified_steps_frontier(dtype: str, R: int | None = None, limit: int = 4096, start: int = 1, **kw) -> int:
+    """The smallest T in (start, limit] whose real runs do not all certify (see :func:`runs_certified`)."""
+    return _first_failure(lambda T: runs_certified(dtype, T, R, **kw), limit, start)
 
 
-def real_steps_frontier(dtype: str, R: int | None = None, limit: int = 4096, **kw) -> int:
-    """The smallest T (up to ``limit``) whose uncertified real runs are not exact (see :func:`runs_exact`)."""
-    return _first_failure(lambda T: runs_exact(dtype, T, R, **kw), limit)
+def real_steps_frontier(dtype: str, R: int | None = None, limit: int = 4096, start: int = 1, **kw) -> int:
+    """The smallest T in (start, limit] whose uncertified real runs are not exact (see :func:`runs_exact`)."""
+    return _first_failure(lambda T: runs_exact(dtype, T, R, **kw), limit, start)
 
 
-def _first_failure(ok, limit: int) -> int:
-    lo, hi = 1, 2
+def _first_failure(ok, limit: int, start: int = 1) -> int:
+    """The smallest T in (start, limit] with not ok(T) (``limit`` if none), assuming ok is monotone: a
+    geometric scan from ``start`` (a T known or expected to pass, e.g. the envelope), then bisection.
+    Returns ``start`` itself when it fails."""
+    if not ok(start):
+        return start
+    lo, hi = start, 2 * start
     while hi < limit and ok(hi):
         lo, hi = hi, hi * 2
     if hi >= limit:
