@@ -11,6 +11,21 @@ MAX_CLI_STEPS = 10 ** 7
 DEFAULT_HEAD_RANGE = 1000
 
 
+def use_compilation_cache() -> None:
+    """JAX's persistent compilation cache for the command line (``$TMT_JAX_CACHE``, default
+    ``~/.cache/tm-transformer/jax``): a second ``tmt run`` of the same shapes skips XLA compilation.
+    Set only by the CLI, never on import."""
+    import os
+
+    import jax
+
+    path = os.environ.get("TMT_JAX_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "tm-transformer", "jax")
+    try:
+        jax.config.update("jax_compilation_cache_dir", path)
+    except Exception:  # an old JAX without the option: compile every time
+        pass
+
+
 def _default_head_range(steps: int | None, tape) -> int:
     if steps is None:
         return DEFAULT_HEAD_RANGE
@@ -34,6 +49,7 @@ def run_transformer(machine, args) -> int:
 
     if args.dtype not in _DTYPES:
         raise ToolkitError(f"--dtype {args.dtype!r}: expected one of {', '.join(_DTYPES)}")
+    use_compilation_cache()
     if args.steps is not None and args.steps > MAX_CLI_STEPS:
         raise ToolkitError(f"--steps {args.steps}: the transformer engine runs at most {MAX_CLI_STEPS:,} steps "
                            f"(the reference engine has no such limit)")
@@ -120,6 +136,7 @@ def cmd_bench(args) -> int:
         raise ToolkitError(f"unknown benchmark {args.what!r}: expected 'transformer'")
     if args.steps < 1 or args.batch < 1:
         raise ToolkitError("--steps and --batch must be positive")
+    use_compilation_cache()
     variants = ("baseline", "dense", "packed") if args.layout is None else ("baseline", args.layout)
     out = bench_transformer(args.steps, args.batch, args.dtype, repeat=args.repeat, variants=variants,
                             trace=not args.summaries)
