@@ -315,3 +315,20 @@ def test_coin_failure_for_p_that_is_no_short_decimal_matches_enumeration(n, p, e
     k = np.arange(n + 1)
     want = binom.pmf(k, n, p)[np.abs(k / n - p) > eps + 1e-9].sum()
     assert exact.coin_failure([n], p, eps)[0] == pytest.approx(want, rel=1e-8, abs=1e-12)
+
+
+def test_float_decisions_count_ties_as_successes_like_the_integer_ones():
+    """A rational non-uniform target ((1/2, 1/2, 0, 0) takes the float32 path) ties at eps as often as a
+    fair coin: its failure rate must match the exact one with ties as successes, and the same test must
+    reject the ties-as-failures value (power)."""
+    from tm_transformer.experiments.exact import contexts_failure
+    from tm_transformer.experiments.montecarlo import count_failures
+    from tm_transformer.experiments.nstar import context_probs
+    from tm_transformer.experiments.stats import agrees_with
+
+    r = count_failures("contexts", 20, 20_000, 3, "ties", probs=context_probs("sparse", 1, 4), eps=0.1)
+    exact = contexts_failure(20, context_probs("sparse", 1, 3), 0.1)
+    ties_fail = contexts_failure(20, context_probs("sparse", 1, 3), 0.1 - 1e-9)
+    assert ties_fail > exact + 0.1
+    assert agrees_with(r["failures"], r["trials"], exact)
+    assert not agrees_with(r["failures"], r["trials"], ties_fail)
