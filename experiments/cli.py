@@ -134,8 +134,8 @@ def cmd_nstar(args) -> int:
         raise ToolkitError(f"--learner {args.learner!r}: expected one of {', '.join(LEARNERS[setting])}")
     if args.target and args.worst_case:
         raise ToolkitError("--target and --worst-case exclude each other")
-    if args.trials is not None and args.trials < 100:
-        raise ToolkitError(f"--trials {args.trials}: expected at least 100")
+    if args.trials is not None and not 100 <= args.trials <= 10 ** 8:
+        raise ToolkitError(f"--trials {args.trials}: expected 100 to 100,000,000")
     target = args.target
     if setting == "coin" and target is not None:
         try:

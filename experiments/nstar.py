@@ -123,8 +123,13 @@ def exact_coin(p: float, eps: float, delta: float) -> NStar:
     hoeffding = max(2, math.ceil(get("hoeffding").evaluate(eps=eps, delta=delta)))
     H = min(COIN_MAX_N, hoeffding)
     ns = np.arange(1, H + 1)
-    n, first, f = from_curve(ns, exact.coin_failure(ns, p, eps), delta)
-    return NStar(n, n, n, True, DEFINITION, f"p={p:g}", "empirical frequency", 0, H, first, f,
+    try:
+        n, first, f = from_curve(ns, exact.coin_failure(ns, p, eps), delta)
+    except ValueError:
+        raise ValueError(f"n* is beyond the exact enumeration's limit of n = {COIN_MAX_N:,} (Hoeffding's bound is "
+                         f"{hoeffding:,}): take a larger eps or delta") from None
+    # exact only when every n' up to Hoeffding's bound was enumerated
+    return NStar(n, n, n, H == hoeffding, DEFINITION, f"p={p:g}", "empirical frequency", 0, H, first, f,
                  f"every n' in [1, {H}] " + ("(Hoeffding's bound beyond)" if H == hoeffding else
                                             f"(Hoeffding's bound {hoeffding} is past the enumeration's {COIN_MAX_N})"))
 
