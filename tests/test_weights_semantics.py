@@ -234,3 +234,40 @@ def test_inspect_prints_the_whole_transition_table(capsys):
     assert "transition table (read from W_2" in out
     for row in ("A    1RB    1LB", "B    1LA    0LC", "C    1RZ    1LD", "D    1RD    0RA"):
         assert row in out
+
+
+@pytest.mark.parametrize("name", [name for name, _ in NAMES])
+def test_a_weights_file_with_any_array_misshapen_or_non_finite_is_refused(tmp_path, name, capsys):
+    from safetensors import safe_open
+    from safetensors.numpy import load_file, save_file
+
+    path = tmp_path / "w.safetensors"
+    assert main(["export", "1RB1LB_1LA1RZ", "-o", str(path), "--steps", "100", "--head-range", "8"]) == 0
+    arrays = load_file(str(path))
+    with safe_open(str(path), "np") as f:
+        meta = f.metadata()
+    good = arrays[name]
+    nan = good.copy()
+    nan.flat[0] = np.nan
+    for bad, why in ((good[..., :-1], "has shape"), (nan, "non-finite")):
+        save_file({**arrays, name: np.ascontiguousarray(bad)}, str(path), metadata=meta)
+        capsys.readouterr()
+        assert main(["run", "1RB1LB_1LA1RZ", "--engine", "transformer", "--weights", str(path)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and why in err and name in err
+
+
+def test_weights_cli_inputs_that_do_not_fit_are_one_line(tmp_path, capsys):
+    path = tmp_path / "w.safetensors"
+    assert main(["export", "1RB1LB_1LA1RZ", "-o", str(path), "--steps", "100", "--head-range", "8"]) == 0
+    cases = [(["run", "1RB0LB_1LA0RZ", "--engine", "transformer", "--weights", str(path)], "exported for 1RB1LB_1LA1RZ"),
+             (["run", "1RB1LB_1LA1RZ", "--engine", "transformer", "--weights", str(path), "--head-range", "5"], "cover +-8"),
+             (["export", "1RB1LB_1LA1RZ", "-o", str(tmp_path / "x.safetensors"), "--head-range", "0"], "positive"),
+             (["export", "1RB1LB_1LA1RZ", "-o", str(path / "sub" / "x.safetensors")], "cannot write"),
+             (["bench", "transformer", "--steps", "10", "--batch", "2", "--repeat", "0"], "--repeat"),
+             (["inspect", "1RB1LB_1LA1RZ", "--figure", str(tmp_path / "f.txt")], ".png or .pdf")]
+    for argv, needle in cases:
+        capsys.readouterr()
+        assert main(argv) == 2, argv
+        out, err = capsys.readouterr()
+        assert err.count("\n") == 1 and needle in err and out == "", (argv, err)

@@ -60,6 +60,8 @@ def run_transformer(machine, args) -> int:
         from .weights import load
 
         weights = load(args.weights)
+        if args.head_range is not None and args.head_range != weights.head_range:
+            raise ToolkitError(f"--head-range {args.head_range}: the weights in {args.weights} cover +-{weights.head_range}")
         head_range = weights.head_range
     else:
         head_range = args.head_range or _default_head_range(args.steps, args.tape)
@@ -105,7 +107,7 @@ def cmd_export(args) -> int:
 
     machine = _load(args)
     steps = args.steps
-    head_range = args.head_range or _default_head_range(steps, args.tape)
+    head_range = _default_head_range(steps, args.tape) if args.head_range is None else args.head_range
     if head_range < 1:
         raise ToolkitError(f"--head-range {head_range}: expected a positive integer")
     path = save(Weights.from_compiled(compile_machine(machine, steps, head_range)), args.output)
@@ -121,6 +123,8 @@ def cmd_inspect(args) -> int:
     machine = _load(args)
     if args.head_range < 1:
         raise ToolkitError(f"--head-range {args.head_range}: expected a positive integer")
+    if args.figure and not args.figure.lower().endswith((".png", ".pdf")):
+        raise ToolkitError(f"--figure {args.figure!r}: expected a .png or .pdf name")
     cm = compile_machine(machine, args.steps, args.head_range)
     print(describe(cm, show_weights=not args.brief))
     if args.figure:
@@ -134,8 +138,8 @@ def cmd_bench(args) -> int:
 
     if args.what != "transformer":
         raise ToolkitError(f"unknown benchmark {args.what!r}: expected 'transformer'")
-    if args.steps < 1 or args.batch < 1:
-        raise ToolkitError("--steps and --batch must be positive")
+    if args.steps < 1 or args.batch < 1 or args.repeat < 1:
+        raise ToolkitError("--steps, --batch and --repeat must be positive")
     use_compilation_cache()
     variants = ("baseline", "dense", "packed") if args.layout is None else ("baseline", args.layout)
     out = bench_transformer(args.steps, args.batch, args.dtype, repeat=args.repeat, variants=variants,

@@ -1,6 +1,6 @@
 """Compiling a Turing machine into the weights of the generic transformer of :mod:`.model`.
 
-Residual stream (d_model = 3n + 3k + 2D + 7 for n states, k symbols, D position bits), in order:
+Residual stream (d_model = 2n + 3k + 2D + 6 for n states, k symbols, D position bits), in order:
 
 =============  ====  ==============================================================
 name           size  meaning

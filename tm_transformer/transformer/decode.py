@@ -467,6 +467,8 @@ def run(machines: TuringMachine | Sequence[TuringMachine], steps: int | None = N
     k = max(m.n_symbols for m in batch)
     if weights is not None:
         weights.check_machine(batch[0])
+        if not all(np.all(np.isfinite(np.asarray(a))) for a in jax.tree.leaves(weights.params)):
+            raise ToolkitError("the weights hold non-finite values")
         params, axes = weights.params, tuple(None for _ in jax.tree.leaves(weights.params))
         n, k = weights.n_states, weights.n_symbols
         L = Layout(n, k, int(R))

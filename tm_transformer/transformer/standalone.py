@@ -35,9 +35,13 @@ def embed(w, state, head, write_pos, symbol, recency):
 def decode(w, cfg, steps=None, tape=()):
     n, k, R, M, D = cfg["n_states"], cfg["n_symbols"], cfg["head_range"], cfg["M"], cfg["position_bits"]
     steps = M - 1 if steps is None else steps
+    if not 0 <= steps <= M - 1:
+        raise SystemExit(f"--steps {steps}: the weights were made for at most {M - 1} steps")
+    if any(not 0 <= s < k for s in tape) or len(tape) > R + 1:
+        raise SystemExit(f"--tape: expected at most {R + 1} symbols in 0..{k - 1}")
     tokens = [(n + 1, R, c + R, s, 0) for c, s in enumerate(tape)] + [(0, R, 2 * R + 1, 0, M * (D - 1))]
     keys, values = [], []
-    cells, head, state, t, halted = dict(enumerate(tape)), 0, 0, 0, False
+    cells, head, state, t, reason = dict(enumerate(tape)), 0, 0, 0, "step_limit"
     for i in range(len(tokens) - 1 + steps):
         x = embed(w, *tokens[i])
         q, key, value = (x @ w[f"layers.0.attn.w_{c}"][0] for c in "qkv")
@@ -49,6 +53,7 @@ def decode(w, cfg, steps=None, tape=()):
         x = x + a @ w["layers.0.attn.w_o"][0]
         x = x + np.maximum(x @ w["layers.0.mlp.w_1"] + w["layers.0.mlp.b_1"], 0) @ w["layers.0.mlp.w_2"]
         if x @ w["readout.undefined"] > 0.5:
+            reason = "undefined"  # stopped before an undefined transition (counted as halted, as tmt does)
             break
         state, symbol = int(np.argmax(x @ w["readout.state"])), int(np.argmax(x @ w["readout.symbol"]))
         cells[head] = symbol
@@ -59,10 +64,10 @@ def decode(w, cfg, steps=None, tape=()):
         tokens.append((state, new_head + R, head + R, symbol, t))
         head = new_head
         if state == n:
-            halted = True
+            reason = "halted"
             break
-    return {"steps": t, "sigma": sum(1 for s in cells.values() if s), "halted": halted, "head": head,
-            "state": "Z" if halted else chr(ord("A") + state)}
+    return {"steps": t, "sigma": sum(1 for s in cells.values() if s), "halted": reason != "step_limit",
+            "reason": reason, "head": head, "state": "Z" if reason == "halted" else chr(ord("A") + state)}
 
 
 def main(argv=None):

@@ -111,6 +111,10 @@ class Weights:
                 "position_bits": L.D, "residual": L.dim_names()}
 
     def check_machine(self, machine: TuringMachine) -> None:
+        """The machine a run names must be the one the weights were exported for (an edited weight still
+        counts as that machine's file: the point is to watch the edit change its run)."""
+        if self.machine and self.machine != str(machine):
+            raise ToolkitError(f"the weights were exported for {self.machine}, not {machine}")
         if machine.n_states > self.n_states or machine.n_symbols > self.n_symbols:
             raise ToolkitError(f"the weights are for {self.n_states} states x {self.n_symbols} symbols, the machine "
                                f"has {machine.n_states} x {machine.n_symbols}")
@@ -123,10 +127,15 @@ def save(weights: Weights, path) -> Path:
     path = Path(path)
     if path.suffix != ".safetensors":
         raise ToolkitError(f"weights file {str(path)!r}: expected a name ending in .safetensors")
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    save_file(named_arrays(weights.params), str(tmp), metadata={"config": json.dumps(weights.config())})
-    tmp.replace(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_file(named_arrays(weights.params), str(tmp), metadata={"config": json.dumps(weights.config())})
+        tmp.replace(path)
+    except OSError as exc:
+        if tmp.exists():
+            tmp.unlink()
+        raise ToolkitError(f"cannot write {str(path)!r}: {exc.strerror or exc}") from None
     return path
 
 
@@ -151,12 +160,24 @@ def load(path) -> Weights:
         n, k, R, M = (int(cfg[key]) for key in ("n_states", "n_symbols", "head_range", "M"))
     except (KeyError, ValueError, TypeError):
         raise ToolkitError(f"weights file {str(path)!r} has no tm-transformer config in its metadata") from None
+    if min(n, k, R, M) < 1:
+        raise ToolkitError(f"weights file {str(path)!r}: config needs positive n_states, n_symbols, head_range, M")
     params = tree_from_named(arrays)
-    L = Layout(n, k, R)
-    expect = {"embed.state": (n + 2, L.d_model), "layers.0.attn.w_q": (1, L.d_model, L.D + 1),
-              "layers.0.mlp.w_2": (2 * n * k, L.d_model), "readout.state": (L.d_model, n + 1)}
-    for name, shape in expect.items():
+    for name, shape in shapes(Layout(n, k, R)).items():
         if tuple(arrays[name].shape) != shape:
             raise ToolkitError(f"weights file {str(path)!r}: {name} has shape {tuple(arrays[name].shape)}, "
                                f"expected {shape} for its config")
+        if not np.all(np.isfinite(arrays[name])):
+            raise ToolkitError(f"weights file {str(path)!r}: {name} holds non-finite values")
     return Weights(params, n, k, R, M, str(cfg.get("machine", "")))
+
+
+def shapes(L: Layout) -> dict[str, tuple[int, ...]]:
+    """The shape of every named array for a layout (the table in the module docstring)."""
+    n, k, d, D, u = L.n, L.k, L.d_model, L.D, 2 * L.n * L.k
+    return {"embed.state": (n + 2, d), "embed.head": (L.n_cells, d), "embed.write_pos": (L.n_cells + 1, d),
+            "embed.symbol": (k + 1, d), "embed.recency": (d,), "embed.bias": (d,),
+            "layers.0.attn.w_q": (1, d, D + 1), "layers.0.attn.w_k": (1, d, D + 1), "layers.0.attn.w_v": (1, d, k),
+            "layers.0.attn.w_o": (1, k, d), "layers.0.mlp.w_1": (d, u), "layers.0.mlp.b_1": (u,),
+            "layers.0.mlp.w_2": (u, d), "readout.state": (d, n + 1), "readout.symbol": (d, k),
+            "readout.read": (d, k), "readout.head": (d,), "readout.undefined": (d,)}
