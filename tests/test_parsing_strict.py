@@ -240,7 +240,7 @@ def test_morphett_star_next_state_breakpoints_and_names(capsys, tmp_path):
     assert p.machine.n_states == 1 and p.machine.table[0][p.symbols.index("a")].next_state == 0
     f = tmp_path / "m.tm"
     f.write_text(text + "0 b b r *   !\n")
-    code, out, _ = cli(capsys, "run", str(f), "--tape", "0", "--json")
+    code, out, _ = cli(capsys, "run", str(f), "--tape", "_", "--json")
     assert code == 0 and json.loads(out)["output"] == "c"
     with pytest.raises(MachineFormatError, match="wildcard state"):
         parse_programs("* _ 1 r halt\n0 1 1 r 0\n")
@@ -270,3 +270,15 @@ def test_machine_repr_is_the_standard_format():
     m = parse_standard("1RB1LB_1LA1RZ")
     assert str(m) == "1RB1LB_1LA1RZ" and repr(m) == "TuringMachine('1RB1LB_1LA1RZ')"
     assert eval(repr(m)) == m and TuringMachine("1RB1LB_1LA1RZ") == m
+
+
+def test_tape_is_read_in_the_files_own_symbol_names(capsys, monkeypatch):
+    """--tape on a turingmachine.io file means the file's symbols: '1011' is the site's input 1011, not
+    symbol numbers (where the site's '0' would be a blank)."""
+    code, out, _ = cli(capsys, "run", "-", "--tape", "1011", "--json", stdin=BINARY_INCREMENT, monkeypatch=monkeypatch)
+    assert code == 0 and json.loads(out)["output"] == "1100"
+    code, out, _ = cli(capsys, "run", "-", "--tape", "1111", "--json", stdin=BINARY_INCREMENT, monkeypatch=monkeypatch)
+    assert code == 0 and json.loads(out)["output"] == "10000"
+    one_line_error(*cli(capsys, "run", "-", "--tape", "12", stdin=BINARY_INCREMENT, monkeypatch=monkeypatch),
+                   "not one of the file's symbols")
+    one_line_error(*cli(capsys, "run", "1RB1LB_1LA1RZ", "--tape", "1x", monkeypatch=monkeypatch), "expected digits")

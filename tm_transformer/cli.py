@@ -29,9 +29,27 @@ def _steps(text: str) -> int:
     return value
 
 
-def _tape(text: str) -> list[int]:
-    if not text.isdigit():
-        raise argparse.ArgumentTypeError(f"initial tape {text!r}: expected digits, one symbol per cell (e.g. 0110)")
+def _tape(text: str) -> str:
+    """The ``--tape`` text, read against the machine's own symbol names once the machine is known."""
+    if not text:
+        raise argparse.ArgumentTypeError("initial tape '': expected one symbol per cell (e.g. 0110)")
+    return text
+
+
+def _tape_for(text: str | None, program) -> list[int]:
+    """``--tape`` as symbol indices: in the file's symbol names where it names them (turingmachine.io,
+    Morphett), else as digits; the file's input when no ``--tape`` was given."""
+    if text is None:
+        return list(program.tape)
+    if program.symbols is not None:
+        names = {name: i for i, name in enumerate(program.symbols) if len(name) == 1}
+        bad = [c for c in text if c not in names]
+        if bad:
+            raise ToolkitError(f"--tape {text!r}: {bad[0]!r} is not one of the file's symbols "
+                               f"({', '.join(repr(n) for n in names)})")
+        return [names[c] for c in text]
+    if not (text.isascii() and text.isdigit()):
+        raise ToolkitError(f"--tape {text!r}: expected digits, one symbol per cell (e.g. 0110)")
     return [int(c) for c in text]
 
 
@@ -44,8 +62,8 @@ def _add_machine_args(p):
     p.add_argument("--undefined", choices=["stop", "1RZ"], default="stop",
                    help="read '---' as: stop before it without a step (default) or the halt transition 1RZ")
     p.add_argument("--tape", type=_tape, default=None,
-                   help="initial tape from cell 0 on, as symbol numbers, e.g. 0120 (default: the file's input, "
-                        "else blank)")
+                   help="initial tape from cell 0 on, one symbol a cell: digits, or the file's own symbol names "
+                        "(YAML, Morphett), e.g. 0120 (default: the file's input, else blank)")
 
 
 def _index(text: str) -> int:
@@ -75,8 +93,8 @@ def _load(args):
     where = "standard input" if args.machine == "-" else f"{args.machine!r}"
     program = choose(_programs(args), getattr(args, "index", None), where)
     args.program = program
-    if getattr(args, "tape", None) is None:
-        args.tape = list(program.tape)
+    if not isinstance(getattr(args, "tape", None), list):  # read once, in the file's symbols
+        args.tape = _tape_for(getattr(args, "tape", None), program)
     return program.machine.resolve_undefined(args.undefined)
 
 
@@ -98,7 +116,7 @@ def _run_each(args) -> int:
 
     for i, program in enumerate(_programs(args)):
         machine = program.machine.resolve_undefined(args.undefined)
-        tape = args.tape if args.tape is not None else list(program.tape)
+        tape = _tape_for(args.tape, program)
         result = (simulate(machine, args.steps, tape, detect_cycler=True) if args.detect_cycler
                   else run_fast(machine, args.steps, tape))
         print(json.dumps({"index": i, "machine": str(machine), "engine": "reference", **result.summary()}), flush=True)
@@ -241,6 +259,11 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("tmt: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `tmt ... | head`: the reader left; not an error of ours
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except SystemExit as exc:  # --help and --version: argparse has printed them
         return exc.code if isinstance(exc.code, int) else 0
 
