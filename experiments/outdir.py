@@ -45,26 +45,45 @@ def _owned(folder: Path) -> set[str] | None:
     return {str(f) for f in data["files"]}
 
 
+def _foreign(folder: Path, owned: set[str], prefix: str = "") -> list[str]:
+    """Files under ``folder`` that no toolkit marker lists: neither ``owned`` (paths relative to the top
+    folder) nor the marker of a toolkit subfolder (an earlier ``tmt experiment`` writes its own)."""
+    out = []
+    for child in sorted(folder.iterdir()):
+        rel = prefix + child.name
+        if child.name == MARKER:
+            continue
+        if child.is_dir() and not child.is_symlink():
+            sub = _owned(child)
+            if sub is not None:  # a toolkit subfolder: its own marker lists its files
+                out += [rel + "/" + f for f in _foreign(child, sub) if rel + "/" + f not in owned]
+            else:
+                out += _foreign(child, owned, rel + "/")
+        elif rel not in owned:
+            out.append(rel)
+    return out
+
+
 def check_target(out: Path) -> None:
     """Raise :class:`ToolkitError` unless the toolkit may (re)place ``out`` without losing anything."""
     out = Path(out)
     if out.is_symlink() or (out.exists() and not out.is_dir()):
         raise ToolkitError(f"--out {str(out)!r}: exists and is not a folder; choose a new folder name")
+    for parent in out.absolute().parents:
+        if parent.exists() and not parent.is_dir():
+            raise ToolkitError(f"--out {str(out)!r}: {str(parent)!r} is a file, not a folder")
     if not out.exists():
         return
+    here = Path.cwd().resolve()
+    if out.resolve() == here or out.resolve() in here.parents:
+        raise ToolkitError(f"--out {str(out)!r}: is the current folder (or holds it); choose a new folder name")
     try:
-        present = _listing(out)
+        foreign = _foreign(out, _owned(out) or set())
     except OSError as exc:
         raise ToolkitError(f"--out {str(out)!r}: cannot list it ({exc.strerror})") from None
-    if not present and not (out / MARKER).exists():
-        if out.resolve() == Path.cwd().resolve():
-            raise ToolkitError(f"--out {str(out)!r}: is the current folder; choose a new folder name")
-        return
-    owned = _owned(out)
-    if owned is None:
+    if foreign and _owned(out) is None:
         raise ToolkitError(f"--out {str(out)!r}: folder is not empty and was not written by tmt "
                            f"(no {MARKER}); choose a new or empty folder")
-    foreign = sorted(p for p in present if p not in owned and not p.endswith("/"))
     if foreign:
         raise ToolkitError(f"--out {str(out)!r}: holds files tmt did not write ({', '.join(foreign[:3])}"
                            f"{', ...' if len(foreign) > 3 else ''}); move them or choose another folder")
@@ -74,8 +93,11 @@ def staging_for(out: Path) -> Path:
     """A fresh hidden folder beside ``out`` (same file system, so the final rename is atomic)."""
     out = Path(out)
     check_target(out)
-    out.absolute().parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f".{out.absolute().name}.tmt-", dir=out.absolute().parent))
+    try:
+        out.absolute().parent.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix=f".{out.absolute().name}.tmt-", dir=out.absolute().parent))
+    except OSError as exc:
+        raise ToolkitError(f"--out {str(out)!r}: cannot create a folder beside it ({exc.strerror or exc})") from None
 
 
 def commit(staging: Path, out: Path) -> None:

@@ -30,7 +30,7 @@ def test_experiment_refuses_a_users_folder_and_deletes_nothing(tmp_path, capsys,
     assert len(err.strip().splitlines()) == 1 and "not written by tmt" in err
     assert (mine / "thesis.tex").read_text() == "my thesis"
     assert main(["experiment", "symbolic", "--out", ".", "--no-progress"]) == 2
-    assert "not written by tmt" in capsys.readouterr().err
+    assert "is the current folder" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mine"]  # no staging folder left behind
 
 
@@ -88,3 +88,20 @@ def test_commit_refuses_files_added_during_the_run(tmp_path):
     with pytest.raises(ToolkitError, match="not written by tmt"):
         commit(staging, out)
     assert (out / "draft.tex").read_text() == "x"
+
+
+def test_an_experiments_default_folder_can_be_replaced_by_reproduce_and_odd_targets_are_one_line(tmp_path, capsys,
+                                                                                                   monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["experiment", "symbolic", "--no-progress"]) == 0  # writes results/symbolic (its own marker)
+    check_target(tmp_path / "results")  # so `tmt reproduce` may replace results/
+    (tmp_path / "results" / "symbolic" / "notes.txt").write_text("mine")
+    with pytest.raises(ToolkitError, match="not written by tmt|did not write"):
+        check_target(tmp_path / "results")
+    (tmp_path / "afile").write_text("x")
+    capsys.readouterr()
+    assert main(["experiment", "symbolic", "--out", "afile/sub", "--no-progress"]) == 2
+    assert "is a file, not a folder" in capsys.readouterr().err
+    monkeypatch.chdir(tmp_path / "results" / "symbolic")
+    assert main(["experiment", "symbolic", "--out", "..", "--no-progress"]) == 2
+    assert "current folder (or holds it)" in capsys.readouterr().err
