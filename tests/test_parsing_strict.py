@@ -282,3 +282,23 @@ def test_tape_is_read_in_the_files_own_symbol_names(capsys, monkeypatch):
     one_line_error(*cli(capsys, "run", "-", "--tape", "12", stdin=BINARY_INCREMENT, monkeypatch=monkeypatch),
                    "not one of the file's symbols")
     one_line_error(*cli(capsys, "run", "1RB1LB_1LA1RZ", "--tape", "1x", monkeypatch=monkeypatch), "expected digits")
+
+
+def test_a_file_named_like_a_machine_string_is_ambiguous_not_silently_preferred(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "0RB_0RC_0RZ").write_text("1RB1LB_1LA1RZ\n")
+    one_line_error(*cli(capsys, "run", "0RB_0RC_0RZ"), "both a machine string and a file")
+    code, out, _ = cli(capsys, "run", "./0RB_0RC_0RZ", "--json")
+    assert code == 0 and json.loads(out)["machine"] == "1RB1LB_1LA1RZ"
+    (tmp_path / "1RB1LB_1LA1RZ").mkdir()
+    code, out, _ = cli(capsys, "run", "1RB1LB_1LA1RZ", "--json")
+    assert code == 0 and json.loads(out)["steps"] == 6
+
+
+def test_yaml_input_that_yaml_reads_as_a_number_is_refused(tmp_path, capsys):
+    f = tmp_path / "m.yaml"
+    f.write_text("input: 0011\nblank: ' '\ntable:\n  q0:\n    ' ': {R: done}\n  done:\n")
+    one_line_error(*cli(capsys, "run", str(f)), "read by YAML as the number 9")
+    f.write_text("input: 1011\nblank: ' '\ntable:\n  q0:\n    ' ': {R: done}\n  done:\n")
+    code, out, _ = cli(capsys, "run", str(f), "--json")
+    assert code == 0

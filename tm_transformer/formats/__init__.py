@@ -13,6 +13,7 @@ saying what was expected.
 """
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -112,6 +113,10 @@ def write_machine(machine: TuringMachine, fmt: str = "standard") -> str:
     return _WRITERS[fmt](machine)
 
 
+# a string of this shape is read as a machine, never as a file name (unless written ./NAME)
+_STANDARD_SHAPE = re.compile(r"(?:[0-9-][LR-][A-Z-])+(?:_(?:[0-9-][LR-][A-Z-])+)*")
+
+
 def _read(spec: str, fmt: str | None) -> tuple[str, str | None, str]:
     """(text, format, where) for a machine string, a file name, or '-' (standard input)."""
     if not isinstance(spec, str):
@@ -124,6 +129,11 @@ def _read(spec: str, fmt: str | None) -> tuple[str, str | None, str]:
             is_file = path.is_file()
         except OSError:
             is_file = False
+        looks_standard = fmt in (None, "standard") and _STANDARD_SHAPE.fullmatch(spec.strip()) is not None
+        if is_file and looks_standard:
+            raise MachineFormatError(f"{spec} is both a machine string and a file here: write ./{spec} for the file")
+        if looks_standard:
+            return spec, "standard", "the machine string"
         if is_file:
             if fmt is None and path.suffix.lower() in (".yaml", ".yml"):
                 fmt = "yaml"

@@ -61,6 +61,15 @@ def _scalar(value, what: str) -> str:
     raise MachineFormatError(f"{what} {value!r}: expected a symbol or a state name, not a {type(value).__name__}")
 
 
+def _raw_input(text: str) -> str | None:
+    """The ``input`` scalar as written in the file (before YAML turns 0011 into the number 9)."""
+    node = yaml.compose(text, Loader=_Loader)
+    for key, value in getattr(node, "value", []):
+        if isinstance(key, yaml.ScalarNode) and key.value == "input" and isinstance(value, yaml.ScalarNode):
+            return value.value
+    return None
+
+
 def _load(text: str) -> dict:
     try:
         doc = yaml.load(text, Loader=_Loader)
@@ -96,6 +105,9 @@ def parse_yaml_program(text: str) -> Program:
         raise MachineFormatError(f"start state {start!r} is not in 'table'")
     raw_input = doc.get("input", "")
     tape_text = "" if raw_input is None else _scalar(raw_input, "input")
+    if isinstance(raw_input, (int, float)) and not isinstance(raw_input, bool) and tape_text != _raw_input(text):
+        raise MachineFormatError(f"input {_raw_input(text)!r} is read by YAML as the number {tape_text}: quote it "
+                                 f"(input: '{_raw_input(text)}')")
 
     declared = set(shape[1].split(",")) if shape else set()
     halting = {st for st, rules in table_in.items() if not rules and st not in declared}
