@@ -302,3 +302,17 @@ def test_yaml_input_that_yaml_reads_as_a_number_is_refused(tmp_path, capsys):
     f.write_text("input: 1011\nblank: ' '\ntable:\n  q0:\n    ' ': {R: done}\n  done:\n")
     code, out, _ = cli(capsys, "run", str(f), "--json")
     assert code == 0
+
+
+def test_the_halting_state_entered_is_named_as_the_file_names_it(tmp_path, capsys):
+    f = tmp_path / "ar.yaml"
+    f.write_text("input: 'a'\nblank: ' '\nstart state: q0\ntable:\n  q0:\n    a: {R: accept}\n    b: {R: reject}\n"
+                 "  accept:\n  reject:\n")
+    for tape, name in (("a", "accept"), ("b", "reject")):
+        code, out, _ = cli(capsys, "run", str(f), "--tape", tape, "--json")
+        assert code == 0 and json.loads(out)["final_state"] == name
+    m = tmp_path / "ar.tm"
+    m.write_text("0 a a r halt-accept\n0 b b r halt-reject\n")
+    for tape, name in (("a", "halt-accept"), ("b", "halt-reject")):
+        code, out, _ = cli(capsys, "run", str(m), "--tape", tape, "--json")
+        assert code == 0 and json.loads(out)["final_state"] == name

@@ -99,11 +99,21 @@ def _load(args):
 
 
 def _named(args, result) -> dict:
-    """``output``: the final tape in the file's own symbol names (YAML and Morphett files)."""
+    """``output``: the final tape in the file's own symbol names (YAML and Morphett files); ``final_state``:
+    the file's name of the state it ended in -- for a halt, the halting state entered (accept, reject)."""
     program = getattr(args, "program", None)
     if program is None or program.symbols is None:
         return {}
-    return {"output": program.tape_text(result)}
+    out = {"output": program.tape_text(result)}
+    if program.states is not None:
+        if result.reason == "halted" and program.halts and result.steps <= 10 ** 7:
+            from .simulator import simulate  # the last step's (state, read) names the halting state
+
+            last = simulate(program.machine.resolve_undefined(args.undefined), result.steps, args.tape).trace
+            out["final_state"] = program.halt_name(int(last.state[-1]), int(last.read[-1])) or "halt"
+        elif 0 <= result.state < len(program.states):
+            out["final_state"] = program.states[result.state]
+    return out
 
 
 def _run_each(args) -> int:

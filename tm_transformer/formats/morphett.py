@@ -83,6 +83,7 @@ def parse_morphett_program(text: str) -> Program:
 
     table: list[list[Transition | None]] = [[None] * k for _ in states]
     explicit: set[tuple[int, int]] = set()
+    halts = []
     # explicit rules first, then wildcards fill what is left
     for wildcard_pass in (False, True):
         for lineno, cur, r, w, mv, nxt in rules:
@@ -103,10 +104,14 @@ def parse_morphett_program(text: str) -> Program:
                 write = s if w == "*" else symbols[w]
                 target = i if nxt == "*" else HALT if nxt.lower().startswith("halt") else index[nxt]
                 table[i][s] = Transition(write, LEFT if mv.lower() == "l" else RIGHT, target)
+                if target == HALT:
+                    halts.append((i, s, nxt))
     names = [str(j) for j in range(k)]
     for name, j in symbols.items():
         names[j] = name
-    return Program(TuringMachine(tuple(tuple(row) for row in table)), (), tuple(names))
+    state_names = [name for name, _ in sorted(index.items(), key=lambda kv: kv[1])]
+    return Program(TuringMachine(tuple(tuple(row) for row in table)), (), tuple(names), tuple(state_names),
+                   tuple(halts))
 
 
 def to_morphett(machine: TuringMachine) -> str:

@@ -20,6 +20,15 @@ class Program:
     machine: TuringMachine
     tape: tuple[int, ...] = ()
     symbols: tuple[str, ...] | None = None
+    states: tuple[str, ...] | None = None    # the file's name of each working state
+    halts: tuple[tuple[int, int, str], ...] = ()  # (state, symbol read, halting state it enters)
+
+    def halt_name(self, state: int, read: int) -> str | None:
+        """The file's name of the halting state the transition (state, read) enters (accept, reject, ...)."""
+        for st, sy, name in self.halts:
+            if (st, sy) == (state, read):
+                return name
+        return None
 
     def name_of(self, symbol: int) -> str:
         """The file's name for symbol index ``symbol``."""

@@ -160,6 +160,7 @@ def parse_yaml_program(text: str) -> Program:
         return index[name]
 
     table = [[None] * k for _ in working]
+    halts = []
     for st in working:
         for syms, ins in rules_of[st]:
             for s in syms:
@@ -180,10 +181,13 @@ def parse_yaml_program(text: str) -> Program:
                     raise MachineFormatError(f"{where}: expected exactly one of L or R (stay moves are not supported)")
                 mv = moves[0]
                 nxt = index[st] if ins[mv] is None else target(ins[mv], where)
+                if nxt == HALT:
+                    halts.append((index[st], r, _scalar(ins[mv], where)))
                 write = symbols[_scalar(ins["write"], f"{where}: written symbol")] if "write" in ins else r
                 table[index[st]][r] = Transition(write, LEFT if mv == "L" else RIGHT, nxt)
     tape = tuple(symbols[c] if c != blank else 0 for c in tape_text)
-    return Program(TuringMachine(tuple(tuple(row) for row in table)), tape, tuple(names))
+    return Program(TuringMachine(tuple(tuple(row) for row in table)), tape, tuple(names), tuple(working),
+                   tuple(halts))
 
 
 def parse_yaml(text: str) -> TuringMachine:
