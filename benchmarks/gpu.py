@@ -5,8 +5,9 @@ device's copy bandwidth as the roofline, written as JSON.
     PYTHONPATH=. python benchmarks/gpu.py --smoke --out /tmp/gpu.json    # tiny sizes, any machine
 
 Sweep: T in (1024, 4096), B in (1024, 2048, 4096, 8192), float32, summaries only (no (B, T) trace
-buffers); per point the packed and dense layouts and, at B = 1024, the naive full-cache decode (one
-chunk as long as the cache) as the baseline run in the same process. Every run is certified step by
+buffers); per point the packed layout (live prefix, and fixed-shape blocks: static trip counts over each
+doubling segment's cache), the dense layout and, at B = 1024, the naive full-cache decode (one chunk as
+long as the cache) as the baseline run in the same process. Every run is certified step by
 step; a run that fails its certificate raises and is recorded as an error, not as a speed. Uses only
 what the lent machine has (jax, numpy); matmuls at "highest" precision (TF32 is not exact). Target from
 the issue: >= 5e7 certified machine-steps/s at T = 4096, B = 4096.
@@ -45,14 +46,16 @@ def timed(fn, repeat=2):
     return best
 
 
-def point(T, B, layout, chunk, seed=0):
+def point(T, B, layout, chunk, seed=0, fixed_shape=False):
     rng = np.random.default_rng(seed)
     machines = [random_machine(rng, 5, 2, p_halt=0.0) for _ in range(B)]
+    row = {"T": T, "B": B, "layout": layout, "chunk": chunk, "fixed_shape": fixed_shape}
     try:
-        s = timed(lambda: run(machines, T, head_range=T + 1, layout=layout, chunk=chunk, trace=False))
-        return {"T": T, "B": B, "layout": layout, "chunk": chunk, "seconds": s, "steps_per_s": T * B / s}
+        s = timed(lambda: run(machines, T, head_range=T + 1, layout=layout, chunk=chunk, trace=False,
+                              fixed_shape=fixed_shape))
+        return row | {"seconds": s, "steps_per_s": T * B / s}
     except Exception as exc:  # recorded, never reported as a speed
-        return {"T": T, "B": B, "layout": layout, "chunk": chunk, "error": f"{type(exc).__name__}: {exc}"[:300]}
+        return row | {"error": f"{type(exc).__name__}: {exc}"[:300]}
 
 
 def main(argv=None):
@@ -66,8 +69,8 @@ def main(argv=None):
     out["copy_bytes_per_s"] = copy_bandwidth(1 << 24 if args.smoke else 1 << 30)
     for T in Ts:
         for B in Bs:
-            for layout in ("packed", "dense"):
-                out["points"].append(point(T, B, layout, chunk=128 if args.smoke else 512))
+            for layout, fixed in (("packed", False), ("packed", True), ("dense", False)):
+                out["points"].append(point(T, B, layout, chunk=128 if args.smoke else 512, fixed_shape=fixed))
                 print(json.dumps(out["points"][-1]), flush=True)
             if B == Bs[0]:
                 out["points"].append(point(T, B, "dense", chunk=-(-(T + 1) // 8) * 8) | {"layout": "baseline"})

@@ -271,3 +271,15 @@ def test_weights_cli_inputs_that_do_not_fit_are_one_line(tmp_path, capsys):
         assert main(argv) == 2, argv
         out, err = capsys.readouterr()
         assert err.count("\n") == 1 and needle in err and out == "", (argv, err)
+
+
+@pytest.mark.parametrize("layout", ["dense", "packed"])
+def test_fixed_shape_blocks_compute_the_same_run(layout, monkeypatch):
+    monkeypatch.setattr(decode, "_FIRST_SEGMENT", 32)  # several doubling segments
+    ms = [parse_machine(t) for t in ("1RB1LB_1LA0LC_1RZ1LD_1RD0RA", "1RB0LA_1LA1RB", "1RB2LB1RZ_2LA2RB1LB")]
+    a = run(ms, 300, head_range=301, layout=layout, chunk=16, record=True)
+    b = run(ms, 300, head_range=301, layout=layout, chunk=16, record=True, fixed_shape=True)
+    np.testing.assert_array_equal(_bits(a.residual), _bits(b.residual))
+    np.testing.assert_array_equal(a.attended, b.attended)
+    for x, y in zip(a.results, b.results):
+        assert x.trace == y.trace and x.summary() == y.summary()

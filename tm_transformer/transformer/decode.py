@@ -105,6 +105,7 @@ class Static:
     record: bool
     trace: bool
     certify: bool
+    fixed_shape: bool = False
 
     @property
     def jdtype(self):
@@ -201,7 +202,12 @@ def _attend(params, tabs, fields, cache, i, q, st: Static) -> model.AttnState:
         return model.attend_chunk(state, q, keys, values, valid, st.beta, c * st.chunk)
 
     empty = model.empty_attn_state(1, params["layers"][0]["attn"]["wv"].shape[-1], st.jdtype, st.check_dtype)
-    return jax.lax.fori_loop(0, i // st.chunk + 1, body, empty)
+    # live prefix: i // chunk + 1 chunks (a data-dependent trip count); fixed_shape: every chunk of the
+    # segment's cache, masked -- a static trip count (what accelerators want), at most 2x the live
+    # prefix because segments double
+    S = next(iter(cache.values())).shape[0]
+    n_chunks = S // st.chunk if st.fixed_shape else i // st.chunk + 1
+    return jax.lax.fori_loop(0, n_chunks, body, empty)
 
 
 def _margin(logits):
@@ -408,7 +414,7 @@ def run(machines: TuringMachine | Sequence[TuringMachine], steps: int | None = N
         dtype: str = "float32", beta: float | None = None, head_range: int | None = None,
         layout: str = "packed", chunk: int = 128, check_envelope: bool = True, certify: bool = True,
         record: bool = False, until_halt: bool = True, trace: bool = True, weights=None,
-        progress: Callable[[int], None] | None = None) -> TransformerRun:
+        progress: Callable[[int], None] | None = None, fixed_shape: bool = False) -> TransformerRun:
     """Run one machine or a batch on the compiled transformer for ``steps`` steps, or to the halt.
 
     ``steps=None`` runs until every machine halts, growing the cache in segments, up to the dtype's
@@ -419,6 +425,8 @@ def run(machines: TuringMachine | Sequence[TuringMachine], steps: int | None = N
     Raises :class:`PrecisionError` before the run when it is hopeless (the scale M cannot be held
     exactly even for one step, or a softmax beta below the a-priori bound), and at the first step whose
     certificate fails (unless ``certify=False``). ``check_envelope=False`` skips the first check only.
+    ``fixed_shape=True`` decodes in doubling segments whose attention covers the segment's whole cache
+    (masked): static trip counts for accelerators, the same numbers (tested).
     """
     single = isinstance(machines, TuringMachine)
     batch = [machines] if single else list(machines)
@@ -483,7 +491,7 @@ def run(machines: TuringMachine | Sequence[TuringMachine], steps: int | None = N
         plan = packed_mod.plan(params)
     P = longest + 1
     st = Static(n, k, L.R, P, None if beta is None else float(beta), int(chunk), layout, dtype, plan,
-                bool(record), bool(trace), bool(certify))
+                bool(record), bool(trace), bool(certify), bool(fixed_shape))
     prompts = [prompt(L, M, t, P) for t in inits]
     fields = {key: np.stack([pr[key] for pr in prompts]) for key in TOKEN_FIELDS}
     tape_dtype = packed_mod.id_dtype(k)
@@ -493,7 +501,7 @@ def run(machines: TuringMachine | Sequence[TuringMachine], steps: int | None = N
     end = P + T - 1  # positions to process
     with x64_if(dtype == "float64"):
         jparams = _cast(params, st.jdtype)
-        first = end if not to_halt else min(end, _FIRST_SEGMENT)
+        first = end if not (to_halt or fixed_shape) else min(end, _FIRST_SEGMENT)
         carry = _start(jparams, fields, axes, st, _bucket(first, chunk))
         pos, segments = 0, []
         while pos < end:
