@@ -50,7 +50,6 @@ from .envelope import MANTISSA_BITS, envelope, steps_exact
 
 LAYOUTS = ("dense", "packed")
 TOKEN_FIELDS = ("state", "head", "write_pos", "symbol", "recency")
-_TOKEN_FIELDS = TOKEN_FIELDS
 ERR_RANGE, ERR_SOFTMAX, ERR_READOUT, ERR_SCORES, ERR_GAP, ERR_EMBED = 1, 2, 4, 8, 16, 32
 CHECKS = {ERR_RANGE: "range", ERR_SOFTMAX: "softmax", ERR_READOUT: "readout", ERR_SCORES: "scores",
           ERR_GAP: "gap", ERR_EMBED: "embed"}

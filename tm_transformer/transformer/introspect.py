@@ -30,7 +30,7 @@ def transition_table(cm: CompiledMachine) -> str:
     L, s = cm.layout, cm.layout.slices
     w2 = np.asarray(cm.params["layers"][0]["mlp"]["w2"])
     names = [chr(ord("A") + i) for i in range(L.n)] + ["Z"]
-    lines = [f"transition table (read from W_2, rows = states, columns = symbols read)",
+    lines = ["transition table (read from W_2, rows = states, columns = symbols read)",
              "  state  " + "  ".join(f"{j:>5d}" for j in range(L.k))]
     for i in range(L.n):
         cells = []
