@@ -95,7 +95,11 @@ def staging_for(out: Path) -> Path:
     check_target(out)
     try:
         out.absolute().parent.mkdir(parents=True, exist_ok=True)
-        return Path(tempfile.mkdtemp(prefix=f".{out.absolute().name}.tmt-", dir=out.absolute().parent))
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.absolute().name}.tmt-", dir=out.absolute().parent))
+        umask = os.umask(0)
+        os.umask(umask)
+        staging.chmod(0o777 & ~umask)  # mkdtemp makes 0700; results are for others to read too
+        return staging
     except OSError as exc:
         raise ToolkitError(f"--out {str(out)!r}: cannot create a folder beside it ({exc.strerror or exc})") from None
 

@@ -105,3 +105,14 @@ def test_an_experiments_default_folder_can_be_replaced_by_reproduce_and_odd_targ
     monkeypatch.chdir(tmp_path / "results" / "symbolic")
     assert main(["experiment", "symbolic", "--out", "..", "--no-progress"]) == 2
     assert "current folder (or holds it)" in capsys.readouterr().err
+
+
+def test_results_folders_get_the_usual_permissions(tmp_path, monkeypatch):
+    import os
+    import stat
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["experiment", "symbolic", "--out", "r", "--no-progress"]) == 0
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE((tmp_path / "r").stat().st_mode) == 0o777 & ~umask
