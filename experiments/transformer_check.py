@@ -79,11 +79,12 @@ def check_transformer(out: Path, quick: bool = True, seed: int = 0, progress: bo
                 title="precision frontier per dtype")
     axes[0].legend(fontsize=4.5, ncol=2)
     br = [r for r in res.rows if r["kind"] == "beta"]
-    steps = [r["steps"] for r in br]
-    axes[1].plot(steps, [r["envelope_beta"] for r in br], "-", color=figures.COLOURS[0],
+    curve = np.unique(np.geomspace(5, 3000, 24).astype(int))  # the bounds are formulas: drawn as curves
+    axes[1].plot(curve, [min_beta(2 * T + 20, T + 1) for T in curve], "-", color=figures.COLOURS[0],
                  label=r"a-priori: $1/(e^\beta-1) + N e^{-\beta M} \leq 1/3$")
-    axes[1].plot(steps, [r["old_envelope_beta"] for r in br], ":", color=figures.COLOURS[2], label=r"old bound $\ln 4N$")
-    axes[1].plot(steps, [r["real_beta"] for r in br], "o", color=figures.COLOURS[1], label="measured (real runs)")
+    axes[1].plot(curve, np.log(4 * (curve + 1)), ":", color=figures.COLOURS[2], label=r"old bound $\ln 4N$")
+    axes[1].plot([r["steps"] for r in br], [r["real_beta"] for r in br], "o", color=figures.COLOURS[1],
+                 label="measured (real runs)")
     axes[1].set(xscale="log", xlabel=r"steps $T$", ylabel=r"smallest exact softmax $\beta$",
                 title="softmax temperature frontier")
     axes[1].legend(fontsize=6)
