@@ -19,7 +19,6 @@ import json
 import os
 import platform
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -32,18 +31,8 @@ jax.config.update("jax_compilation_cache_dir", os.environ.get("TMT_JAX_CACHE", "
 import numpy as np  # noqa: E402
 
 from tm_transformer.machine import random_machine  # noqa: E402
-from tm_transformer.transformer.bench import copy_bandwidth  # noqa: E402
+from tm_transformer.transformer.bench import best_time, copy_bandwidth  # noqa: E402
 from tm_transformer.transformer.decode import run  # noqa: E402
-
-
-def timed(fn, repeat=2):
-    fn()  # compile
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def point(T, B, layout, chunk, seed=0, fixed_shape=False):
@@ -51,8 +40,8 @@ def point(T, B, layout, chunk, seed=0, fixed_shape=False):
     machines = [random_machine(rng, 5, 2, p_halt=0.0) for _ in range(B)]
     row = {"T": T, "B": B, "layout": layout, "chunk": chunk, "fixed_shape": fixed_shape}
     try:
-        s = timed(lambda: run(machines, T, head_range=T + 1, layout=layout, chunk=chunk, trace=False,
-                              fixed_shape=fixed_shape))
+        s = best_time(lambda: run(machines, T, head_range=T + 1, layout=layout, chunk=chunk, trace=False,
+                                  fixed_shape=fixed_shape), repeat=2)
         return row | {"seconds": s, "steps_per_s": T * B / s}
     except Exception as exc:  # recorded, never reported as a speed
         return row | {"error": f"{type(exc).__name__}: {exc}"[:300]}

@@ -30,7 +30,7 @@ from tm_transformer.bounds import get
 
 from . import exact
 from .montecarlo import count_failures
-from .stats import ALPHA, clopper_pearson
+from .stats import ALPHA, clopper_pearson, geometric_search
 
 HORIZON = 2.0        # simulated scans reach HORIZON x the search's conservative n*
 MAX_POINTS = 40      # scanned n per certificate
@@ -206,22 +206,11 @@ def certify(failures, delta: float, n0: int, trials: int, alpha: float = ALPHA, 
 def first_crossing(failures, delta: float, n0: int, steps: int = 6) -> int:
     """The search: geometric growth from n0 until the failure rate is <= delta, then bisection on a log
     scale (``steps`` halvings); the certificate scans around what it finds with fresh trials."""
-    lo, hi = 0, max(1, n0)
-    while True:
-        k, T = failures(hi)
-        if k / T <= delta:
-            break
-        lo, hi = hi, hi * 2
-        if hi > 10 ** 7:
-            raise RuntimeError(f"no n <= 10^7 reaches failure rate {delta}")
-    for _ in range(steps):
-        if hi - lo <= max(1, hi // 32):
-            break
-        mid = int(math.sqrt(max(lo, 1) * hi)) if lo else hi // 2
-        mid = min(max(mid, lo + 1), hi - 1) if hi - lo > 1 else hi
-        k, T = failures(mid)
-        lo, hi = (mid, hi) if k / T > delta else (lo, mid)
-    return hi
+    def passes(n):
+        k, T = failures(n)
+        return k / T <= delta
+
+    return geometric_search(passes, n0, steps, 32, 10 ** 7, delta)
 
 
 def simulated(setting: str, kw: dict, delta: float, trials: int, seed: int, tag: str, n0: int = 4,

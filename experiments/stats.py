@@ -76,19 +76,26 @@ def search_n_star(failures: Callable[[int], tuple[int, int]], delta: float, n0: 
             if clopper_pearson(0, T)[1] > delta:
                 out["hi"] = None
                 continue
-        lo, hi = 0, max(1, n0)
-        while not ok(hi, which):
-            lo, hi = hi, hi * 2
-            if hi > n_max:
-                raise RuntimeError(f"no n <= {n_max} reaches failure rate {delta}")
-        for _ in range(steps):
-            if hi - lo <= max(1, hi // 64):
-                break
-            mid = int(math.sqrt(max(lo, 1) * hi)) if lo else hi // 2
-            mid = min(max(mid, lo + 1), hi - 1) if hi - lo > 1 else hi
-            lo, hi = (mid, hi) if not ok(mid, which) else (lo, mid)
-        out[which] = hi
+        out[which] = geometric_search(lambda n: ok(n, which), n0, steps, 64, n_max, delta)
     return NStar(out["point"], out["lo"], out["hi"], tuple((n, *seen[n]) for n in sorted(seen)))
+
+
+def geometric_search(passes: Callable[[int], bool], n0: int, steps: int, resolution: int, n_max: int,
+                     delta: float) -> int:
+    """The first n found to pass: doubling from ``n0`` until ``passes(n)``, then up to ``steps``
+    bisections on a log scale, stopping once the bracket is within hi / ``resolution``."""
+    lo, hi = 0, max(1, n0)
+    while not passes(hi):
+        lo, hi = hi, hi * 2
+        if hi > n_max:
+            raise RuntimeError(f"no n <= {n_max} reaches failure rate {delta}")
+    for _ in range(steps):
+        if hi - lo <= max(1, hi // resolution):
+            break
+        mid = int(math.sqrt(max(lo, 1) * hi)) if lo else hi // 2
+        mid = min(max(mid, lo + 1), hi - 1) if hi - lo > 1 else hi
+        lo, hi = (mid, hi) if not passes(mid) else (lo, mid)
+    return hi
 
 
 def p_exceeds(k: int, T: int, delta: float) -> float:

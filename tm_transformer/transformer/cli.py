@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 
 from ..errors import ToolkitError
+from .envelope import MANTISSA_BITS
 
-_DTYPES = ("float16", "bfloat16", "float32", "float64")
+_DTYPES = tuple(MANTISSA_BITS)  # float16, bfloat16, float32, float64
 MAX_CLI_STEPS = 10 ** 7
 DEFAULT_HEAD_RANGE = 1000
 
@@ -67,7 +68,7 @@ def run_transformer(machine, args) -> int:
         head_range = args.head_range or _default_head_range(args.steps, args.tape)
     to_halt = args.steps is None
     if to_halt:
-        from .envelope import MANTISSA_BITS, steps_exact
+        from .envelope import steps_exact
 
         total = weights.M - 1 if weights is not None else steps_exact(MANTISSA_BITS[args.dtype], head_range)
     else:
