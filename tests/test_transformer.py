@@ -124,7 +124,8 @@ def test_certified_past_the_envelope_when_the_machine_halts_early():
     assert steps_exact(11, 16) == 291
     out = run(bb4, 320, head_range=16, dtype="float16")
     assert (out.steps[0], out.sigma[0], bool(out.halted[0])) == (107, 13, True)
-    assert 321 * 6 < out.max_partial_sum[0] <= 2 ** 11
+    # independent closed form: the match term M D plus the largest recency a key holds (step 106's token)
+    assert out.max_partial_sum[0] == 321 * 6 + 106 <= 2 ** 11
     assert_same_run(bb4, 320, (), out.results[0])
     with pytest.raises(PrecisionError, match=r"not certified at step 12\d: a score's absolute products"):
         run(parse_machine("1RB1RB_1LA1LA"), 320, head_range=16, dtype="float16")
