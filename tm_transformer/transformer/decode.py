@@ -381,10 +381,6 @@ class TransformerRun:
     _inits: tuple = dc_field(default=(), repr=False)
 
     @property
-    def exact_integer_limit(self) -> int:
-        return 2 ** MANTISSA_BITS[self.dtype]
-
-    @property
     def results(self) -> list[RunResult]:
         return [self.result(b) for b in range(len(self.steps))]
 
@@ -403,10 +399,6 @@ class TransformerRun:
 
 def _cast(tree, dtype):
     return jax.tree.map(lambda a: jnp.asarray(a, dtype), tree)
-
-
-def describe_failure(flags: int) -> list[str]:
-    return [name for bit, name in CHECKS.items() if flags & bit]
 
 
 def run(machines: TuringMachine | Sequence[TuringMachine], steps: int | None = None, tapes=None, *,

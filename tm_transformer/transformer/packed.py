@@ -34,10 +34,6 @@ class PackedPlan:
     key_sources: tuple[tuple[str, str, int], ...]    # per key column: (kind, name, row); kind "none" for 0
     value_sources: tuple[tuple[str, str, int], ...]
 
-    @property
-    def scalars(self) -> tuple[str, ...]:
-        return tuple(sorted({name for kind, name, _ in self.key_sources + self.value_sources if kind == "scalar"}))
-
 
 def _live_rows(params) -> np.ndarray:
     """(d_model,) bool: rows some token's embedding can make non-zero."""
