@@ -11,8 +11,7 @@ from dataclasses import dataclass, field
 from itertools import product
 from pathlib import Path
 
-import numpy as np
-
+from tm_transformer import plots
 from tm_transformer.bounds import get
 from tm_transformer.bounds.compare import compare
 
@@ -68,24 +67,7 @@ def check_symbolic(out: Path, quick: bool = True, seed: int = 0, progress: bool 
         d = c.as_dict()
         res.rows.append({"a": a, "b": b, "along": along, "fixed": str(fixed), "ratio": d["ratio"], "limit": d["limit"],
                          "limit_point": d["limit_point"], "limit_value": d["limit_value"]})
-    fig, axes = figures.new(3, width=2.6)
-    V = np.arange(2, 200)
-    for m, col in zip((1, 10, 100), figures.COLOURS):
-        r = get("C1").evaluate(C=1, m=m, V=V, eps=0.1, delta=0.05) / get("union_contexts").evaluate(m=m, V=V, eps=0.1, delta=0.05)
-        axes[0].plot(V, r, color=col, label=f"m={m}")
-        axes[0].axhline(2 * math.log(m / 0.05) / math.log(2), color=col, ls=":", lw=0.8)
-    axes[0].set(xlabel="V", ylabel="C1 (C=1) / union bound", title="C1 vs union bound (dotted: limit)")
-    axes[0].legend()
-    l = np.arange(1, 13)
-    axes[1].semilogy(l, get("C2").evaluate(C=1, l=l, V=2, eps=0.1, delta=0.05) / get("tv_sequences").evaluate(l=l, V=2, eps=0.1, delta=0.05, relaxed=True), label="C2 / TV over V^l")
-    axes[1].semilogy(l, get("C2").evaluate(C=1, l=l, V=2, eps=0.1, delta=0.05) / get("seq_union").evaluate(l=l, V=2, eps=0.1, delta=0.05, relaxed=True), label="C2 / per-sequence")
-    axes[1].set(xlabel="l (V=2)", title="C2: TV needs V^l")
-    axes[1].legend()
-    delta = np.geomspace(1e-12, 0.5, 100)
-    axes[2].semilogx(delta, get("C3").evaluate(C=1, d=10, eps=0.1) / get("halfspace_optimal").evaluate(C=1, d=10, eps=0.1, delta=delta), label="C3 / (d+ln 1/delta)/eps")
-    axes[2].semilogx(delta, get("C4").evaluate(C=0.5, eps=0.1, delta=delta) / get("hoeffding").evaluate(eps=0.1, delta=delta), label="C4 (C=1/2) / Hoeffding")
-    axes[2].set(xlabel="delta", title="C3 -> 0, C4 -> 1 as delta -> 0")
-    axes[2].legend()
+    fig = plots.bound_ratios()
     res.figures += figures.save(fig, out, "symbolic_ratios")
     res.summary = "; ".join(f"{r['a']}/{r['b']} along {r['along']} -> {r['limit']}" for r in res.rows)
     return res
@@ -199,27 +181,8 @@ def _test_points(res: CheckResult, setting: str, quick: bool, seed: int, per=lam
 def _plot_nstar(res, out, name, x, series, claim, ref, title, reading=None):
     rows = [r for r in res.rows if reading is None or r.get("reading") == reading]
     v = res.verdicts[-1]
-    fig, axes = figures.new(2, width=3.8, height=3.0)
-    keys = sorted({(r[series], r["eps"], r["delta"]) for r in rows})
-    for i, key in enumerate(keys):
-        pts = sorted((r for r in rows if (r[series], r["eps"], r["delta"]) == key), key=lambda r: r[x])
-        xs = [r[x] for r in pts]
-        col = figures.COLOURS[i % len(figures.COLOURS)]
-        axes[0].errorbar(xs, [r["n_star"] for r in pts], yerr=[[r["n_star"] - r["n_star_lo"] for r in pts],
-                         [r["n_star_hi"] - r["n_star"] for r in pts]], fmt="o", color=col,
-                         label=f"n*, {series}={key[0]}, eps={key[1]}, delta={key[2]}")
-        axes[0].plot(xs, [v.constant * r["claim_f"] for r in pts], "-", color=col, lw=0.8)
-        axes[0].plot(xs, [r[ref] for r in pts], ":", color=col, lw=0.8)
-        axes[1].plot(xs, [r["n_star"] / r["claim_f"] for r in pts], "o-", color=col)
-    xs_all = [r[x] for r in rows]
-    xscale = "log" if max(xs_all) / min(xs_all) >= 20 else "linear"
-    axes[0].set(xscale=xscale, yscale="log", xlabel=x, ylabel="examples",
-                title=f"{title}\nline: {claim} at C={v.constant:.3g}; dotted: {ref}")
-    axes[0].legend(fontsize=5)
-    axes[1].axhline(v.calibrated_constant * KAPPA, color="grey", ls="--", lw=0.8, label=f"{KAPPA} x calibrated C")
-    axes[1].set(xscale=xscale, yscale="log", xlabel=x, ylabel=f"n* / f_{claim}  (constant needed)",
-                title=f"{claim} ({v.reading[:40]}): {v.verdict}")
-    axes[1].legend()
+    fig = plots.nstar(rows, x, series, claim, ref=ref, constant=v.constant, calibrated=v.calibrated_constant,
+                      kappa=KAPPA, title=title, verdict=v.verdict, reading=v.reading)
     return figures.save(fig, out, name)
 
 
@@ -353,19 +316,9 @@ def check_halfspaces(out: Path, quick: bool = True, seed: int = 0, progress: boo
     res.verdicts.append(v)
     res.figures += _plot_nstar(res, out, "halfspaces_nstar", x="delta", series="d", claim="C3", ref="optimal_rate",
                                title="C3: n* vs delta")
-    fig, axes = figures.new(1, width=3.6)
-    for i, (d, eps) in enumerate(product(grid["d"], grid["eps"])):
-        pts = sorted((t for t in res.tests if t["params"]["d"] == d and t["params"]["eps"] == eps), key=lambda t: t["delta"])
-        if not pts:
-            continue
-        xs = [t["delta"] for t in pts]
-        axes[0].errorbar(xs, [t["rate"] for t in pts], yerr=[[t["rate"] - t["ci_lo"] for t in pts],
-                         [t["ci_hi"] - t["rate"] for t in pts]], fmt="o-", color=figures.COLOURS[i], label=f"d={d}, eps={eps}")
-    xs = np.geomspace(min(grid["delta"]) / 2, 1, 10)
-    axes[0].plot(xs, xs, "k--", lw=0.8, label="failure = delta")
-    axes[0].set(xscale="log", yscale="log", xlabel="delta", ylabel=f"P(error > eps) at n = {KAPPA:g} C d/eps",
-                title=f"C3 with the calibrated constant: {v.protocol_verdict}")
-    axes[0].legend()
+    fig = plots.failure_rates([t for t in res.tests if t["params"]["d"] in grid["d"] and t["params"]["eps"] in grid["eps"]],
+                              series=("d", "eps"), ylabel=f"P(error > eps) at n = {KAPPA:g} C d/eps",
+                              title=f"C3 with the calibrated constant: {v.protocol_verdict}")
     res.figures += figures.save(fig, out, "halfspaces_failure_vs_delta")
     res.rows += compared
     return res

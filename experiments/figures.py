@@ -1,5 +1,8 @@
 """Publication-quality figures: one style (:mod:`tm_transformer.figstyle`), saved as PDF and PNG side by side.
 
+The figures themselves are drawn by :mod:`tm_transformer.plots` (functions of result tables that return
+a Figure, public); this module keeps the checks' helpers :func:`new` and :func:`save`.
+
 No pyplot and no backend choice: :func:`new` makes a matplotlib ``Figure`` (it displays inline in a
 notebook and saves under any backend). The style applies from :func:`new` to :func:`save` and the
 caller's rcParams are restored when the last open figure is saved, so drawing a check's figures leaves
@@ -35,25 +38,30 @@ def new(ncols: int = 1, width: float = 3.4, height: float = 2.6):
         _styled["stack"] = stack
     _styled["open"] += 1
     fig = Figure(figsize=(width * ncols, height))
+    fig._tmt_styled = True  # save() closes the style when the last figure made here is saved
     axes = fig.subplots(1, ncols, squeeze=False)
     return fig, axes[0]
 
 
 def save(fig, out_dir: Path, name: str) -> list[str]:
-    """Write ``name``.pdf and ``name``.png into ``out_dir`` (each to a temporary name, then renamed)."""
+    """Write ``name``.pdf and ``name``.png into ``out_dir`` (each to a temporary name, then renamed), in the
+    style; ``fig`` is any Figure (from :func:`new` or from :mod:`tm_transformer.plots`)."""
     out_dir = Path(out_dir)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         names = []
-        for ext in ("pdf", "png"):
-            path = out_dir / f"{name}.{ext}"
-            tmp = out_dir / f".{name}.tmp.{ext}"
-            fig.savefig(tmp, dpi=200, format=ext)
-            os.replace(tmp, path)
-            names.append(path.name)
+        with context():
+            for ext in ("pdf", "png"):
+                path = out_dir / f"{name}.{ext}"
+                tmp = out_dir / f".{name}.tmp.{ext}"
+                fig.savefig(tmp, dpi=200, format=ext)
+                os.replace(tmp, path)
+                names.append(path.name)
         return names
     finally:
-        _styled["open"] = max(0, _styled["open"] - 1)
+        if getattr(fig, "_tmt_styled", False):
+            fig._tmt_styled = False
+            _styled["open"] = max(0, _styled["open"] - 1)
         if _styled["open"] == 0 and _styled["stack"] is not None:
             _styled["stack"].close()
             _styled["stack"] = None

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tm_transformer import plots
+
 from . import figures
 
 
@@ -63,30 +65,6 @@ def check_transformer(out: Path, quick: bool = True, seed: int = 0, progress: bo
     res.summary = (f"published machines exact and certified for {T} steps in float32: {exact}; envelope < certified "
                    f"frontier <= first real failure: {sound} (steps at R = T + 8, envelope / certified / real: {low}); "
                    f"the tight softmax bound covers every measured beta: {beta_sound}")
-    fig, axes = figures.new(2, width=3.3)
-    Rs = np.array([4, 100, 1000])
-    for i, r in enumerate(fr):
-        col = figures.COLOURS[i]
-        axes[0].plot(Rs, [r[f"envelope_R{R}"] for R in Rs], "-", color=col, label=f"{r['dtype']} envelope")
-        if r["probe_R4"] is not None:
-            axes[0].plot(Rs, [r[f"probe_R{R}"] for R in Rs], "o", color=col, ms=3, label=f"{r['dtype']} worst-case probe")
-        if "real_free_range" in r:
-            x = r["envelope_free_range"] + 8
-            axes[0].plot([x], [r["certified_free_range"]], "s", color=col, ms=5, mfc="none",
-                         label=f"{r['dtype']} certified frontier")
-            axes[0].plot([x], [r["real_free_range"]], "x", color=col, ms=7, label=f"{r['dtype']} first real failure")
-    axes[0].set(xscale="log", yscale="log", xlabel=r"head range $R$", ylabel=r"steps $T$ exact",
-                title="precision frontier per dtype")
-    axes[0].legend(fontsize=4.5, ncol=2)
-    br = [r for r in res.rows if r["kind"] == "beta"]
-    curve = np.unique(np.geomspace(5, 3000, 24).astype(int))  # the bounds are formulas: drawn as curves
-    axes[1].plot(curve, [min_beta(2 * T + 20, T + 1) for T in curve], "-", color=figures.COLOURS[0],
-                 label=r"a-priori: $1/(e^\beta-1) + N e^{-\beta M} \leq 1/3$")
-    axes[1].plot(curve, np.log(4 * (curve + 1)), ":", color=figures.COLOURS[2], label=r"old bound $\ln 4N$")
-    axes[1].plot([r["steps"] for r in br], [r["real_beta"] for r in br], "o", color=figures.COLOURS[1],
-                 label="measured (real runs)")
-    axes[1].set(xscale="log", xlabel=r"steps $T$", ylabel=r"smallest exact softmax $\beta$",
-                title="softmax temperature frontier")
-    axes[1].legend(fontsize=6)
+    fig = plots.precision_frontier(fr, [r for r in res.rows if r["kind"] == "beta"])
     res.figures += figures.save(fig, out, "transformer_frontier")
     return res

@@ -78,42 +78,17 @@ def draw_run(machine, steps: int, path, tape=(), head_range: int = 16):
     path = Path(path)
     if path.suffix.lower() not in (".png", ".pdf"):
         raise ToolkitError(f"figure file {str(path)!r}: expected a .png or .pdf name")
-    from matplotlib.figure import Figure  # no pyplot: no global backend switch
-
+    from ..figstyle import context
+    from ..plots import transformer_run
     from .compile import compile_machine
     from .decode import run
 
     r = run(machine, steps, tape, head_range=head_range, layout="dense", record=True)
-    res = r.results[0]
-    P, s = r.prompt_length, res.steps
-    att = r.attended[0][P - 1: P - 1 + s]
-    resid = r.residual[0][P - 1: P - 1 + s]
     L = compile_machine(machine, steps, head_range).layout
-    fig = Figure(figsize=(11, 4.5))
-    a1, a2 = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.6]})
-    t = np.arange(s)
-    kind = np.where(att >= P, 0, np.where(att == P - 1, 2, 1))
-    for code, label, colour in ((0, "last write to the cell", "#1f3b73"), (1, "initial tape", "#2a9d5b"),
-                                (2, "start token (blank)", "#e07a1f")):
-        sel = kind == code
-        a1.scatter(t[sel], att[sel] - (P - 1), s=6, color=colour, label=label)
-    a1.plot(t, t, lw=0.5, color="grey")
-    a1.set_xlabel("step")
-    a1.set_ylabel("attended token (steps after the start token)")
-    a1.legend(fontsize=7)
-    a1.set_title("attention: which earlier token each step reads", fontsize=9)
-    dims = L.dim_names()
-    im = a2.imshow(resid.T, aspect="auto", cmap="RdBu_r", vmin=-2, vmax=2, interpolation="nearest")
-    a2.set_yticks(range(len(dims)))
-    a2.set_yticklabels(dims, fontsize=5)
-    a2.set_xlabel("step")
-    a2.set_title("residual stream after the layer (head clipped to +-2)", fontsize=9)
-    a2.set_ylabel("residual dimension")
-    fig.colorbar(im, ax=a2, shrink=0.7, label="value (clipped to [-2, 2])")
-    fig.suptitle(f"{machine}  ({s} steps)", family="monospace", fontsize=9)
-    fig.tight_layout()
+    fig = transformer_run(r, L.dim_names(), title=f"{machine}  ({int(r.steps[0])} steps)")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    fig.savefig(tmp, dpi=200)
+    with context():
+        fig.savefig(tmp, dpi=200)
     tmp.replace(path)
     return path

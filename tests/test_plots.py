@@ -1,0 +1,74 @@
+"""Issue 13, item 3: the public plotting API -- each function takes a small table and returns a Figure."""
+import matplotlib
+import pytest
+from matplotlib.figure import Figure
+
+from tm_transformer import figstyle, parse_machine, plots
+
+NSTAR_ROWS = [{"x": x, "s": 1, "eps": 0.2, "delta": 0.1, "n_star": 10 * x, "n_star_lo": 9 * x, "n_star_hi": 11 * x,
+               "claim_f": 5.0 * x, "bound": 20.0 * x} for x in (1, 2, 4, 8)]
+
+
+def _texts(fig) -> str:
+    return " ".join(t.get_text() for ax in fig.axes for t in [ax.title, ax.xaxis.label, ax.yaxis.label])
+
+
+def test_measurement_from_a_table_and_from_records(tmp_path):
+    rows = [{"n": n, "rate": 1 / n, "lo": 0.8 / n, "hi": 1.2 / n, "learner": name}
+            for n in (10, 100, 1000) for name in ("a", "b")]
+    fig = plots.measurement(rows, x="n", y="rate", lo="lo", hi="hi", series="learner", reference=lambda n: 2 / n,
+                            reference_label="bound", title="mine")
+    assert isinstance(fig, Figure)
+    ax = fig.axes[0]
+    assert ax.get_xscale() == "log" and ax.get_yscale() == "log"  # columns span a factor >= 20
+    assert len(ax.get_lines()) == 3 and "mine" in _texts(fig)
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["learner = a", "learner = b", "bound"]
+    assert ax.get_lines()[0].get_xdata().tolist() == [10, 100, 1000]
+    written = plots.save(fig, tmp_path / "sub" / "m")
+    assert [p.name for p in written] == ["m.pdf", "m.png"] and all(p.stat().st_size > 1000 for p in written)
+    assert sorted(p.name for p in (tmp_path / "sub").iterdir()) == ["m.pdf", "m.png"]  # no temporary left
+
+
+def test_measurement_names_a_missing_column_and_refuses_an_empty_table():
+    with pytest.raises(ValueError, match="column 'rate' is missing"):
+        plots.measurement([{"n": 1}], x="n", y="rate")
+    with pytest.raises(ValueError, match="empty"):
+        plots.measurement([], x="n", y="rate")
+
+
+def test_nstar_and_failure_rates():
+    fig = plots.nstar(NSTAR_ROWS, x="x", series="s", claim="C9", ref="bound", constant=2.0, calibrated=1.0, kappa=2,
+                      title="t", verdict="holds", reading="r")
+    left, right = fig.axes[:2]
+    assert isinstance(fig, Figure) and "C9 (r): holds" in right.get_title()
+    assert [round(y, 6) for y in right.get_lines()[0].get_ydata()] == [2.0] * 4  # n*/f
+    assert left.get_lines()[0].get_ydata().tolist() == [10.0, 20.0, 40.0, 80.0]  # the claim at C = 2
+    tests = [{"params": {"d": 2, "eps": 0.1}, "delta": dl, "rate": 2 * dl, "ci_lo": dl, "ci_hi": 3 * dl}
+             for dl in (0.1, 0.01)]
+    fig = plots.failure_rates(tests, series=("d", "eps"))
+    assert isinstance(fig, Figure)
+    assert {t.get_text() for t in fig.axes[0].get_legend().get_texts()} == {"d=2, eps=0.1", "failure = delta"}
+
+
+def test_bounds_frontier_run_and_spacetime():
+    assert isinstance(plots.bound_ratios(), Figure)
+    row = {"dtype": "float16", **{f"envelope_R{R}": R for R in (4, 100, 1000)}, **{f"probe_R{R}": R + 1 for R in (4, 100, 1000)},
+           "envelope_free_range": 20, "certified_free_range": 21, "real_free_range": 22}
+    fig = plots.precision_frontier([row], [{"steps": 100, "real_beta": 1.2}])
+    assert isinstance(fig, Figure) and len(fig.axes[0].get_lines()) == 4
+    from tm_transformer.transformer import compile_machine, run
+
+    m = parse_machine("1RB1LB_1LA1RZ")
+    r = run(m, 6, head_range=8, layout="dense", record=True)
+    fig = plots.transformer_run(r, compile_machine(m, 6, 8).layout.dim_names())
+    assert isinstance(fig, Figure)
+    with pytest.raises(ValueError, match="record=True"):
+        plots.transformer_run(run(m, 6, head_range=8))
+    assert isinstance(plots.spacetime(m, 6), Figure)
+
+
+def test_plots_leave_rcparams_alone_and_use_the_style():
+    before = dict(matplotlib.rcParams)
+    fig = plots.measurement([{"n": 1, "y": 1}, {"n": 2, "y": 2}], x="n", y="y")
+    assert fig.axes[0].xaxis.label.get_fontsize() == figstyle.style()["axes.labelsize"]
+    assert dict(matplotlib.rcParams) == before
