@@ -231,7 +231,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _registrars():
     out = []
-    for module in ("tm_transformer.transformer.cli", "tm_transformer.bounds.cli", "tm_transformer.experiments.cli"):
+    for module in ("tm_transformer.transformer.cli", "tm_transformer.bounds.cli", "tm_transformer.experiments.cli",
+                   "tm_transformer.icl.cli"):
         try:
             mod = __import__(module, fromlist=["register"])
         except ImportError as exc:
