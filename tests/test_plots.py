@@ -72,3 +72,5 @@ def test_plots_leave_rcparams_alone_and_use_the_style():
     fig = plots.measurement([{"n": 1, "y": 1}, {"n": 2, "y": 2}], x="n", y="y")
     assert fig.axes[0].xaxis.label.get_fontsize() == figstyle.style()["axes.labelsize"]
     assert dict(matplotlib.rcParams) == before
+    cycle = [c["color"].lower() for c in figstyle.style()["axes.prop_cycle"]]
+    assert cycle == [c.lower() for c in figstyle.COLOURS]  # your own lines get the toolkit's colours

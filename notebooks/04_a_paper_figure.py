@@ -1,0 +1,173 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 4. A paper figure from a measurement
+#
+# The toolkit's figures come from functions of *results*: a tidy table in, a matplotlib `Figure` out
+# (`tm_transformer.plots`), in one style that is one file (`tm_transformer/styles/tmt.mplstyle`). The
+# idea to take away: **keep the measurement as a table, make the figure from the table, and save it as
+# PDF (for the paper) and PNG (for everything else) in the same style as the rest of the paper's
+# figures.**
+#
+# Every claim sits beside an `assert`. `TMT_QUICK=1` (the default) keeps the Monte-Carlo small;
+# `TMT_SOLUTIONS=1` shows the exercise's solution.
+
+# %%
+# %matplotlib inline
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+QUICK = os.environ.get("TMT_QUICK", "1") == "1"
+SOLUTIONS = os.environ.get("TMT_SOLUTIONS", "0") == "1"
+OUT = Path(tempfile.mkdtemp(prefix="tmt-figures-"))   # put your paper's figure folder here
+
+# %% [markdown]
+# ## The style is one file
+#
+# Sizes are set for a 3.4 in (one column) or 7.0 in (two columns) wide figure, fonts in points that match
+# a paper's body text, math in Computer Modern. Use it for your own plots with
+# `matplotlib.style.use(figstyle.STYLE_FILE)` or `figstyle.use()` (global), or `with figstyle.context():`
+# (inside the block only). Nothing changes globally until you ask.
+
+# %%
+import matplotlib
+
+from tm_transformer import figstyle
+
+print(Path(figstyle.STYLE_FILE).read_text())
+before = matplotlib.rcParams["font.size"]
+with figstyle.context():
+    assert matplotlib.rcParams["font.size"] == 9 and matplotlib.rcParams["mathtext.fontset"] == "cm"
+assert matplotlib.rcParams["font.size"] == before       # restored after the block
+
+# %% [markdown]
+# ## A measurement, as a tidy table
+#
+# The failure probability of the empirical frequency (one attention head estimating a probability p) at
+# n examples, for three values of p, from the Monte-Carlo engine: one row per (p, n), with a 95%
+# Clopper-Pearson interval. A tidy table is a list of dicts (or a pandas DataFrame).
+
+# %%
+from tm_transformer.experiments.montecarlo import count_failures
+from tm_transformer.experiments.stats import clopper_pearson
+
+eps = 0.1
+T = 20_000 if QUICK else 200_000
+rows = []
+for p in (0.5, 0.2, 0.05):
+    for n in (10, 20, 40, 80, 160):
+        k = count_failures("coin", n, T, 0, f"notebook4/{p}/{n}", p=p, eps=eps)["failures"]
+        lo, hi = clopper_pearson(k, T)
+        rows.append({"p": p, "n": n, "failure": k / T, "ci_lo": lo, "ci_hi": hi})
+assert len(rows) == 15 and all(r["ci_lo"] <= r["failure"] <= r["ci_hi"] for r in rows)
+rows[:3]
+
+# %% [markdown]
+# ## The figure
+#
+# `plots.measurement` draws y against x, one line per series, the interval as a band, and a reference
+# curve -- here Hoeffding's tail `2 exp(-2 n eps^2)`, which every p must stay under (up to Monte-Carlo
+# error).
+
+# %%
+from tm_transformer import plots
+
+hoeffding = lambda n: 2 * np.exp(-2 * n * eps ** 2)  # noqa: E731
+assert all(r["ci_lo"] <= hoeffding(r["n"]) for r in rows)
+fig = plots.measurement(rows, x="n", y="failure", lo="ci_lo", hi="ci_hi", series="p", logx=True, logy=True,
+                        reference=hoeffding, reference_label=r"Hoeffding $2e^{-2n\varepsilon^2}$",
+                        ylabel=r"$P(|\hat p - p| > \varepsilon)$", title=r"empirical frequency, $\varepsilon = 0.1$")
+ax = fig.axes[0]
+ax.set_ylim(1e-4, 1.5)          # the Figure is an ordinary matplotlib Figure: adjust anything
+assert ax.get_xscale() == "log" and len(ax.get_lines()) == 4
+fig
+
+# %% [markdown]
+# ## Save it: PDF and PNG
+#
+# `plots.save` writes `name.pdf` and `name.png` side by side (each to a temporary name first, so a failed
+# save leaves nothing half-written), in the style (tight bounding box, 200 dpi for the PNG).
+
+# %%
+written = plots.save(fig, OUT / "coin_failure")
+assert [p.name for p in written] == ["coin_failure.pdf", "coin_failure.png"]
+assert written[0].read_bytes()[:4] == b"%PDF" and written[1].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+width_px = int.from_bytes(written[1].read_bytes()[16:20], "big")
+assert 2.5 * 200 < width_px < 4.2 * 200        # about one column (3.4 in) at 200 dpi, after the tight crop
+print(written, width_px, "px wide")
+
+# %% [markdown]
+# ## The report's own figures, from their results
+#
+# The checks of `tmt reproduce` return their tidy rows, and the figure functions take them. Check 5 (C4,
+# exact n\* of the coin at the worst p) runs in seconds; redraw its figure from its rows:
+
+# %%
+from tm_transformer.experiments.checks import check_coin
+from tm_transformer.experiments.protocol import KAPPA
+
+res = check_coin(OUT / "check", quick=True, progress=False)
+v = res.verdicts[0]
+assert v.verdict == "holds" and (OUT / "check" / "coin_nstar.pdf").exists()
+fig = plots.nstar(res.rows, x="delta", series="series", claim="C4", ref="hoeffding_bound", constant=v.constant,
+                  calibrated=v.calibrated_constant, kappa=KAPPA, title="C4: n* vs delta (worst p)",
+                  verdict=v.verdict, reading=v.reading)
+fig
+
+# %% [markdown]
+# ## Your own plot, in the style
+#
+# `figstyle.figure(columns=1 or 2, ncols=..., nrows=...)` gives a `Figure` exactly one or two columns
+# wide with its axes; `figstyle.label` turns the toolkit's variable names into math text. Draw inside
+# `with figstyle.context():` so that what you add (legends, titles, colours) is in the style too.
+
+# %%
+with figstyle.context():
+    fig, axes = figstyle.figure(columns=2, ncols=2)
+    for ax, e in zip(axes[0], sorted({r["eps"] for r in res.rows}, reverse=True)):
+        pts = sorted((r for r in res.rows if r["eps"] == e), key=lambda r: r["delta"])
+        ax.plot([r["delta"] for r in pts], [r["n_star"] for r in pts], "o-", label=r"$n^*$ (worst $p$)")
+        ax.plot([r["delta"] for r in pts], [r["hoeffding_bound"] for r in pts], ":", label="Hoeffding")
+        ax.set(xscale="log", xlabel=figstyle.label("delta"), ylabel=figstyle.label("n_star"),
+               title=f"{figstyle.label('eps')} = {e}")
+        ax.legend()
+assert abs(fig.get_size_inches()[0] - figstyle.TWO_COLUMN) < 1e-9
+assert len(plots.save(fig, OUT / "coin_two_column")) == 2
+fig
+
+# %% [markdown]
+# ## Exercise
+#
+# Redraw the measurement above as a two-panel, one-column-wide figure: left the failure probability
+# against n (as above, without the reference), right `failure / Hoeffding's tail` against n (how loose
+# Hoeffding is, per p). Save it as PDF and PNG.
+
+# %% tags=["solution"] jupyter={"source_hidden": true}
+if SOLUTIONS:
+    with figstyle.context():
+        fig, axes = figstyle.figure(columns=1, ncols=2, height=1.8)
+        for i, p in enumerate(sorted({r["p"] for r in rows}, reverse=True)):
+            pts = [r for r in rows if r["p"] == p]
+            ns_ = [r["n"] for r in pts]
+            axes[0, 0].semilogy(ns_, [max(r["failure"], 1e-5) for r in pts], "o-", label=f"p={p}")
+            axes[0, 1].semilogy(ns_, [max(r["failure"], 1e-5) / hoeffding(r["n"]) for r in pts], "o-")
+        axes[0, 0].set(xlabel=figstyle.label("n"), ylabel="failure")
+        axes[0, 1].set(xlabel=figstyle.label("n"), ylabel="failure / Hoeffding")
+        axes[0, 0].legend()
+    files = plots.save(fig, OUT / "coin_ratio")
+    assert all(f.stat().st_size > 1000 for f in files)
+    print(files)
