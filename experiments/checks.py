@@ -1,4 +1,4 @@
-"""The checks of docs/CLAIMS.md 1-6: each measures, decides and draws.
+"""The checks of docs/CLAIMS.md 1-6 and check 7 (in-context learning by a machine): each measures, decides and draws.
 
 Every check returns a :class:`CheckResult`: tidy rows (one per measured grid point), test rows (one per
 point where the calibrated claim is tested), verdicts, and the figure files it wrote. Grids come in a
@@ -360,5 +360,13 @@ def check_transformer(out: Path, quick: bool = True, seed: int = 0, progress: bo
     return check(out, quick, seed, progress)
 
 
+# ---- 7: a learning procedure as a Turing machine, run in context by the transformer ------------------------
+def check_icl(out: Path, quick: bool = True, seed: int = 0, progress: bool = True) -> CheckResult:
+    """Check 7, in :mod:`.icl_check`."""
+    from .icl_check import check_icl as check
+
+    return check(out, quick, seed, progress)
+
+
 CHECKS = {"symbolic": check_symbolic, "contexts": check_contexts, "sequences": check_sequences,
-          "halfspaces": check_halfspaces, "coin": check_coin, "transformer": check_transformer}
+          "halfspaces": check_halfspaces, "coin": check_coin, "transformer": check_transformer, "icl": check_icl}

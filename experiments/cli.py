@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tm_transformer.errors import ToolkitError
 
-ORDER = ["symbolic", "contexts", "sequences", "halfspaces", "coin", "transformer"]
+ORDER = ["symbolic", "contexts", "sequences", "halfspaces", "coin", "transformer", "icl"]
 
 
 def _why(v: dict) -> str:
