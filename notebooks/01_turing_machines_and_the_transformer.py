@@ -70,7 +70,7 @@ ref.summary()
 t = ref.trace
 assert len(t) == 107 and t.head[0] == 0 and t.read[0] == 0 and t.write[0] == 1   # A reads 0, writes 1 ...
 assert t.head[1] == 1                                                            # ... and moves right
-list(zip(t.state[:6], t.head[:6], t.read[:6], t.write[:6]))
+[(int(a), int(b), int(c), int(d)) for a, b, c, d in zip(t.state[:6], t.head[:6], t.read[:6], t.write[:6])]
 
 # %% [markdown]
 # ## Its space-time diagram
@@ -83,6 +83,7 @@ from tm_transformer import plots
 
 fig = plots.spacetime(bb4, 107)
 assert type(fig).__name__ == "Figure"
+fig.set_size_inches(3.4, 5)   # an ordinary matplotlib Figure: resize, annotate, save as you like
 fig
 
 # %% [markdown]
@@ -195,8 +196,9 @@ assert steps_exact(24, 1000) == 1_398_100
 # step checks, from the model's own numbers, that the query and keys hold integers whose absolute
 # products sum to at most `2^p`, that the top score beats the runner-up, and that the read-out is
 # decisive. The first step that fails raises `PrecisionError` naming the machine, the step and the
-# reason. In bfloat16 (p = 8) BB(4) certifies for 35 steps; weights sized for 36 steps put one score at
-# `M D + T > 256` at the last step, and the run says so:
+# reason. In bfloat16 (p = 8) BB(4) certifies for 35 steps; with weights sized for 36 steps (M = 37) the
+# sum `M D + t` reaches `37 * 6 + 34 = 256 = 2^8` at step 35, which the certificate refuses (it keeps a
+# margin below `2^p`), and the run says so:
 
 # %%
 from tm_transformer import PrecisionError
