@@ -39,9 +39,11 @@ def _print_verdicts(result: dict):
 
 
 def cmd_reproduce(args) -> int:
+    from . import distributed
     from .report import run_checks
 
-    result = run_checks(ORDER, Path(args.out), args.quick, args.seed, progress=not args.no_progress)
+    distributed.start(args)
+    result = run_checks(ORDER, Path(args.out), args.quick, args.seed, progress=not args.no_progress, fresh=args.fresh)
     if args.json:
         print(json.dumps(result["verdicts"]))
     else:
@@ -74,7 +76,11 @@ def cmd_experiment(args) -> int:
             raise ToolkitError("--noise: labels with noise have no consistent learner; add --learner gd")
         options.setdefault("halfspaces", {})["noise"] = args.noise
     out = Path(args.out or f"results/{args.name}")
-    result = run_checks([args.name], out, not args.full, args.seed, progress=not args.no_progress, options=options)
+    from . import distributed
+
+    distributed.start(args)
+    result = run_checks([args.name], out, not args.full, args.seed, progress=not args.no_progress, options=options,
+                        fresh=args.fresh)
     if args.json:
         print(json.dumps(result["verdicts"]))
     else:
@@ -147,11 +153,16 @@ def cmd_nstar(args) -> int:
     params = {k: (int(v) if k in ("V", "m", "l", "d") else v) for k, v in values.items()}
     if setting == "sequences" and int(params.get("V", 2)) ** int(params["l"]) > 4096:
         raise ToolkitError("nstar sequences: V^l above 4096 outcomes is beyond this command (counts over every output)")
+    from . import distributed
+
+    distributed.start(args)
     try:
         r = nstar(setting, params, learner=args.learner, target=target, worst_case=args.worst_case,
                   trials=args.trials, seed=args.seed)
     except ValueError as exc:
         raise ToolkitError(f"nstar: {exc}") from None
+    if not distributed.writer():
+        return 0  # process 0 prints
     d = r.as_dict()
     if args.json:
         print(json.dumps(d))
@@ -162,6 +173,12 @@ def cmd_nstar(args) -> int:
         print(f"  definition: {r.definition} (horizon {r.horizon}; {r.scan})")
         print(f"  first crossing: {r.first_crossing}; failure at n*: {r.failure_at_n_star:.4g}")
     return 0
+
+
+def _add_distributed(p) -> None:
+    from .distributed import add_arguments
+
+    add_arguments(p)
 
 
 def register(sub):
@@ -175,6 +192,7 @@ def register(sub):
     p.add_argument("--trials", type=int, help="Monte-Carlo trials per n (simulated settings)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true")
+    _add_distributed(p)
     p.set_defaults(func=cmd_nstar)
 
     p = sub.add_parser("reproduce", help="run every check: report, verdicts.json, figures")
@@ -183,6 +201,8 @@ def register(sub):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print the verdicts as JSON")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--fresh", action="store_true", help="ignore the points stored in the output folder by earlier runs")
+    _add_distributed(p)
     p.set_defaults(func=cmd_reproduce)
 
     p = sub.add_parser("experiment", help=f"run one check: {', '.join(ORDER)}")
@@ -198,4 +218,6 @@ def register(sub):
     p.add_argument("--noise", type=float, help="halfspaces: label flip rate in [0, 0.5) (needs --learner gd)")
     p.add_argument("--json", action="store_true")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--fresh", action="store_true", help="ignore the points stored in the output folder by earlier runs")
+    _add_distributed(p)
     p.set_defaults(func=cmd_experiment)

@@ -36,12 +36,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import exact, fair_splits, reduced
+from . import exact, fair_splits, reduced, store
+from .devices import round_up, split, to_host
 from .jit_cache import release_if_crowded
 from .streams import stream_base, stream_key, trial_words
 
 TRIAL_BATCH = 4096
-PERCEPTRON_BATCH = 256
 
 
 def trial_keys(seed: int, tag: str, start: int, count: int):
@@ -185,13 +185,25 @@ def max_margin_2d(X, y, mask, iters: int = 40):
     return jnp.stack([jnp.cos(theta), jnp.sin(theta)]), jnp.bool_(True)
 
 
-def halfspace_error(key, n, d: int, n_buf: int, learner: str, max_epochs: int, noise: float = 0.0):
+def halfspace_prompt(key, d: int, n_buf: int, noise: float = 0.0):
+    """One trial's prompt: (w* (d,), X (n_buf, d), y (n_buf,)); the first n examples are the prompt's."""
     k1, k2, k3 = jax.random.split(key, 3)
     w_star = jax.random.normal(k1, (d,))
     X = jax.random.normal(k2, (n_buf, d))
     y = jnp.where(X @ w_star >= 0, 1.0, -1.0)
     if noise > 0:
         y = jnp.where(jax.random.uniform(k3, (n_buf,)) < noise, -y, y)
+    return w_star, X, y
+
+
+def angle_error(w, w_star):
+    """The disagreement probability angle(w, w*)/pi of two homogeneous halfspaces (Gaussian inputs)."""
+    cos = (w @ w_star) / (jnp.linalg.norm(w) * jnp.linalg.norm(w_star) + 1e-30)
+    return jnp.arccos(jnp.clip(cos, -1.0, 1.0)) / jnp.pi
+
+
+def halfspace_error(key, n, d: int, n_buf: int, learner: str, max_epochs: int, noise: float = 0.0):
+    w_star, X, y = halfspace_prompt(key, d, n_buf, noise)
     mask = jnp.arange(n_buf) < n
     if learner == "consistent":
         learner = "midpoint" if d == 2 else "perceptron"
@@ -205,67 +217,221 @@ def halfspace_error(key, n, d: int, n_buf: int, learner: str, max_epochs: int, n
         w, converged = perceptron(X, y, mask, max_epochs)
     else:  # one gradient step from 0: w = sum_i y_i x_i (the linear-attention head)
         w, converged = ((y * mask)[:, None] * X).sum(0), jnp.bool_(True)
-    cos = (w @ w_star) / (jnp.linalg.norm(w) * jnp.linalg.norm(w_star) + 1e-30)
-    return jnp.arccos(jnp.clip(cos, -1.0, 1.0)) / jnp.pi, converged
+    return angle_error(w, w_star), converged
+
+
+def perceptron_resume(X, y, n, w, epochs, mistakes, cap):
+    """The perceptron of :func:`perceptron`, resumable: from state (w, epochs done, mistakes in the last
+    epoch), run passes over examples 0..n-1 while there were mistakes and epochs < cap. Running to cap a,
+    then resuming to cap b, gives the same w as running to b at once (the passes are the same operations
+    in the same order), which lets the engine run the stragglers of a batch separately.
+
+    Returns (w, epochs, mistakes)."""
+    block = min(8, X.shape[0])  # examples per loop iteration (unrolled; the tail past n is masked)
+    Xb, yb = X.reshape(-1, block, X.shape[1]), y.reshape(-1, block)
+
+    def epoch(w):
+        def step(b, s):
+            w, wrong = s
+            for j in range(block):
+                x, t = Xb[b, j], yb[b, j]
+                bad = (t * (x @ w) <= 0) & (b * block + j < n)
+                w, wrong = w + jnp.where(bad, t * x, 0.0), wrong + bad.astype(jnp.int32)
+            return w, wrong
+        return jax.lax.fori_loop(0, (n + block - 1) // block, step, (w, jnp.int32(0)))
+
+    def body(s):
+        w, e, _ = s
+        w, wrong = epoch(w)
+        return w, e + 1, wrong
+
+    return jax.lax.while_loop(lambda s: (s[2] > 0) & (s[1] < cap), body, (w, epochs, mistakes))
 
 
 # ---- failure counts over trials --------------------------------------------------------------------
-@partial(jax.jit, static_argnames=("random_allocation",))
-def _contexts_batch(keys, n_c, probs, eps, random_allocation, thr, thr_total):
+# Every batch returns per-trial arrays, sharded over the devices (:mod:`experiments.devices`); the host
+# sums them in trial order, so counts and mean errors do not depend on the number of devices.
+def _trials(start, size: int):
+    """Trial indices start, ..., start + size - 1, split over the devices."""
+    return split(start + jnp.arange(size, dtype=jnp.uint32))
+
+
+def _keys(base, t):
+    """The direct engine's per-trial keys fold_in(base, t) (same as :func:`trial_keys`)."""
+    return jax.vmap(lambda i: jax.random.fold_in(base, i))(t)
+
+
+def _sizes(trials: int, batch: int):
+    """(start, count, size) per call: whole batches, the last one padded to a power of two (>= 64),
+    every size a multiple of the device count."""
+    for start in range(0, trials, batch):
+        count = min(batch, trials - start)
+        yield start, count, round_up(batch if count == batch else max(64, 1 << int(np.ceil(np.log2(count)))))
+
+
+def _sums(count: int, err, fail, *more):
+    """(failures, sum of errors, *sums of more) over the first ``count`` trials of a batch."""
+    out = [int(to_host(fail)[:count].sum()), float(np.sum(to_host(err)[:count], dtype=np.float64))]
+    return out + [int(to_host(m)[:count].sum()) for m in more]
+
+
+@partial(jax.jit, static_argnames=("random_allocation", "size"))
+def _contexts_batch(base, start, n_c, probs, eps, random_allocation, thr, thr_total, size):
+    keys = _keys(base, _trials(start, size))
     err, fail = jax.vmap(lambda k: contexts_error(k, n_c, probs, random_allocation, eps, thr, thr_total))(keys)
-    return fail.sum(), err.mean()
-
-
-@jax.jit
-def _coin_batch(keys, n, p, k_range):
-    err, fail = jax.vmap(lambda k: coin_error(k, n, p, k_range))(keys)
-    return fail.sum(), err.mean()
-
-
-@partial(jax.jit, static_argnames=("reading",))
-def _sequence_batch(keys, n, probs, eps, reading, thr):
-    err, fail = jax.vmap(lambda k: sequence_errors(k, n, probs, eps, reading, thr))(keys)
-    return fail.sum(), err.mean()
-
-
-@partial(jax.jit, static_argnames=("d", "n_buf", "learner", "max_epochs", "noise"))
-def _halfspace_batch(keys, n, eps, d, n_buf, learner, max_epochs, noise):
-    err, conv = jax.vmap(lambda k: halfspace_error(k, n, d, n_buf, learner, max_epochs, noise))(keys)
-    fail = (err > eps) & conv
-    return fail.sum(), (~conv).sum(), err.mean()
-
-
-# ---- reduced samplers: trial t reads words (t, 0), (t, 1), ... of its stream ------------------------
-def _masked(err, fail, valid):
-    return (fail & valid).sum(), jnp.where(valid, err, 0.0).sum()
+    return split(err), split(fail)
 
 
 @partial(jax.jit, static_argnames=("size",))
-def _coin_reduced_batch(key, start, count, thresholds, n, p, k_range, size):
-    t = start + jnp.arange(size, dtype=jnp.uint32)
-    k = reduced.coin_counts(trial_words(key, t, 1)[:, 0], thresholds, n)
+def _coin_batch(base, start, n, p, k_range, size):
+    err, fail = jax.vmap(lambda k: coin_error(k, n, p, k_range))(_keys(base, _trials(start, size)))
+    return split(err), split(fail)
+
+
+@partial(jax.jit, static_argnames=("reading", "size"))
+def _sequence_batch(base, start, n, probs, eps, reading, thr, size):
+    err, fail = jax.vmap(lambda k: sequence_errors(k, n, probs, eps, reading, thr))(_keys(base, _trials(start, size)))
+    return split(err), split(fail)
+
+
+@partial(jax.jit, static_argnames=("d", "n_buf", "learner", "max_epochs", "noise", "size"))
+def _halfspace_batch(base, start, n, eps, d, n_buf, learner, max_epochs, noise, size):
+    keys = _keys(base, _trials(start, size))
+    err, conv = jax.vmap(lambda k: halfspace_error(k, n, d, n_buf, learner, max_epochs, noise))(keys)
+    return split(err), split((err > eps) & conv), split(~conv)
+
+
+# ---- the perceptron: stragglers run apart -----------------------------------------------------------
+# A vmapped while_loop runs as many epochs as its slowest trial, and the perceptron's epochs are heavy
+# tailed (d = 4, n = 128: median 6, 99th percentile 25, a few hit the cap). So every trial first runs
+# up to PERCEPTRON_CAPS[0] epochs; the unfinished ones resume, regrouped into full batches, up to the
+# next cap, and so on to max_epochs. Each trial ends with the w of one uninterrupted run.
+PERCEPTRON_CAPS = (4, 8, 16, 32)
+PERCEPTRON_BATCH = 256  # a batch's prompts stay in cache (4096 trials of 256 examples in d = 4: 16 MiB do not)
+
+
+@partial(jax.jit, static_argnames=("d", "n_buf", "noise"))
+def _perceptron_phase(base, t, w, epochs, mistakes, n, cap, d, n_buf, noise):
+    def one(t, w, e, m):
+        w_star, X, y = halfspace_prompt(jax.random.fold_in(base, t), d, n_buf, noise)
+        w = jnp.where(e == 0, ((y * (jnp.arange(n_buf) < n))[:, None] * X).sum(0), w)  # w0 = sum y_i x_i
+        w, e, m = perceptron_resume(X, y, n, w, e, m, cap)
+        return w, e, m, angle_error(w, w_star)
+
+    return tuple(split(x) for x in jax.vmap(one)(split(t), split(w), split(epochs), split(mistakes)))
+
+
+def _count_perceptron(n: int, trials: int, seed: int, tag: str, d: int, n_buf: int, eps: float, max_epochs: int,
+                      noise: float):
+    """(failures, unconverged, sum of errors) of the perceptron run to zero training error (at most
+    ``max_epochs`` passes); the same numbers as :func:`halfspace_error` per trial."""
+    base = stream_base(seed, tag)
+    w = np.zeros((trials, d), np.float32)
+    epochs, mistakes = np.zeros(trials, np.int32), np.ones(trials, np.int32)
+    err = np.zeros(trials, np.float32)
+    active = np.arange(trials)
+    for cap in [c for c in PERCEPTRON_CAPS if c < max_epochs] + [max_epochs]:
+        for lo in range(0, active.size, PERCEPTRON_BATCH):
+            idx = active[lo:lo + PERCEPTRON_BATCH]
+            count = idx.size
+            pad = np.resize(idx, round_up(PERCEPTRON_BATCH))  # one compiled shape; repeated trials are dropped
+            out = _perceptron_phase(base, pad.astype(np.uint32), w[pad], epochs[pad], mistakes[pad], jnp.int32(n),
+                                    jnp.int32(cap), d=d, n_buf=n_buf, noise=noise)
+            w[idx], epochs[idx], mistakes[idx], err[idx] = (to_host(x)[:count] for x in out)
+        active = active[(mistakes[active] > 0) & (epochs[active] < max_epochs)]
+        if not active.size:
+            break
+    converged = mistakes == 0
+    fail = (err > np.float32(eps)) & converged
+    return int(fail.sum()), int((~converged).sum()), float(np.sum(err, dtype=np.float64))
+
+
+def count_failures(setting: str, n: int, trials: int, seed: int, tag: str, sampler: str = "auto", pad_to: int = 0,
+                   **kw) -> dict:
+    """Failures of ``trials`` seeded trials at sample size n; batches of trials, never a loop per trial.
+
+    Returns {'failures', 'trials', 'mean_error', 'sampler'} and, for the perceptron, 'unconverged'
+    (trials that hit the epoch cap; they are *not* counted as failures, so 'failures' is a lower bound
+    and 'failures + unconverged' an upper bound). ``pad_to``: pad buffers as if n were at least this
+    (a scan over n then compiles one shape). The fair-split samplers lay out their words by buffer size,
+    so the draws, not their distribution, depend on it: compare counts at one padding (common random
+    numbers along a scan). Results are stored in the active point store (:mod:`experiments.store`)
+    and taken from it when the same measurement was made before."""
+    if setting == "halfspace":
+        _check_halfspace(kw)
+    sampler = _sampler(setting, kw, sampler)
+    key = {"setting": setting, "n": int(n), "trials": int(trials), "seed": int(seed), "tag": tag, "sampler": sampler,
+           "pad_to": int(pad_to), "kw": kw}
+    return store.memo("count", key, lambda: _count(setting, n, trials, seed, tag, sampler, pad_to, **kw))
+
+
+def _count(setting: str, n: int, trials: int, seed: int, tag: str, sampler: str, pad_to: int, **kw) -> dict:
+    release_if_crowded()
+    if sampler == "reduced":
+        return _count_reduced(setting, n, trials, seed, tag, pad_to=pad_to, **kw)
+    if setting not in ("contexts", "coin", "sequences", "halfspace"):
+        raise ValueError(f"unknown setting {setting!r}")
+    base = stream_base(seed, tag)
+    if setting == "contexts":
+        probs, random_allocation = jnp.asarray(kw["probs"], jnp.float32), kw.get("random_allocation", False)
+        thr = _contexts_thresholds(kw["probs"], n, kw["eps"], random_allocation, pad_to)
+    elif setting == "coin":
+        k_range = jnp.asarray(exact.coin_accept_range(n, kw["p"], kw["eps"]), jnp.int32)
+    elif setting == "sequences":
+        probs = jnp.asarray(kw["probs"], jnp.float32)
+        thr = _sequence_threshold(kw["probs"], n, kw["eps"], kw["reading"])
+    else:
+        n_buf = _buffer(max(n, pad_to))
+        learner = _learner(kw["d"], kw.get("learner", "consistent"))
+        if learner == "perceptron":
+            k, u, e = _count_perceptron(n, trials, seed, tag, kw["d"], n_buf, kw["eps"], kw.get("max_epochs", 50),
+                                        float(kw.get("noise", 0.0)))
+            return {"failures": k, "trials": trials, "mean_error": e / trials, "sampler": "direct", "unconverged": u}
+    total, unconv, err_sum = 0, 0, 0.0
+    for start, count, size in _sizes(trials, TRIAL_BATCH):
+        args = (base, jnp.uint32(start))
+        if setting == "contexts":
+            k, e = _sums(count, *_contexts_batch(*args, jnp.float32(n), probs, kw["eps"], random_allocation, *thr, size=size))
+        elif setting == "coin":
+            k, e = _sums(count, *_coin_batch(*args, jnp.float32(n), jnp.float32(kw["p"]), k_range, size=size))
+        elif setting == "sequences":
+            k, e = _sums(count, *_sequence_batch(*args, jnp.float32(n), probs, kw["eps"], kw["reading"], thr, size=size))
+        else:
+            err, fail, unc = _halfspace_batch(*args, jnp.int32(n), kw["eps"], kw["d"], n_buf, learner,
+                                              kw.get("max_epochs", 50), float(kw.get("noise", 0.0)), size=size)
+            k, e, u = _sums(count, err, fail, unc)
+            unconv += u
+        total += k
+        err_sum += e
+    out = {"failures": total, "trials": trials, "mean_error": err_sum / trials, "sampler": "direct"}
+    if setting == "halfspace":
+        out["unconverged"] = unconv
+    return out
+
+
+# ---- reduced samplers: trial t reads words (t, 0), (t, 1), ... of its stream ------------------------
+@partial(jax.jit, static_argnames=("size",))
+def _coin_reduced_batch(key, start, thresholds, n, p, k_range, size):
+    k = reduced.coin_counts(trial_words(key, _trials(start, size), 1)[:, 0], thresholds, n)
     fail = (k < k_range[0]) | (k > k_range[1])
-    return _masked(jnp.abs(k / n.astype(jnp.float32) - p), fail, jnp.arange(size) < count)
+    return split(jnp.abs(k / n.astype(jnp.float32) - p)), split(fail)
 
 
 @partial(jax.jit, static_argnames=("d", "n_buf", "learner", "noise", "size"))
-def _halfspace_reduced_batch(key, start, count, n, eps, d, n_buf, learner, noise, size):
-    t = start + jnp.arange(size, dtype=jnp.uint32)
+def _halfspace_reduced_batch(key, start, n, eps, d, n_buf, learner, noise, size):
+    t = _trials(start, size)
     if learner == "midpoint":
         err = jax.vmap(lambda w: reduced.midpoint_error_2d(w, n))(trial_words(key, t, 2))
     else:
         words = reduced.gd_words(d, n_buf, noise)
         err = jax.vmap(lambda w: reduced.gd_error(w, n, d, n_buf, noise))(trial_words(key, t, words))
-    return _masked(err, err > eps, jnp.arange(size) < count)
+    return split(err), split(err > eps)
 
 
 @partial(jax.jit, static_argnames=("m", "levels", "random_allocation", "words", "size"))
-def _contexts_reduced_batch(key, start, count, n_c, probs, eps, thr, thr_total, m, levels, random_allocation, words,
-                            size):
+def _contexts_reduced_batch(key, start, n_c, probs, eps, thr, thr_total, m, levels, random_allocation, words, size):
     """Uniform targets over V = 2^L tokens: counts by fair splits; with random contexts (m = 2^a) the
     examples are uniform over the m V (context, token) pairs, one tree of a + L levels."""
-    t = start + jnp.arange(size, dtype=jnp.uint32)
-
     def one(w):
         if random_allocation:
             counts = fair_splits.split_counts(w, (m * n_c)[None], levels).reshape(m, -1)
@@ -273,19 +439,17 @@ def _contexts_reduced_batch(key, start, count, n_c, probs, eps, thr, thr_total, 
             counts = fair_splits.split_counts(w, jnp.full((m,), n_c, jnp.int32), levels)
         return contexts_decision(counts, counts.sum(1), probs, eps, thr, thr_total)
 
-    err, fail = jax.vmap(one)(trial_words(key, t, words))
-    return _masked(err, fail, jnp.arange(size) < count)
+    err, fail = jax.vmap(one)(trial_words(key, _trials(start, size), words))
+    return split(err), split(fail)
 
 
 @partial(jax.jit, static_argnames=("reading", "levels", "words", "size"))
-def _sequences_reduced_batch(key, start, count, n, probs, eps, thr, reading, levels, words, size):
-    t = start + jnp.arange(size, dtype=jnp.uint32)
-
+def _sequences_reduced_batch(key, start, n, probs, eps, thr, reading, levels, words, size):
     def one(w):
         return sequence_decision(fair_splits.split_counts(w, n[None], levels)[0], n, probs, eps, reading, thr)
 
-    err, fail = jax.vmap(one)(trial_words(key, t, words))
-    return _masked(err, fail, jnp.arange(size) < count)
+    err, fail = jax.vmap(one)(trial_words(key, _trials(start, size), words))
+    return split(err), split(fail)
 
 
 def _levels(q: int) -> int | None:
@@ -341,60 +505,6 @@ def _check_halfspace(kw: dict) -> None:
         raise ValueError("noise: a consistent learner needs realizable labels (noise = 0); use learner 'gd'")
 
 
-def count_failures(setting: str, n: int, trials: int, seed: int, tag: str, sampler: str = "auto", pad_to: int = 0,
-                   **kw) -> dict:
-    """Failures of ``trials`` seeded trials at sample size n; batches of trials, never a loop per trial.
-
-    Returns {'failures', 'trials', 'mean_error', 'sampler'} and, for the perceptron, 'unconverged'
-    (trials that hit the epoch cap; they are *not* counted as failures, so 'failures' is a lower bound
-    and 'failures + unconverged' an upper bound). ``pad_to``: pad buffers as if n were at least this
-    (a scan over n then compiles one shape). The fair-split samplers lay out their words by buffer size,
-    so the draws, not their distribution, depend on it: compare counts at one padding (common random
-    numbers along a scan)."""
-    if setting == "halfspace":
-        _check_halfspace(kw)
-    sampler = _sampler(setting, kw, sampler)
-    release_if_crowded()
-    if sampler == "reduced":
-        return _count_reduced(setting, n, trials, seed, tag, pad_to=pad_to, **kw)
-    if setting == "contexts":
-        probs, random_allocation = jnp.asarray(kw["probs"], jnp.float32), kw.get("random_allocation", False)
-        thr = _contexts_thresholds(kw["probs"], n, kw["eps"], random_allocation, pad_to)
-    elif setting == "coin":
-        k_range = jnp.asarray(exact.coin_accept_range(n, kw["p"], kw["eps"]), jnp.int32)
-    elif setting == "sequences":
-        probs = jnp.asarray(kw["probs"], jnp.float32)
-        thr = _sequence_threshold(kw["probs"], n, kw["eps"], kw["reading"])
-    # a vmapped while_loop runs as many epochs as its slowest trial: small batches keep the perceptron's
-    # stragglers from holding up the rest (3x faster at d = 4 than batches of 4096)
-    batch = PERCEPTRON_BATCH if setting == "halfspace" and _learner(kw["d"], kw.get("learner", "consistent")) == \
-        "perceptron" else TRIAL_BATCH
-    total, unconv, err_sum = 0, 0, 0.0
-    for start in range(0, trials, batch):
-        count = min(batch, trials - start)
-        keys = trial_keys(seed, tag, start, count)
-        if setting == "contexts":
-            k, e = _contexts_batch(keys, jnp.float32(n), probs, kw["eps"], random_allocation, *thr)
-        elif setting == "coin":
-            k, e = _coin_batch(keys, jnp.float32(n), jnp.float32(kw["p"]), k_range)
-        elif setting == "sequences":
-            k, e = _sequence_batch(keys, jnp.float32(n), probs, kw["eps"], kw["reading"], thr)
-        elif setting == "halfspace":
-            n_buf = _buffer(max(n, pad_to))
-            k, u, e = _halfspace_batch(keys, jnp.int32(n), kw["eps"], kw["d"], n_buf,
-                                       _learner(kw["d"], kw.get("learner", "consistent")), kw.get("max_epochs", 50),
-                                       float(kw.get("noise", 0.0)))
-            unconv += int(u)
-        else:
-            raise ValueError(f"unknown setting {setting!r}")
-        total += int(k)
-        err_sum += float(e) * count
-    out = {"failures": total, "trials": trials, "mean_error": err_sum / trials, "sampler": "direct"}
-    if setting == "halfspace":
-        out["unconverged"] = unconv
-    return out
-
-
 REDUCED_BATCH = 1 << 18  # trials per call: a reduced trial is a few words, so batches can be large
 
 
@@ -428,22 +538,23 @@ def _count_reduced(setting: str, n: int, trials: int, seed: int, tag: str, pad_t
     batch = max(64, min(REDUCED_BATCH, 1 << ((1 << 20) // words).bit_length() - 1))
     # one compiled shape per call: whole batches, or one power of two when all trials fit in one; the
     # padding is masked out
-    size = batch if trials > batch else max(min(1024, batch), 1 << int(np.ceil(np.log2(trials))))
+    size = round_up(batch if trials > batch else max(min(1024, batch), 1 << int(np.ceil(np.log2(trials)))))
     for start in range(0, trials, batch):
         count = min(batch, trials - start)
-        args = (key, jnp.uint32(start), jnp.int32(count))
+        args = (key, jnp.uint32(start))
         if setting == "contexts":
-            k, e = _contexts_reduced_batch(*args, *ctx, **ctx_static, size=size)
+            out = _contexts_reduced_batch(*args, *ctx, **ctx_static, size=size)
         elif setting == "sequences":
-            k, e = _sequences_reduced_batch(*args, *seq, reading=kw["reading"], levels=levels, words=words, size=size)
+            out = _sequences_reduced_batch(*args, *seq, reading=kw["reading"], levels=levels, words=words, size=size)
         elif setting == "coin":
-            k, e = _coin_reduced_batch(*args, table, jnp.int32(n), jnp.float32(kw["p"]), k_range, size=size)
+            out = _coin_reduced_batch(*args, table, jnp.int32(n), jnp.float32(kw["p"]), k_range, size=size)
         else:
-            k, e = _halfspace_reduced_batch(*args, jnp.int32(n), kw["eps"], kw["d"], n_buf,
-                                            _learner(kw["d"], kw.get("learner", "consistent")),
-                                            float(kw.get("noise", 0.0)), size=size)
-        total += int(k)
-        err_sum += float(e)
+            out = _halfspace_reduced_batch(*args, jnp.int32(n), kw["eps"], kw["d"], n_buf,
+                                           _learner(kw["d"], kw.get("learner", "consistent")),
+                                           float(kw.get("noise", 0.0)), size=size)
+        k, e = _sums(count, *out)
+        total += k
+        err_sum += e
     out = {"failures": total, "trials": trials, "mean_error": err_sum / trials, "sampler": "reduced"}
     if setting == "halfspace":
         out["unconverged"] = 0

@@ -28,7 +28,7 @@ import numpy as np
 
 from tm_transformer.bounds import get
 
-from . import exact
+from . import exact, store
 from .montecarlo import count_failures
 from .stats import ALPHA, clopper_pearson, geometric_search
 
@@ -242,6 +242,15 @@ def _trials(delta: float, trials: int | None) -> int:
 def nstar(setting: str, params: dict, learner: str | None = None, target: str | None = None,
           worst_case: bool = False, trials: int | None = None, seed: int = 0, max_points: int | None = None,
           targets: tuple | None = None, random_allocation: bool = False, noise: float = 0.0) -> NStar:
+    """:func:`search`, kept in the active point store (:mod:`experiments.store`): a grid point of a run."""
+    args = dict(setting=setting, params=params, learner=learner, target=target, worst_case=worst_case, trials=trials,
+                seed=seed, max_points=max_points, targets=targets, random_allocation=random_allocation, noise=noise)
+    return store.memo("nstar", args, lambda: search(**args), encode=NStar.as_dict, decode=lambda d: NStar(**d))
+
+
+def search(setting: str, params: dict, learner: str | None = None, target: str | None = None,
+           worst_case: bool = False, trials: int | None = None, seed: int = 0, max_points: int | None = None,
+           targets: tuple | None = None, random_allocation: bool = False, noise: float = 0.0) -> NStar:
     """n* of one setting at ``params`` (names as in ``bounds``: eps, delta, V, m, l, d; the coin's p
     is its target). Exact where an enumeration exists, else simulated with a fresh-trial certificate.
     ``worst_case``: the largest n* over the setting's target family (or over ``targets``)."""

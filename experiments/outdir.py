@@ -7,6 +7,10 @@ marker file, :data:`MARKER`, listing the files it wrote. An existing target fold
 * it is empty, or
 * it holds the marker and nothing but the files the marker lists (the toolkit's own earlier results).
 
+The point store, :data:`STORE`, is written into the target folder itself while a run goes on (that is
+what lets an interrupted run resume) and moved into the new results at the end; it counts as the
+toolkit's own.
+
 Anything else -- a folder with a user's files in it, ``--out .``, a file where a folder should be -- is
 refused with one line, before any work starts. Nothing outside the listed files is ever deleted.
 """
@@ -21,6 +25,7 @@ from pathlib import Path
 from tm_transformer.errors import ToolkitError
 
 MARKER = ".tmt-results.json"
+STORE = ".tmt-points.jsonl"  # the point store of a run in progress (:mod:`experiments.store`)
 TOOL = "tm-transformer"
 
 
@@ -51,7 +56,7 @@ def _foreign(folder: Path, owned: set[str], prefix: str = "") -> list[str]:
     out = []
     for child in sorted(folder.iterdir()):
         rel = prefix + child.name
-        if child.name == MARKER:
+        if child.name == MARKER or (not prefix and child.name == STORE and child.is_file()):
             continue
         if child.is_dir() and not child.is_symlink():
             sub = _owned(child)

@@ -4,13 +4,14 @@ end, so an interrupted run leaves nothing half-written."""
 from __future__ import annotations
 
 import csv
+import os
 import shutil
 import time
 from pathlib import Path
 
 from .checks import CHECKS, CheckResult
 from .manifest import manifest, write_json
-from .outdir import commit, staging_for
+from .outdir import STORE, commit, staging_for
 from .protocol import KAPPA
 from .stats import ALPHA
 
@@ -32,47 +33,94 @@ def _write_csv(path: Path, rows: list[dict]) -> None:
             w.writerow({k: r.get(k) for k in keys})
 
 
+# seconds each check of a full run took (2-core CI machine): the weights of the overall progress bar
+FULL_SECONDS = {"symbolic": 30, "contexts": 520, "sequences": 240, "halfspaces": 600, "coin": 60, "transformer": 120}
+
+
+def _overall_bar(names: list[str], quick: bool, progress: bool):
+    if not progress:
+        return None
+    from tqdm.auto import tqdm
+
+    weights = {n: FULL_SECONDS.get(n, 60) / (10 if quick else 1) for n in names}
+    return tqdm(total=round(sum(weights.values())), desc="tmt", unit="est-s", position=0, disable=None,
+                bar_format="{l_bar}{bar}| {percentage:3.0f}% [{elapsed} elapsed, ETA {remaining}]"), weights
+
+
 def run_checks(names: list[str], out: Path, quick: bool, seed: int, progress: bool = True,
-               options: dict | None = None) -> dict:
+               options: dict | None = None, fresh: bool = False) -> dict:
+    """Run ``names`` into ``out``. Every measured point goes into the point store ``out/.tmt-points.jsonl``
+    as soon as it is done (:mod:`experiments.store`), so a re-run after an interruption resumes, and a
+    re-run of a finished command only redraws; ``fresh`` ignores the store. Under jax.distributed every
+    process runs the checks and process 0 alone writes."""
+    import tempfile
+
+    from . import distributed, store
+
     out = Path(out)
-    staging = staging_for(out)  # refuses a folder holding files tmt did not write, before any work
+    writes = distributed.writer()
+    staging = staging_for(out) if writes else Path(tempfile.mkdtemp(prefix="tmt-process-"))
     try:
-        t0 = time.perf_counter()
-        results: dict[str, CheckResult] = {}
-        timings = {}
-        for name in names:
-            t = time.perf_counter()
-            results[name] = CHECKS[name](staging, quick=quick, seed=seed, progress=progress, **(options or {}).get(name, {}))
-            timings[name] = round(time.perf_counter() - t, 1)
-            _write_csv(staging / f"{name}.csv", results[name].rows)
-            if results[name].tests:
-                _write_csv(staging / f"{name}_tests.csv", results[name].tests)
-        elapsed = time.perf_counter() - t0
-        verdicts = []
-        for claim, check in CLAIM_CHECK.items():
-            if check not in results:
-                continue
-            vs = [v for v in results[check].verdicts if v.claim == claim]
-            main = vs[0]
-            entry = main.as_dict()
-            entry["evidence"] = [f"{check}.csv", f"{check}_tests.csv", *results[check].figures]
-            if len(vs) > 1:
-                entry["other_readings"] = [{k: v.as_dict()[k] for k in ("reading", "verdict", "constant", "failing",
-                                                                         "needed_constant", "trend", "argument",
-                                                                         "learners", "targets", "protocol_verdict")}
-                                           for v in vs[1:]]
-            verdicts.append(entry)
-        config = {"checks": names, "quick": quick, "kappa": KAPPA, "alpha": ALPHA, "options": options or {}}
-        man = manifest(config, seed)
-        man["seconds"] = {"total": round(elapsed, 1), **timings}
-        write_json(staging / "manifest.json", man)
-        write_json(staging / "verdicts.json", verdicts)
-        (staging / "report.md").write_text(render(results, verdicts, man))
-        commit(staging, out)  # replaces only tmt's own earlier results; never a user's files
+        with store.opened(out / STORE, fresh=fresh, write=writes) as points:
+            if not distributed.same_everywhere(points.fingerprint()):
+                from tm_transformer.errors import ToolkitError
+
+                raise ToolkitError(f"--out {str(out)!r}: the processes see different point stores; give them one "
+                                   "shared output folder, or add --fresh")
+            t0 = time.perf_counter()
+            results: dict[str, CheckResult] = {}
+            timings = {}
+            bar = _overall_bar(names, quick, progress)
+            for name in names:
+                t = time.perf_counter()
+                results[name] = CHECKS[name](staging, quick=quick, seed=seed, progress=progress,
+                                             **(options or {}).get(name, {}))
+                timings[name] = round(time.perf_counter() - t, 1)
+                if bar is not None:
+                    bar[0].update(round(bar[1][name]))
+                _write_csv(staging / f"{name}.csv", results[name].rows)
+                if results[name].tests:
+                    _write_csv(staging / f"{name}_tests.csv", results[name].tests)
+            if bar is not None:
+                bar[0].close()
+            reuse = {"measured": points.measured, "reused": points.reused, "fresh": fresh, "store": STORE}
+            elapsed = time.perf_counter() - t0
+            verdicts = []
+            for claim, check in CLAIM_CHECK.items():
+                if check not in results:
+                    continue
+                vs = [v for v in results[check].verdicts if v.claim == claim]
+                main = vs[0]
+                entry = main.as_dict()
+                entry["evidence"] = [f"{check}.csv", f"{check}_tests.csv", *results[check].figures]
+                if len(vs) > 1:
+                    entry["other_readings"] = [{k: v.as_dict()[k] for k in ("reading", "verdict", "constant", "failing",
+                                                                             "needed_constant", "trend", "argument",
+                                                                             "learners", "targets", "protocol_verdict")}
+                                               for v in vs[1:]]
+                verdicts.append(entry)
+            config = {"checks": names, "quick": quick, "kappa": KAPPA, "alpha": ALPHA, "options": options or {}}
+            man = manifest(config, seed)
+            man["seconds"] = {"total": round(elapsed, 1), **timings}
+            man["points"] = reuse
+            man["processes"] = _processes()
+            write_json(staging / "manifest.json", man)
+            write_json(staging / "verdicts.json", verdicts)
+            (staging / "report.md").write_text(render(results, verdicts, man))
+        if writes:
+            if (out / STORE).exists():
+                os.replace(out / STORE, staging / STORE)  # the store goes with the results it made
+            commit(staging, out)  # replaces only tmt's own earlier results; never a user's files
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
     return {"verdicts": verdicts, "manifest": man, "out": str(out)}
+
+
+def _processes() -> dict:
+    import jax
+
+    return {"count": jax.process_count(), "devices": jax.device_count(), "local_devices": jax.local_device_count()}
 
 
 def _fmt(x):

@@ -1,0 +1,51 @@
+"""Monte-Carlo trials spread over every visible device: one mesh axis, ``"trials"``.
+
+The engine's jitted batches build their trial indices t (B,) inside the computation and pin them to
+``NamedSharding(mesh, P("trials"))``; XLA then runs each device's slice of the batch on that device
+(GSPMD partitioning, no ``pmap``). A trial's result depends on (seed, tag, t) only, so the per-trial
+arrays -- and the host-side sums over them, taken in trial order -- are bit-identical whatever the
+number of devices, or of processes (``jax.distributed``: the mesh then spans every process's devices).
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+import jax
+import numpy as np
+from jax.sharding import NamedSharding, PartitionSpec as P
+
+AXIS = "trials"
+
+
+@lru_cache(maxsize=None)
+def _mesh(count: int):
+    return jax.make_mesh((count,), (AXIS,), axis_types=(jax.sharding.AxisType.Auto,))
+
+
+def mesh():
+    """The 1-D mesh over all devices (every process's, under ``jax.distributed``)."""
+    return _mesh(jax.device_count())
+
+
+def trial_sharding() -> NamedSharding:
+    return NamedSharding(mesh(), P(AXIS))
+
+
+def split(x):
+    """Inside jit: shard the leading (trial) axis of ``x`` over the devices."""
+    return jax.lax.with_sharding_constraint(x, trial_sharding())
+
+
+def round_up(size: int) -> int:
+    """``size`` rounded up to a multiple of the device count (padded trials are masked out)."""
+    k = jax.device_count()
+    return -(-size // k) * k
+
+
+def to_host(x) -> np.ndarray:
+    """A per-trial array, gathered in trial order on every process."""
+    if getattr(x, "is_fully_addressable", True):
+        return np.asarray(x)
+    from jax.experimental import multihost_utils
+
+    return np.asarray(multihost_utils.process_allgather(x, tiled=True))

@@ -1,0 +1,130 @@
+"""The point store: every measurement kept as soon as it is made, so an interrupted run resumes.
+
+A run of checks opens a store, one JSON line per measured point, in its output folder
+(``OUT/.tmt-points.jsonl``). A point is keyed by a digest of everything that determines it: what was
+measured (the Monte-Carlo count's setting, sample size, parameters, trials, seed and stream tag; or an
+n* search's setting, parameters, learner, targets, trials, seed), and the code version -- a digest of
+the sources that compute it (the engine, the n* search, the exact enumerations, the bounds) and of the
+JAX and NumPy versions. Re-running the same command finds every point already measured and measures
+only the rest; a point whose inputs or code changed has another key and is measured again.
+
+Lines are appended and flushed one at a time, so a crash loses at most the point in flight (a torn
+last line is ignored on reading). Only the writing process (process 0 of a distributed run) appends.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from contextlib import contextmanager
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from .outdir import STORE
+
+_SOURCES = ("montecarlo.py", "streams.py", "reduced.py", "fair_splits.py", "exact.py", "nstar.py", "stats.py",
+            "devices.py", "store.py")
+_active: "PointStore | None" = None
+
+
+@lru_cache(maxsize=None)
+def code_version() -> str:
+    """A digest of the sources that compute a point, and of the numerical packages' versions."""
+    import jax
+
+    here = Path(__file__).resolve().parent
+    files = [here / name for name in _SOURCES]
+    files += sorted((here.parent / "tm_transformer" / "bounds").rglob("*.py"))
+    h = hashlib.sha256(f"jax {jax.__version__} numpy {np.__version__}".encode())
+    for f in files:
+        if f.is_file():
+            h.update(f.name.encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def _plain(o):
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, (tuple, set, frozenset)):
+        return sorted(o) if isinstance(o, (set, frozenset)) else list(o)
+    raise TypeError(f"not a point key: {type(o).__name__}")
+
+
+def digest(kind: str, key: dict) -> str:
+    text = json.dumps({"kind": kind, "key": key, "code": code_version()}, sort_keys=True, default=_plain)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class PointStore:
+    """Points of one output folder. ``fresh``: ignore (and overwrite) what is there; ``write``: append
+    new points to the file (False on every process but 0 of a distributed run)."""
+
+    def __init__(self, path: Path, fresh: bool = False, write: bool = True):
+        self.path, self.write = Path(path), write
+        self.points: dict[str, object] = {}
+        self.reused = self.measured = 0
+        if not fresh and self.path.is_file():
+            with self.path.open() as f:
+                for line in f:
+                    try:
+                        rec = json.loads(line)
+                        self.points[rec["digest"]] = rec["value"]
+                    except (ValueError, KeyError, TypeError):
+                        continue  # a torn line from an interrupted write
+        self._file, self._mode = None, "w" if fresh else "a"  # opened at the first new point
+
+    def get(self, kind: str, key: dict):
+        return self.points.get(digest(kind, key))
+
+    def put(self, kind: str, key: dict, value) -> None:
+        d = digest(kind, key)
+        self.points[d] = value
+        if self.write:
+            if self._file is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._file = self.path.open(self._mode)
+            what = {k: key[k] for k in ("setting", "tag", "n") if k in key}
+            self._file.write(json.dumps({"digest": d, "kind": kind, "what": what, "value": value}, default=_plain) + "\n")
+            self._file.flush()
+            os.fsync(self._file.fileno())
+
+    def fingerprint(self) -> str:
+        """A digest of the keys held (processes of one run must hold the same points)."""
+        return hashlib.sha256("\n".join(sorted(self.points)).encode()).hexdigest()[:16]
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+@contextmanager
+def opened(path: Path, fresh: bool = False, write: bool = True):
+    """Make a store the active one (``memo`` uses it) for the duration of a run."""
+    global _active
+    s = PointStore(path, fresh, write)
+    previous, _active = _active, s
+    try:
+        yield s
+    finally:
+        _active = previous
+        s.close()
+
+
+def memo(kind: str, key: dict, compute, encode=lambda v: v, decode=lambda v: v):
+    """``compute()``, or the stored value of the point (kind, key) in the active store (none: compute)."""
+    s = _active
+    if s is None:
+        return compute()
+    hit = s.get(kind, key)
+    if hit is not None:
+        s.reused += 1
+        return decode(hit)
+    value = compute()
+    s.measured += 1
+    s.put(kind, key, json.loads(json.dumps(encode(value), default=_plain)))
+    return value

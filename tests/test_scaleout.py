@@ -1,0 +1,265 @@
+"""Issue 14: full runs that resume from a point store, spread over devices and processes bit for bit."""
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+
+from experiments import report, store
+from experiments.checks import CheckResult
+from experiments.distributed import settings
+from experiments.montecarlo import _buffer, count_failures, halfspace_error, trial_keys
+from experiments.outdir import STORE
+from tm_transformer.errors import ToolkitError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# measurements every device / process count must reproduce bit for bit: each sampler of every setting
+CASES = """
+import json, numpy as np
+from experiments.montecarlo import count_failures
+ctx, ctx3, seq = np.full((2, 4), 0.25), np.tile([0.5, 0.3, 0.2], (2, 1)), np.full(8, 1 / 8)
+cases = [("coin", 30, 3000, dict(p=0.3, eps=0.1)), ("contexts", 9, 3000, dict(probs=ctx, eps=0.2)),
+         ("contexts", 9, 500, dict(probs=ctx3, eps=0.2)), ("sequences", 20, 3000, dict(probs=seq, eps=0.2, reading="tv")),
+         ("halfspace", 20, 3000, dict(d=2, eps=0.1)), ("halfspace", 20, 3000, dict(d=3, eps=0.2, learner="gd")),
+         ("halfspace", 30, 700, dict(d=3, eps=0.1, learner="perceptron", max_epochs=12))]
+results = [count_failures(s, n, T, 3, "scaleout", **kw) for s, n, T, kw in cases]
+"""
+
+SHARDED = CASES + """
+import jax
+from jax.sharding import PartitionSpec as P
+from experiments import montecarlo as mc
+err, fail = mc._coin_reduced_batch(mc.stream_key(0, "x"), jax.numpy.uint32(0), jax.numpy.asarray(
+    mc.reduced.binomial_thresholds(10, 0.5, 16)), jax.numpy.int32(10), jax.numpy.float32(0.5),
+    jax.numpy.asarray([3, 7], jax.numpy.int32), size=1024)
+shards = [s.data.shape[0] for s in err.addressable_shards]
+print(json.dumps({"devices": jax.device_count(), "spec": str(err.sharding.spec), "shards": shards,
+                  "distinct": len({s.device for s in err.addressable_shards}), "results": results}))
+"""
+
+
+def _python(code: str, env_extra: dict | None = None, timeout: int = 240) -> subprocess.CompletedProcess:
+    env = {**os.environ, **(env_extra or {})}
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout, cwd=ROOT,
+                          env=env)
+
+
+def _devices(n: int) -> dict:
+    res = _python(SHARDED, {"XLA_FLAGS": f"--xla_force_host_platform_device_count={n}", "JAX_PLATFORMS": "cpu"})
+    assert res.returncode == 0, res.stderr[-2000:]
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def test_trials_are_split_over_host_devices_and_results_are_bit_identical():
+    one, four, eight = _devices(1), _devices(4), _devices(8)
+    for got, n in ((one, 1), (four, 4), (eight, 8)):
+        assert got["devices"] == n and got["distinct"] == n and got["shards"] == [1024 // n] * n
+        assert n == 1 or got["spec"] == "P('trials',)"
+    assert four["results"] == one["results"] and eight["results"] == one["results"]
+    assert one["results"][-1]["unconverged"] > 0  # the perceptron case reaches its resumable phases' cap
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _gloo_or_skip():
+    from jax._src.lib import _jax
+
+    if not hasattr(_jax, "make_gloo_tcp_collectives"):
+        pytest.skip("this jaxlib is built without gloo (no make_gloo_tcp_collectives): CPU processes cannot "
+                    "exchange arrays, so multi-process runs need GPUs/TPUs here")
+
+
+def _two_processes(argv_for, timeout=240):
+    port = _free_port()
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    procs = [subprocess.Popen(argv_for(i, f"127.0.0.1:{port}"), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, cwd=ROOT, env=env) for i in range(2)]
+    outs = []
+    try:
+        for p in procs:
+            out, err = p.communicate(timeout=timeout)
+            assert p.returncode == 0, err[-2000:]
+            outs.append(out)
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    return outs
+
+
+def test_two_processes_with_gloo_equal_one_process():
+    _gloo_or_skip()
+    code = ("import sys, json; from types import SimpleNamespace as NS; from experiments import distributed; "
+            "distributed.start(NS(coordinator=sys.argv[1], num_processes=2, process_id=int(sys.argv[2])))\n" + CASES +
+            "import jax; print(json.dumps({'processes': jax.process_count(), 'devices': jax.device_count(), "
+            "'results': results}))")
+    outs = _two_processes(lambda i, addr: [sys.executable, "-c", code, addr, str(i)])
+    got = [json.loads(o.strip().splitlines()[-1]) for o in outs]
+    single = _python(CASES + "print(json.dumps(results))", {"JAX_PLATFORMS": "cpu"})
+    assert single.returncode == 0, single.stderr[-2000:]
+    expected = json.loads(single.stdout.strip().splitlines()[-1])
+    for g in got:
+        assert g["processes"] == 2 and g["devices"] == 2
+        assert g["results"] == expected
+
+
+def test_nstar_command_over_two_processes_prints_once_and_agrees():
+    _gloo_or_skip()
+    args = ["nstar", "halfspaces", "eps=0.2", "delta=0.1", "d=3", "--trials", "400", "--json"]
+    outs = _two_processes(lambda i, addr: [sys.executable, "-m", "tm_transformer.cli", *args, "--coordinator", addr,
+                                           "--num-processes", "2", "--process-id", str(i)])
+    single = subprocess.run([sys.executable, "-m", "tm_transformer.cli", *args], capture_output=True, text=True,
+                            cwd=ROOT, timeout=240, env={**os.environ, "JAX_PLATFORMS": "cpu"})
+    assert single.returncode == 0, single.stderr[-2000:]
+    assert json.loads(outs[0]) == json.loads(single.stdout)
+    assert outs[1].strip() == ""  # process 0 alone reports
+
+
+@pytest.mark.parametrize("given, message", [
+    (("h:1", None, None), "go together"), (("nohost", 2, 0), "HOST:PORT"), (("h:99999", 2, 0), "HOST:PORT"),
+    (("h:12", 2, 2), "0 to 1"), (("h:12", 0, 0), "at least 1")])
+def test_distributed_flags_are_checked_with_one_line(given, message):
+    with pytest.raises(ToolkitError, match=message):
+        settings(*given)
+
+
+def test_distributed_settings_come_from_the_environment(monkeypatch):
+    for var in ("JAX_COORDINATOR_ADDRESS", "JAX_NUM_PROCESSES", "JAX_PROCESS_ID", "SLURM_JOB_ID", "OMPI_COMM_WORLD_SIZE"):
+        monkeypatch.delenv(var, raising=False)
+    assert settings() is None
+    monkeypatch.setenv("JAX_COORDINATOR_ADDRESS", "node0:4000")
+    with pytest.raises(ToolkitError, match="JAX_NUM_PROCESSES"):
+        settings()
+    monkeypatch.setenv("JAX_NUM_PROCESSES", "4")
+    monkeypatch.setenv("JAX_PROCESS_ID", "3")
+    assert settings() == {"coordinator_address": "node0:4000", "num_processes": 4, "process_id": 3}
+    assert settings("h:5", 2, 1) == {"coordinator_address": "h:5", "num_processes": 2, "process_id": 1}
+    monkeypatch.delenv("JAX_COORDINATOR_ADDRESS")
+    for var, value in (("SLURM_JOB_ID", "7"), ("SLURM_NODELIST", "n[1-2]"), ("SLURM_PROCID", "0"), ("SLURM_LOCALID", "0"),
+                       ("SLURM_NTASKS", "2")):
+        monkeypatch.setenv(var, value)
+    assert settings() == {}  # jax.distributed.initialize() detects SLURM itself
+
+
+def test_perceptron_phases_give_each_trial_its_uninterrupted_run():
+    """The resumable perceptron (stragglers regrouped by epochs) against one vmapped run per trial."""
+    n, d, T, cap, eps = 24, 3, 600, 10, 0.15
+    r = count_failures("halfspace", n, T, 5, "phases", d=d, eps=eps, learner="perceptron", max_epochs=cap)
+    err, conv = jax.vmap(lambda k: halfspace_error(k, n, d, _buffer(n), "perceptron", cap))(trial_keys(5, "phases", 0, T))
+    err, conv = np.asarray(err), np.asarray(conv)
+    assert r["unconverged"] == int((~conv).sum()) > 0
+    assert r["failures"] == int(((err > np.float32(eps)) & conv).sum())
+    assert r["mean_error"] == pytest.approx(float(err.astype(np.float64).mean()), rel=1e-6)
+
+
+# ---- the point store ----------------------------------------------------------------------------------
+POINTS = [(n, T) for n in (5, 9, 17) for T in (300, 500)]
+
+
+def _measuring_check(out, quick=True, seed=0, progress=True, crash_after=None):
+    rows = []
+    for i, (n, T) in enumerate(POINTS):
+        if crash_after is not None and i == crash_after:
+            raise KeyboardInterrupt  # a crash after k stored points
+        r = count_failures("halfspace", n, T, seed, f"store/{n}", d=3, eps=0.2, learner="perceptron", max_epochs=8)
+        rows.append({"n": n, "trials": T, **r})
+    return CheckResult("measuring", rows=rows)
+
+
+@pytest.fixture
+def measuring(monkeypatch):
+    monkeypatch.setitem(report.CHECKS, "measuring", _measuring_check)
+
+
+def _points(out: Path) -> int:
+    return sum(1 for _ in (out / STORE).open()) if (out / STORE).exists() else 0
+
+
+def test_an_interrupted_run_resumes_and_equals_an_uninterrupted_one(tmp_path, measuring):
+    whole = report.run_checks(["measuring"], tmp_path / "whole", True, 0, progress=False)
+    assert whole["manifest"]["points"]["measured"] == len(POINTS)
+    out = tmp_path / "res"
+    with pytest.raises(KeyboardInterrupt):
+        report.run_checks(["measuring"], out, True, 0, progress=False, options={"measuring": {"crash_after": 4}})
+    assert _points(out) == 4 and sorted(p.name for p in out.iterdir()) == [STORE]  # only the store survives
+    resumed = report.run_checks(["measuring"], out, True, 0, progress=False)
+    assert resumed["manifest"]["points"] == {"measured": len(POINTS) - 4, "reused": 4, "fresh": False, "store": STORE}
+    assert (out / "measuring.csv").read_text() == (tmp_path / "whole" / "measuring.csv").read_text()
+    again = report.run_checks(["measuring"], out, True, 0, progress=False)  # nothing changed: only redraws
+    assert again["manifest"]["points"]["measured"] == 0
+    assert (out / "measuring.csv").read_text() == (tmp_path / "whole" / "measuring.csv").read_text()
+    fresh = report.run_checks(["measuring"], out, True, 0, progress=False, fresh=True)
+    assert fresh["manifest"]["points"]["measured"] == len(POINTS) and _points(out) == len(POINTS)
+    other = report.run_checks(["measuring"], out, True, 1, progress=False)  # another seed: other points
+    assert other["manifest"]["points"] == {"measured": len(POINTS), "reused": 0, "fresh": False, "store": STORE}
+
+
+def test_a_point_is_keyed_by_everything_that_determines_it(tmp_path, monkeypatch):
+    with store.opened(tmp_path / STORE) as s:
+        base = dict(n=9, trials=300, seed=0, tag="k", p=0.3, eps=0.1)
+        count_failures("coin", **base)
+        for change in (dict(n=10), dict(trials=301), dict(seed=1), dict(tag="k2"), dict(p=0.31), dict(eps=0.11)):
+            count_failures("coin", **{**base, **change})
+        assert (s.measured, s.reused) == (7, 0)
+        count_failures("coin", **base)
+        assert s.reused == 1
+        monkeypatch.setattr(store, "code_version", lambda: "another version")
+        count_failures("coin", **base)
+        assert s.measured == 8
+
+
+def test_killing_a_run_loses_at_most_the_point_in_flight(tmp_path):
+    """A real crash: SIGKILL a process once some points are stored; the re-run measures only the rest."""
+    out = tmp_path / "killed"
+    code = ("import sys, time; from experiments import report; import tests.test_scaleout as t\n"
+            "def slow(out, **kw):\n"
+            "    import experiments.montecarlo as mc\n"
+            "    real = mc._count\n"
+            "    mc._count = lambda *a, **k: (time.sleep(0.3), real(*a, **k))[1]\n"
+            "    return t._measuring_check(out, **kw)\n"
+            "report.CHECKS['measuring'] = slow\n"
+            f"report.run_checks(['measuring'], {str(out)!r}, True, 0, progress=False)\n")
+    p = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.time() + 180
+        while _points(out) < 2 and time.time() < deadline and p.poll() is None:
+            time.sleep(0.05)
+        os.kill(p.pid, signal.SIGKILL)
+        p.wait()
+    finally:
+        if p.poll() is None:
+            p.kill()
+    stored = _points(out)
+    assert 2 <= stored < len(POINTS)
+    from experiments import report as rep
+
+    rep.CHECKS["measuring"] = _measuring_check
+    try:
+        resumed = rep.run_checks(["measuring"], out, True, 0, progress=False)
+    finally:
+        del rep.CHECKS["measuring"]
+    assert resumed["manifest"]["points"]["measured"] == len(POINTS) - stored
+    expected = [count_failures("halfspace", n, T, 0, f"store/{n}", d=3, eps=0.2, learner="perceptron", max_epochs=8)
+                for n, T in POINTS]
+    assert [{k: r[k] for k in expected[0]} for r in resumed_rows(out)] == expected
+
+
+def resumed_rows(out: Path) -> list[dict]:
+    import csv
+
+    with (out / "measuring.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    conv = {"failures": int, "trials": int, "mean_error": float, "sampler": str, "unconverged": int}
+    return [{k: conv[k](r[k]) for k in conv} for r in rows]
