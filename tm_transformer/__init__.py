@@ -7,8 +7,8 @@ Quick start::
     simulate(m, 100).summary()   # {'steps': 6, 'sigma': 4, 'halted': True, ...}
 
 Subpackages: :mod:`tm_transformer.transformer` (the hand-built transformer), :mod:`tm_transformer.bounds`
-(the sample bounds), :mod:`tm_transformer.experiments` (the checks); :mod:`tm_transformer.figstyle` (the
-figure style).
+(the sample bounds), :mod:`tm_transformer.experiments` (the checks); :mod:`tm_transformer.plots` (the
+report's figures as functions of result tables) and :mod:`tm_transformer.figstyle` (the figure style).
 """
 from ._layout import install_source_layout as _install_source_layout
 
