@@ -1,6 +1,7 @@
 """Monte-Carlo trials per second: the JAX engine against plain numpy loops over trials, in one process.
 
     python benchmarks/bench_montecarlo.py [--trials 20000] [--loop-trials 2000] [--json]
+    python benchmarks/bench_montecarlo.py --scaling 1,2,4,8 [--figure benchmarks/weak_scaling]
 
 Two baselines, both one trial per Python iteration with numpy's Generator:
 
@@ -13,11 +14,19 @@ The engine runs each setting as ``tmt reproduce`` does (``sampler="auto"``: the 
 one exists), timed after compilation, best of 3; ``direct engine`` is the same engine drawing whole
 prompts with jax.random (``sampler="direct"``), which isolates what the reductions add; settings whose trials cost a few words whatever n get
 50x more trials, as in the checks. Loops run fewer trials and are scaled per trial.
+
+``--scaling K1,K2,...``: weak scaling over host devices. For each K a fresh process runs the engine with
+``XLA_FLAGS=--xla_force_host_platform_device_count=K`` (trials split over the K devices by the engine's
+mesh) and K times the trials, and reports trials/s per setting; ``--figure PATH`` draws throughput
+against K (PATH.pdf and PATH.png). On a GPU, K = 1 is the device itself.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -148,12 +157,83 @@ def cases():
     ]
 
 
+def engine_rates(trials: int) -> dict:
+    """Engine trials/s per setting (as ``tmt reproduce`` runs it), in this process."""
+    import jax
+
+    out = {}
+    for name, (setting, n, kw), *_ in cases():
+        T = trials * (50 if constant_cost(setting, kw) else 1)
+        out[name] = T / best_time(lambda: count_failures(setting, n, T, 0, "bench", **kw))
+    return {"devices": jax.device_count(), "backend": jax.default_backend(), "rates": out}
+
+
+def scaling(counts: list[int], trials: int) -> list[dict]:
+    """Weak scaling: a fresh process per device count K, K x ``trials`` trials."""
+    rows = []
+    for k in counts:
+        env = {**os.environ, "XLA_FLAGS": f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={k}"}
+        res = subprocess.run([sys.executable, __file__, "--engine-only", "--trials", str(trials * k), "--json"],
+                             capture_output=True, text=True, env=env, check=True)
+        rows.append({"requested_devices": k, "trials_per_setting": trials * k, **json.loads(res.stdout.splitlines()[-1])})
+    return rows
+
+
+def draw(rows: list[dict], path: str) -> list[str]:
+    from matplotlib.figure import Figure
+
+    from tm_transformer import figstyle
+
+    with figstyle.context():
+        fig = Figure(figsize=(figstyle.TWO_COLUMN, 2.8))
+        ax, rel = fig.subplots(1, 2)
+        ks = [r["devices"] for r in rows]
+        for i, name in enumerate(rows[0]["rates"]):
+            col = figstyle.COLOURS[i % len(figstyle.COLOURS)]
+            rates = [r["rates"][name] for r in rows]
+            ax.plot(ks, rates, "o-", color=col, label=name)
+            rel.plot(ks, [x / rates[0] for x in rates], "o-", color=col)
+        rel.plot(ks, ks, "k--", lw=0.8, label="ideal (K x)")
+        ax.set(xscale="log", yscale="log", xlabel="host devices K", ylabel="engine trials/s",
+               title=f"weak scaling ({rows[0]['trials_per_setting']:,} trials per device)")
+        rel.set(xscale="log", yscale="log", xlabel="host devices K", ylabel="throughput / throughput at K = 1")
+        for a in (ax, rel):
+            a.set_xticks(ks, [str(k) for k in ks])
+        ax.legend(fontsize=5)
+        rel.legend(fontsize=6)
+        fig.tight_layout()
+        files = []
+        for ext in ("pdf", "png"):
+            fig.savefig(f"{path}.{ext}", dpi=200)
+            files.append(f"{path}.{ext}")
+    return files
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--trials", type=int, default=20_000, help="engine trials (x50 where a trial costs O(1))")
     ap.add_argument("--loop-trials", type=int, default=2_000)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--engine-only", action="store_true", help="engine trials/s only (the scaling runs' child)")
+    ap.add_argument("--scaling", help="weak scaling over host devices, e.g. 1,2,4,8")
+    ap.add_argument("--figure", help="with --scaling: draw PATH.pdf and PATH.png")
     args = ap.parse_args(argv)
+    if args.engine_only:
+        print(json.dumps(engine_rates(args.trials)))
+        return
+    if args.scaling:
+        rows = scaling([int(k) for k in args.scaling.split(",")], args.trials)
+        if args.json:
+            print(json.dumps(rows))
+        else:
+            names = list(rows[0]["rates"])
+            print(f"{'setting':38s} " + " ".join(f"{'K=' + str(r['devices']):>10s}" for r in rows) + "   (trials/s)")
+            for name in names:
+                print(f"{name:38s} " + " ".join(f"{r['rates'][name]:10.3g}" for r in rows) + "   x" +
+                      f"{rows[-1]['rates'][name] / rows[0]['rates'][name]:.2f} at K={rows[-1]['devices']}")
+        if args.figure:
+            print("wrote", ", ".join(draw(rows, args.figure)))
+        return
     out = {}
     for name, (setting, n, kw), loop_args, prompt, statistic in cases():
         T = args.trials * (50 if constant_cost(setting, kw) else 1)

@@ -49,3 +49,21 @@ def to_host(x) -> np.ndarray:
     from jax.experimental import multihost_utils
 
     return np.asarray(multihost_utils.process_allgather(x, tiled=True))
+
+
+def ordered_sum(x, axis: int = -1):
+    """Sum over ``axis`` as a fixed pairwise tree of elementwise adds (zero-padded to a power of two).
+
+    XLA may reduce a row in another order when the batch around it has another shape (one device's
+    share of the trials), which moves float sums by an ulp; elementwise adds are exact per element, so
+    this sum is the same on any number of devices."""
+    import jax.numpy as jnp
+
+    x = jnp.moveaxis(x, axis, -1)
+    k = x.shape[-1]
+    width = 1 << max(0, (k - 1).bit_length())
+    if width != k:
+        x = jnp.concatenate([x, jnp.zeros(x.shape[:-1] + (width - k,), x.dtype)], -1)
+    while x.shape[-1] > 1:
+        x = x[..., 0::2] + x[..., 1::2]
+    return x[..., 0]

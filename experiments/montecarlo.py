@@ -6,6 +6,9 @@ a trial depends on (seed, setting tag, trial index) only -- not on how trials ar
 device runs them -- and the same trials are reused for every n (common random numbers), which keeps
 the failure rate monotone in n along a search.
 
+Float sums inside a trial are :func:`~experiments.devices.ordered_sum` (a fixed pairwise tree): XLA's own
+reductions may change order with the shape of the batch around a trial, i.e. with the device count.
+
 Settings (each returns the error of one trial):
 
 * ``contexts``  -- m contexts, V tokens, n_c examples per context (or n examples with contexts drawn
@@ -37,7 +40,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import exact, fair_splits, reduced, store
-from .devices import round_up, split, to_host
+from .devices import ordered_sum, round_up, split, to_host
 from .jit_cache import release_if_crowded
 from .streams import stream_base, stream_key, trial_words
 
@@ -66,7 +69,7 @@ def contexts_decision(counts, per, probs, eps, thr=None, thr_total=None):
     counts, per = counts.astype(jnp.float32), per.astype(jnp.float32)
     marginal = counts.sum(0) / jnp.maximum(counts.sum(), 1)
     p_hat = jnp.where(per[:, None] > 0, counts / jnp.maximum(per, 1)[:, None], marginal[None, :])
-    err = (0.5 * jnp.abs(p_hat - probs).sum(1)).max()
+    err = (0.5 * ordered_sum(jnp.abs(p_hat - probs))).max()
     if thr is None:
         return err, err > eps + _tie_tolerance(V)
     c, per = counts.astype(jnp.int32), per.astype(jnp.int32)
@@ -97,7 +100,7 @@ def sequence_decision(counts, n, probs, eps, reading: str, thr=None):
     """counts (W,) over the V^l sequences -> (TV or L-infinity error, failed). thr: the integer threshold
     of sum_j |W c_j - n| (TV) or max_j |W c_j - n| (L-infinity), or None."""
     diff = jnp.abs(counts.astype(jnp.float32) / n - probs)
-    err = 0.5 * diff.sum() if reading == "tv" else diff.max()
+    err = 0.5 * ordered_sum(diff) if reading == "tv" else diff.max()
     if thr is None:
         return err, err > eps + _tie_tolerance(probs.shape[0])
     dev = jnp.abs(probs.shape[0] * counts.astype(jnp.int32) - n.astype(jnp.int32))
@@ -112,12 +115,12 @@ def perceptron(X, y, mask, max_epochs: int):
     """A consistent learner: the perceptron from w = sum y_i x_i, passes until no training mistake.
 
     Returns (w, converged)."""
-    w0 = ((y * mask)[:, None] * X).sum(0)
+    w0 = ordered_sum((y * mask)[:, None] * X, axis=0)
 
     def epoch(w):
         def step(w, xym):
             x, t, keep = xym
-            wrong = keep & (t * (x @ w) <= 0)
+            wrong = keep & (t * ordered_sum(x * w) <= 0)
             return w + jnp.where(wrong, t * x, 0.0), wrong
         return jax.lax.scan(step, w, (X, y, mask))
 
@@ -161,7 +164,7 @@ def max_margin_2d(X, y, mask, iters: int = 40):
     version space (each term is concave where it is positive), so golden-section search over the
     version-space arc finds its maximiser (``iters`` steps shrink the arc by 0.618^iters)."""
     z = y[:, None] * X
-    r = jnp.linalg.norm(z, axis=1)
+    r = jnp.sqrt(ordered_sum(z * z, axis=1))
     alpha = jnp.arctan2(z[:, 1], z[:, 0])
     w_mid, _ = version_space_midpoint_2d(X, y, mask)
     mid = jnp.arctan2(w_mid[1], w_mid[0])
@@ -190,7 +193,7 @@ def halfspace_prompt(key, d: int, n_buf: int, noise: float = 0.0):
     k1, k2, k3 = jax.random.split(key, 3)
     w_star = jax.random.normal(k1, (d,))
     X = jax.random.normal(k2, (n_buf, d))
-    y = jnp.where(X @ w_star >= 0, 1.0, -1.0)
+    y = jnp.where(ordered_sum(X * w_star) >= 0, 1.0, -1.0)
     if noise > 0:
         y = jnp.where(jax.random.uniform(k3, (n_buf,)) < noise, -y, y)
     return w_star, X, y
@@ -198,7 +201,7 @@ def halfspace_prompt(key, d: int, n_buf: int, noise: float = 0.0):
 
 def angle_error(w, w_star):
     """The disagreement probability angle(w, w*)/pi of two homogeneous halfspaces (Gaussian inputs)."""
-    cos = (w @ w_star) / (jnp.linalg.norm(w) * jnp.linalg.norm(w_star) + 1e-30)
+    cos = ordered_sum(w * w_star) / (jnp.sqrt(ordered_sum(w * w)) * jnp.sqrt(ordered_sum(w_star * w_star)) + 1e-30)
     return jnp.arccos(jnp.clip(cos, -1.0, 1.0)) / jnp.pi
 
 
@@ -216,7 +219,7 @@ def halfspace_error(key, n, d: int, n_buf: int, learner: str, max_epochs: int, n
     elif learner == "perceptron":
         w, converged = perceptron(X, y, mask, max_epochs)
     else:  # one gradient step from 0: w = sum_i y_i x_i (the linear-attention head)
-        w, converged = ((y * mask)[:, None] * X).sum(0), jnp.bool_(True)
+        w, converged = ordered_sum((y * mask)[:, None] * X, axis=0), jnp.bool_(True)
     return angle_error(w, w_star), converged
 
 
@@ -235,7 +238,7 @@ def perceptron_resume(X, y, n, w, epochs, mistakes, cap):
             w, wrong = s
             for j in range(block):
                 x, t = Xb[b, j], yb[b, j]
-                bad = (t * (x @ w) <= 0) & (b * block + j < n)
+                bad = (t * ordered_sum(x * w) <= 0) & (b * block + j < n)
                 w, wrong = w + jnp.where(bad, t * x, 0.0), wrong + bad.astype(jnp.int32)
             return w, wrong
         return jax.lax.fori_loop(0, (n + block - 1) // block, step, (w, jnp.int32(0)))
@@ -314,7 +317,7 @@ PERCEPTRON_BATCH = 256  # a batch's prompts stay in cache (4096 trials of 256 ex
 def _perceptron_phase(base, t, w, epochs, mistakes, n, cap, d, n_buf, noise):
     def one(t, w, e, m):
         w_star, X, y = halfspace_prompt(jax.random.fold_in(base, t), d, n_buf, noise)
-        w = jnp.where(e == 0, ((y * (jnp.arange(n_buf) < n))[:, None] * X).sum(0), w)  # w0 = sum y_i x_i
+        w = jnp.where(e == 0, ordered_sum((y * (jnp.arange(n_buf) < n))[:, None] * X, axis=0), w)  # w0 = sum y_i x_i
         w, e, m = perceptron_resume(X, y, n, w, e, m, cap)
         return w, e, m, angle_error(w, w_star)
 

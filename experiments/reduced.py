@@ -25,6 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 from scipy import stats
 
+from .devices import ordered_sum
 from .streams import normal, unit
 
 _U32_MAX = 2 ** 32 - 1
@@ -61,8 +62,8 @@ def gd_error(words: jnp.ndarray, n, d: int, n_buf: int, noise: float) -> jnp.nda
     g = jnp.abs(normal(words[:n_buf]))
     if noise > 0:
         g = jnp.where(unit(words[n_buf + d - 1:]) < noise, -g, g)
-    S = jnp.where(jnp.arange(n_buf) < n, g, 0.0).sum()
-    H2 = n * jnp.sum(normal(words[n_buf:n_buf + d - 1]) ** 2)
+    S = ordered_sum(jnp.where(jnp.arange(n_buf) < n, g, 0.0))
+    H2 = n * ordered_sum(normal(words[n_buf:n_buf + d - 1]) ** 2)
     return jnp.arctan2(jnp.sqrt(H2), S) / jnp.pi
 
 
