@@ -167,7 +167,8 @@ def random_dataset(learner: str | Learner, n: int, m: int, V: int, rng: np.rando
     if learner.name == "conditional":
         probs = rng.dirichlet(np.ones(V), size=m)
         ctx = rng.integers(m, size=n)
-        tok = np.array([rng.choice(V, p=probs[c]) for c in ctx], dtype=np.int64)
+        cdf = np.cumsum(probs, axis=1)
+        tok = np.minimum((rng.random(n)[:, None] >= cdf[ctx]).sum(1), V - 1)  # inverse-CDF draws
         return Dataset(np.stack([ctx, tok], 1).astype(np.int64).reshape(-1, 2), int(rng.integers(m)))
     theta = int(rng.integers(m + 1))
     x = rng.integers(m, size=n)
