@@ -153,3 +153,15 @@ def test_tmt_icl_bad_files_are_one_line(tmp_path, capsys, content, argv, message
 def test_tmt_icl_bad_arguments_are_one_line(capsys, argv, message):
     code, out, err = _cli(capsys, *argv)
     assert code == 2 and err.count("\n") == 1 and message in err, err
+
+
+def test_check7_statistics():
+    """Check 7's pieces: the failure event decided exactly (a tie at eps is no failure), the agreement test
+    rejects a rate far off and keeps an equal one, its power grows with the prompts, the bound is Weissman's."""
+    from experiments.icl_check import _power, _tv_fails, _two_sample_p, weissman_tail
+
+    assert not _tv_fails([3, 3, 4], 10, (0.5, 0.3, 0.2), 0.2)      # TV = 0.2 exactly: a tie
+    assert _tv_fails([2, 4, 4], 10, (0.5, 0.3, 0.2), 0.2)          # TV = 0.3
+    assert _two_sample_p(0, 100, 7000, 20000) < 1e-6 and _two_sample_p(35, 100, 7000, 20000) > 0.5
+    assert _power(16, 7000, 20000, 0.01, 0.3) < _power(100, 7000, 20000, 0.01, 0.3) and _power(100, 7000, 20000, 0.01, 0.3) > 0.8
+    assert weissman_tail(1, 3, 0.2) == 1.0 and abs(weissman_tail(100, 3, 0.2) - 6 * np.exp(-8)) < 1e-12
