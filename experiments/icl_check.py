@@ -112,7 +112,10 @@ def check_icl(out: Path, quick: bool = True, seed: int = 0, progress: bool = Tru
     mc_trials = 20_000 if quick else 200_000
     datasets = [Dataset(np.stack([np.zeros(n, np.int64), rng.choice(V, size=n, p=PROBS)], 1), 0)
                 for n in ns for _ in range(K)]
-    runs = run_icl("conditional", datasets, 1, V, engine="transformer")
+    # quick: one batch (one compilation); full: a batch per n, so short prompts do not wait for long ones
+    groups = [ns] if quick else [[n] for n in ns]
+    runs = [r for g in groups for r in run_icl("conditional", [d for d in datasets if d.n in g], 1, V,
+                                                engine="transformer")]
     thr = get_learner("threshold")
     thr_sets = [random_dataset(thr, n, 8, 2, rng) for n in ([4, 16, 64] if quick else [4, 16, 64, 256]) for _ in range(4)]
     thr_runs = run_icl(thr, thr_sets, 8, 2, engine="transformer")
