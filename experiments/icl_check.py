@@ -194,11 +194,11 @@ def _draw(res, out: Path, fits: dict, ns, V: int) -> list[str]:
     xs = [r["n"] for r in err]
     axes[2].errorbar(xs, [r["rate"] for r in err], yerr=[[r["rate"] - r["ci_lo"] for r in err],
                      [r["ci_hi"] - r["rate"] for r in err]], fmt="o", color=figures.COLOURS[0], ms=3,
-                     label=f"through the transformer ({err[0]['datasets']} prompts per n, 99% CI)")
-    axes[2].plot(xs, [r["mc_rate"] for r in err], "-", color=figures.COLOURS[1], label="Monte-Carlo engine")
+                     label=f"transformer ({err[0]['datasets']}/n, 99% CI)")
+    axes[2].plot(xs, [r["mc_rate"] for r in err], "-", color=figures.COLOURS[1], label="Monte-Carlo")
     axes[2].plot(xs, [r["exact_probability"] for r in err], ":", color=figures.COLOURS[2], label="exact")
     grid = np.linspace(min(xs), max(xs), 100)
-    axes[2].plot(grid, weissman_tail(grid, V, EPS), "k--", lw=0.8, label="Weissman bound")
+    axes[2].plot(grid, weissman_tail(grid, V, EPS), "k--", lw=0.8, label="Weissman")
     axes[2].set_xscale("log", base=2)
     axes[2].set_xticks(xs, [str(x) for x in xs])
     axes[2].set(xlabel="examples n", ylabel=f"P(TV > {EPS})", ylim=(-0.02, 1.1),
