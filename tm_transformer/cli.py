@@ -212,8 +212,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="transformer engine: softmax attention with inverse temperature BETA (default hardmax)")
     p.add_argument("--head-range", type=int, default=None, metavar="R",
                    help="transformer engine: head cells -R..R the weights cover (default: the step limit)")
-    p.add_argument("--layout", choices=["dense", "packed"], default="packed",
-                   help="transformer engine: cache of key/value vectors (dense) or of token ids (packed)")
+    p.add_argument("--layout", choices=["dense", "packed"], default=None,
+                   help="transformer engine: cache of key/value vectors (dense) or of token ids (packed); "
+                        "default packed, dense with --cache evict")
+    p.add_argument("--cache", choices=["evict", "full"], default=None,
+                   help="transformer engine: keep one key per cell, evicting the keys attention can never pick "
+                        "again (evict, the default for hardmax), or every key (full, the default for --softmax)")
     p.add_argument("--weights", metavar="FILE.safetensors", default=None,
                    help="transformer engine: decode with the weights in this file (see tmt export)")
     p.set_defaults(func=cmd_run)

@@ -1,6 +1,7 @@
 """Progress bars (tqdm) for long work; silent when not on a terminal."""
 from __future__ import annotations
 
+import os
 from contextlib import contextmanager
 
 from tqdm.auto import tqdm
@@ -9,7 +10,10 @@ from tqdm.auto import tqdm
 @contextmanager
 def step_bar(total: int, enabled: bool = True, unit: str = "step"):
     """Yield a callback ``update(done_so_far)`` that moves a bar to ``done_so_far``."""
-    bar = tqdm(total=total, unit=unit, unit_scale=True, disable=None if enabled else True, leave=False)
+    # TMT_PROGRESS=1 draws the bar even when stderr is not a terminal (a long run logged to a file)
+    forced = os.environ.get("TMT_PROGRESS") == "1"
+    bar = tqdm(total=total, unit=unit, unit_scale=True, disable=(False if forced else None) if enabled else True,
+               leave=False, mininterval=1 if forced else 0.1)
     last = [0]
 
     def update(done: int):

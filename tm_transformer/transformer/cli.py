@@ -10,6 +10,7 @@ from .envelope import MANTISSA_BITS
 _DTYPES = tuple(MANTISSA_BITS)  # float16, bfloat16, float32, float64
 MAX_CLI_STEPS = 10 ** 7
 DEFAULT_HEAD_RANGE = 1000
+EVICT_HEAD_RANGE = 2 ** 15 - 1  # to the halt with the evicting cache: cells -32767..32767 (BB(5) needs 12,289)
 
 
 def use_compilation_cache() -> None:
@@ -27,15 +28,18 @@ def use_compilation_cache() -> None:
         pass
 
 
-def _default_head_range(steps: int | None, tape) -> int:
+def _default_head_range(steps: int | None, tape, cache: str = "full") -> int:
     if steps is None:
-        return DEFAULT_HEAD_RANGE
+        return EVICT_HEAD_RANGE if cache == "evict" else DEFAULT_HEAD_RANGE
     return max(1, min(steps, 10 ** 5)) + len(tape)
 
 
-def exactness(out, env) -> str:
+def exactness(out, env, cache: str = "full") -> str:
     """Which argument made the run exact: the a-priori envelope, or the per-step certificate beyond it."""
     done = int(out.steps.max()) if len(out.steps) else 0
+    if cache == "evict":
+        return (f"certificate (evicting cache): all {done:,} steps certified, each top score above the runner-up "
+                f"by more than twice the {out.dtype} rounding bound of its score")
     if env.within:
         return f"a-priori envelope ({out.limit:,} steps <= {env.max_steps:,}); every step also certified"
     return (f"certificate: all {done:,} steps certified (beyond the a-priori envelope of {env.max_steps:,} "
@@ -56,6 +60,8 @@ def run_transformer(machine, args) -> int:
                            f"(the reference engine has no such limit)")
     if args.head_range is not None and args.head_range < 1:
         raise ToolkitError(f"--head-range {args.head_range}: expected a positive integer")
+    cache = getattr(args, "cache", None) or ("full" if args.softmax is not None else "evict")
+    layout = getattr(args, "layout", None) or ("dense" if cache == "evict" else "packed")
     weights = None
     if getattr(args, "weights", None):
         from .weights import load
@@ -65,25 +71,35 @@ def run_transformer(machine, args) -> int:
             raise ToolkitError(f"--head-range {args.head_range}: the weights in {args.weights} cover +-{weights.head_range}")
         head_range = weights.head_range
     else:
-        head_range = args.head_range or _default_head_range(args.steps, args.tape)
+        head_range = args.head_range or _default_head_range(args.steps, args.tape, cache)
     to_halt = args.steps is None
     if to_halt:
         from .envelope import steps_exact
 
-        total = weights.M - 1 if weights is not None else steps_exact(MANTISSA_BITS[args.dtype], head_range)
+        from .evict import evict_limit
+
+        total = (weights.M - 1 if weights is not None else evict_limit(args.dtype, head_range) if cache == "evict"
+                 else steps_exact(MANTISSA_BITS[args.dtype], head_range))
     else:
         total = args.steps
     with step_bar(total, enabled=to_halt and not args.json, unit="step") as bar:
         out = run(machine, args.steps, args.tape, dtype=args.dtype, beta=args.softmax, head_range=head_range,
-                  layout=args.layout, weights=weights, trace=False, progress=bar if to_halt else None)
+                  layout=layout, weights=weights, trace=False, progress=bar if to_halt else None, cache=cache)
     result = out.result(0)
     env = envelope(args.dtype, out.limit, out.head_range, args.softmax, len(args.tape), M=out.M)
     stopped_short = to_halt and not result.halted
-    how = exactness(out, env)
-    extra = {"engine": "transformer", "dtype": args.dtype, "layout": args.layout,
+    how = exactness(out, env, cache)
+    extra = {"engine": "transformer", "dtype": args.dtype, "layout": layout, "cache": cache,
              "attention": "hardmax" if args.softmax is None else f"softmax beta={args.softmax:g}",
              "exact by": how, "scores": f"largest |q|.|k| {float(out.max_partial_sum[0]):,.0f} <= 2^"
                                         f"{env.mantissa_bits}; smallest top-score gap {float(out.min_gap[0]):g}"}
+    if cache == "evict":
+        from .evict import describe_arithmetic
+
+        extra["scores"] = (f"largest sum |q_e| max|k_e| {float(out.max_partial_sum[0]):,.0f}; smallest top-score gap "
+                           f"{float(out.min_gap[0]):,.6g}; scale M {out.M:,}")
+        extra["arithmetic"] = describe_arithmetic(args.dtype)
+        extra["slots"] = f"{int(out.slots[0]):,} keys in the cache at the end (one per cell written, plus the start token)"
     if weights is not None:
         extra["weights"] = args.weights
     if stopped_short:
@@ -91,9 +107,10 @@ def run_transformer(machine, args) -> int:
                          f"(use float64 or a smaller --head-range to go further)")
     if args.json:
         print(json.dumps({"machine": str(machine), **result.summary(), "engine": "transformer", "dtype": args.dtype,
-                          "layout": args.layout, "softmax_beta": args.softmax, "head_range": out.head_range,
+                          "layout": layout, "cache": cache, "softmax_beta": args.softmax, "head_range": out.head_range,
                           "envelope_steps": env.max_steps, "limit": out.limit, "certified": True,
-                          "exact_by": "envelope" if env.within else "certificate", "stopped_short": stopped_short,
+                          "exact_by": "envelope" if env.within and cache == "full" else "certificate",
+                          "stopped_short": stopped_short, "slots": int(out.slots[0]) if cache == "evict" else None,
                           "max_partial_sum": float(out.max_partial_sum[0]), "min_gap": float(out.min_gap[0]),
                           "min_top_weight": float(out.min_top_weight[0]), "weights": getattr(args, "weights", None)}))
     else:

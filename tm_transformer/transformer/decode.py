@@ -44,9 +44,10 @@ from ..errors import PrecisionError, ToolkitError
 from ..machine import HALT, TuringMachine
 from ..simulator import RunResult, Trace, check_run_args
 from . import model
+from . import evict as evict_mod
 from . import packed as packed_mod
 from .compile import Layout, compile_machine
-from .envelope import MANTISSA_BITS, envelope, steps_exact
+from .envelope import MANTISSA_BITS, envelope, position_bits, steps_exact
 
 LAYOUTS = ("dense", "packed")
 TOKEN_FIELDS = ("state", "head", "write_pos", "symbol", "recency")
@@ -55,6 +56,7 @@ CHECKS = {ERR_RANGE: "range", ERR_SOFTMAX: "softmax", ERR_READOUT: "readout", ER
           ERR_GAP: "gap", ERR_EMBED: "embed"}
 _DTYPES = {"float16": jnp.float16, "bfloat16": jnp.bfloat16, "float32": jnp.float32, "float64": jnp.float64}
 _FIRST_SEGMENT = 4096
+_MAX_SEGMENT = 1 << 20  # evicting cache: positions per jitted segment (a progress update each)
 
 
 def _dtype(name: str):
@@ -105,6 +107,9 @@ class Static:
     trace: bool
     certify: bool
     fixed_shape: bool = False
+    cache: str = "full"                  # "evict": one key per cell (see :mod:`.evict`)
+    rec_sign: tuple = ()                 # evict: per key column, the sign of its recency contribution
+    coef: float = 0.0                    # evict: the score rounding coefficient (u + gamma_n)
 
     @property
     def jdtype(self):
@@ -141,7 +146,11 @@ class Carry(NamedTuple):
 
 def _init(params, fields, st: Static, S: int) -> Carry:
     attn = params["layers"][0]["attn"]
-    if st.layout == "dense":
+    if st.cache == "evict":
+        ids = {name: packed_mod.id_dtype(params["embed"][name].shape[-2]) for name in st.plan.fields}
+        cache = evict_mod.init(S, attn["wk"].shape[-1], attn["wv"].shape[-1], st.jdtype, st.check_dtype, st.layout,
+                               ids)
+    elif st.layout == "dense":
         cache = {"keys": jnp.zeros((S, 1, attn["wk"].shape[-1]), st.jdtype),
                  "values": jnp.zeros((S, 1, attn["wv"].shape[-1]), st.jdtype)}
     else:
@@ -231,8 +240,15 @@ def _position(params, tabs, fields, carry: Carry, i, st: Static):
     live = ~carry.done
     x = model.embed(params, token)
     q, key, value = model.qkv(layer, x)
-    cache = _store(carry.cache, i, token, key, value, st)
-    att = _attend(params, tabs, fields, cache, i, q, st)
+    if st.cache == "evict":
+        cache = evict_mod.store(carry.cache, tabs, token, token["recency"], key[0], value[0], st.rec_sign, st.layout,
+                                live)
+        att, top_key = evict_mod.attend(cache, tabs, q[0], st.layout, st.dtype)
+        cache = {**cache, "last": jnp.where(live, att.arg[0], cache["last"]),
+                 "last_key": jnp.where(live, top_key, cache["last_key"])}
+    else:
+        cache = _store(carry.cache, i, token, key, value, st)
+        att = _attend(params, tabs, fields, cache, i, q, st)
     heads, top = model.finish_attention(att, st.beta)
     x = x + model.attn_out(layer, heads)
     x = x + model.mlp(layer, x)
@@ -257,9 +273,14 @@ def _position(params, tabs, fields, carry: Carry, i, st: Static):
     readout_ok = (jnp.abs(undefined_val - jnp.round(undefined_val)) <= 0.25) & (
         undefined | ((jnp.abs(head_val - new_head) <= 0.25) & (jnp.abs(head_val) < exact_int) & (margin >= 0.5)))
     gap = (att.best[0] - att.second[0]).astype(jnp.float32)
-    err = (jnp.where(live & ~embed_ok, ERR_EMBED, 0) | jnp.where(stepping & ~scores_ok, ERR_SCORES, 0)
-           | jnp.where(stepping & ~readout_ok, ERR_READOUT, 0) | jnp.where(executes & out_of_range, ERR_RANGE, 0))
-    if st.beta is None:
+    err = (jnp.where(stepping & ~readout_ok, ERR_READOUT, 0) | jnp.where(executes & out_of_range, ERR_RANGE, 0))
+    if st.cache == "evict":  # scores need not be integers: the gap must beat the rounding bound
+        err = err | jnp.where(stepping & ~evict_mod.certified_gap(att, st.coef, st.check_dtype), ERR_GAP, 0)
+    else:
+        err = err | jnp.where(live & ~embed_ok, ERR_EMBED, 0) | jnp.where(stepping & ~scores_ok, ERR_SCORES, 0)
+    if st.cache == "evict":
+        pass
+    elif st.beta is None:
         err = err | jnp.where(stepping & ~(gap > 0), ERR_GAP, 0)
     else:
         err = err | jnp.where(stepping & (top[0] < 0.75), ERR_SOFTMAX, 0)
@@ -305,25 +326,37 @@ def _segment(params, fields, carry, start, stop, axes, st: Static, length: int, 
     stops early once every machine is done when ``until_halt``); per-position outputs land in (B, length)
     buffers. ``length`` is bucketed by the caller so that nearby run lengths share one compilation."""
     tree_axes = jax.tree.unflatten(jax.tree.structure(params), axes)
-    step = jax.vmap(partial(_position, st=st), in_axes=(tree_axes, None, 0, 0, None))
+    # one machine with the evicting cache: no vmap -- XLA then updates the slot arrays in place (under vmap
+    # the per-machine slot write is a scatter that copies the cache every step)
+    single = st.cache == "evict" and carry.steps.shape[0] == 1 and all(a is None for a in axes)
+    if single:
+        carry, fields = jax.tree.map(lambda a: a[0], (carry, fields))
+        step = partial(_position, st=st)
+    else:
+        step = jax.vmap(partial(_position, st=st), in_axes=(tree_axes, None, 0, 0, None))
     with jax.default_matmul_precision("highest"):  # TF32 on GPUs is not exact
         tabs = packed_tables(params, st)  # from the weights (shared by the batch), once per segment
         _, probe = jax.eval_shape(step, params, tabs, fields, carry, jnp.int32(0))
         fill = lambda a: -1 if jnp.issubdtype(a.dtype, jnp.integer) else 0  # noqa: E731  (-1: no step)
+        if single:
+            probe = jax.tree.map(lambda a: jax.ShapeDtypeStruct((1,) + a.shape, a.dtype), probe)
         bufs = jax.tree.map(lambda a: jnp.full((a.shape[0], length) + a.shape[1:], fill(a), a.dtype), probe)
 
         def cond(state):
             j, carry, _ = state
-            return (start + j < stop) & ~(until_halt & jnp.all(carry.done))
+            room = jnp.all(carry.cache["live"] < evict_mod.capacity(carry.cache)) if st.cache == "evict" else True
+            return (start + j < stop) & ~(until_halt & jnp.all(carry.done)) & room
 
         def body(state):
             j, carry, bufs = state
             carry, out = step(params, tabs, fields, carry, start + j)
-            bufs = jax.tree.map(lambda b, o: b.at[:, j].set(o), bufs, out)
+            bufs = jax.tree.map(lambda b, o: b.at[:, j].set(o[None] if single else o), bufs, out)
             return j + 1, carry, bufs
 
-        _, carry, bufs = jax.lax.while_loop(cond, body, (jnp.int32(0), carry, bufs))
-    return carry, bufs
+        j, carry, bufs = jax.lax.while_loop(cond, body, (jnp.int32(0), carry, bufs))
+    if single:
+        carry = jax.tree.map(lambda a: a[None], carry)
+    return carry, bufs, j
 
 
 def _stack_params(trees: list) -> tuple[dict, tuple]:
@@ -375,6 +408,7 @@ class TransformerRun:
     scores: np.ndarray | None = None     # (B, P+T-1, 2) top and runner-up attention score, run's dtype
     errors: np.ndarray | None = None     # (B,) check flags (uncertified runs)
     fail_step: np.ndarray | None = None  # (B,) first step a check failed, -1 if none
+    slots: np.ndarray | None = None      # (B,) evicting cache: keys in use at the end
     _tapes: np.ndarray | None = dc_field(default=None, repr=False)
     _bounds: np.ndarray | None = dc_field(default=None, repr=False)
     _traces: tuple | None = dc_field(default=None, repr=False)
@@ -403,9 +437,10 @@ def _cast(tree, dtype):
 
 def run(machines: TuringMachine | Sequence[TuringMachine], steps: int | None = None, tapes=None, *,
         dtype: str = "float32", beta: float | None = None, head_range: int | None = None,
-        layout: str = "packed", chunk: int = 128, check_envelope: bool = True, certify: bool = True,
+        layout: str = "packed", chunk: int | None = None, check_envelope: bool = True, certify: bool = True,
         record: bool = False, until_halt: bool = True, trace: bool = True, weights=None,
-        progress: Callable[[int], None] | None = None, fixed_shape: bool = False) -> TransformerRun:
+        progress: Callable[[int], None] | None = None, fixed_shape: bool = False,
+        cache: str = "full") -> TransformerRun:
     """Run one machine or a batch on the compiled transformer for ``steps`` steps, or to the halt.
 
     ``steps=None`` runs until every machine halts, growing the cache in segments, up to the dtype's
@@ -418,6 +453,13 @@ def run(machines: TuringMachine | Sequence[TuringMachine], steps: int | None = N
     certificate fails (unless ``certify=False``). ``check_envelope=False`` skips the first check only.
     ``fixed_shape=True`` decodes in doubling segments whose attention covers the segment's whole cache
     (masked): static trip counts for accelerators, the same numbers (tested).
+
+    ``cache="evict"`` (hardmax only) keeps one key per cell written (:mod:`.evict`): the weights are checked
+    for dominance first (refused with the reason otherwise), compiled weights use the scale M >= 2(T+1),
+    attention reads only the live slots (capacity grown in buckets of ``chunk``, default 1024; 128 for the
+    full cache), and each step is
+    certified by its score gap against the rounding bound of the score arithmetic in the dtype; to the halt
+    it runs up to :func:`.evict.evict_limit` steps. ``attended`` then holds slot numbers, not positions.
     """
     single = isinstance(machines, TuringMachine)
     batch = [machines] if single else list(machines)
@@ -427,6 +469,14 @@ def run(machines: TuringMachine | Sequence[TuringMachine], steps: int | None = N
         raise ToolkitError(f"layout {layout!r}: expected one of {', '.join(LAYOUTS)}")
     if beta is not None and not (isinstance(beta, (int, float)) and beta > 0 and np.isfinite(beta)):
         raise ToolkitError(f"softmax beta must be a positive number, got {beta!r}")
+    if cache not in evict_mod.CACHES:
+        raise ToolkitError(f"cache {cache!r}: expected one of {', '.join(evict_mod.CACHES)}")
+    evict = cache == "evict"
+    if evict and beta is not None:
+        raise ToolkitError("--cache evict is exact for hardmax attention only (softmax still weighs the older "
+                           "keys); use --cache full with --softmax")
+    if chunk is None:
+        chunk = 1024 if evict else 128
     if not isinstance(chunk, (int, np.integer)) or chunk < 1:
         raise ToolkitError(f"chunk must be a positive integer, got {chunk!r}")
     _dtype(dtype)
@@ -448,7 +498,10 @@ def run(machines: TuringMachine | Sequence[TuringMachine], steps: int | None = N
         R = 1000 if head_range is None else head_range
         if not isinstance(R, (int, np.integer)) or R < 1:
             raise PrecisionError(f"head_range must be a positive integer, got {R!r}")
-        limit = steps_exact(p, int(R)) if steps is None else steps
+        if steps is not None:
+            limit = steps
+        else:
+            limit = evict_mod.evict_limit(dtype, int(R)) if evict else steps_exact(p, int(R))
     to_halt = steps is None
     T = int(limit if steps is None else steps)
     inits = [check_run_args(m, T, t) for m, t in zip(batch, tapes)]
@@ -458,10 +511,13 @@ def run(machines: TuringMachine | Sequence[TuringMachine], steps: int | None = N
     if longest > R + 1:
         raise PrecisionError(f"the initial tape spans cells 0..{longest - 1}, beyond the head range +-{R}")
     if weights is None:
-        M = T + 1
+        M = evict_mod.scale_for(T, position_bits(int(R))) if evict else T + 1
     env = envelope(dtype, T, int(R), beta, longest, M=M)
     if check_envelope:
-        env.check()
+        if evict:
+            evict_mod.check_not_hopeless(dtype, T, int(R), int(M))
+        else:
+            env.check()
     n = max(m.n_states for m in batch)
     k = max(m.n_symbols for m in batch)
     if weights is not None:
@@ -472,17 +528,25 @@ def run(machines: TuringMachine | Sequence[TuringMachine], steps: int | None = N
         n, k = weights.n_states, weights.n_symbols
         L = Layout(n, k, int(R))
     else:
-        compiled = [compile_machine(m, T, int(R), n, k) for m in batch]
+        compiled = [compile_machine(m, M - 1, int(R), n, k) for m in batch]
         L = compiled[0].layout
         params, axes = _stack_params([c.params for c in compiled])
     plan = None
-    if layout == "packed":
+    if layout == "packed" or evict:
         if any(a is not None for a, path in zip(axes, _leaf_paths(params)) if "w2" not in path):
-            raise ToolkitError("the packed layout needs the embedding and attention weights shared by the batch")
+            raise ToolkitError(f"the {'evicting cache' if evict else 'packed layout'} needs the embedding and "
+                               f"attention weights shared by the batch")
+    if layout == "packed":
         plan = packed_mod.plan(params)
+    rec_sign, coef = (), 0.0
+    if evict:
+        eplan = evict_mod.dominance(params)
+        rec_sign, coef = eplan.rec_sign, evict_mod.error_coefficient(dtype, eplan.d_head)
+        if plan is None:
+            plan = packed_mod.PackedPlan((), (), ())
     P = longest + 1
     st = Static(n, k, L.R, P, None if beta is None else float(beta), int(chunk), layout, dtype, plan,
-                bool(record), bool(trace), bool(certify), bool(fixed_shape))
+                bool(record), bool(trace), bool(certify), bool(fixed_shape), cache, rec_sign, coef)
     prompts = [prompt(L, M, t, P) for t in inits]
     fields = {key: np.stack([pr[key] for pr in prompts]) for key in TOKEN_FIELDS}
     tape_dtype = packed_mod.id_dtype(k)
@@ -492,21 +556,28 @@ def run(machines: TuringMachine | Sequence[TuringMachine], steps: int | None = N
     end = P + T - 1  # positions to process
     with x64_if(dtype == "float64"):
         jparams = _cast(params, st.jdtype)
-        first = end if not (to_halt or fixed_shape) else min(end, _FIRST_SEGMENT)
-        carry = _start(jparams, fields, axes, st, _bucket(first, chunk))
+        first = end if not (to_halt or fixed_shape or evict) else min(end, _FIRST_SEGMENT)
+        carry = _start(jparams, fields, axes, st, -(-(P + 1) // chunk) * chunk if evict else _bucket(first, chunk))
         pos, segments = 0, []
         while pos < end:
-            length = first if pos == 0 else min(end - pos, pos)
-            need = -(-(pos + length) // chunk) * chunk
-            if need > carry.cache[next(iter(carry.cache))].shape[1]:
-                carry = grow(carry, _bucket(pos + length, chunk))
-            carry, bufs = _segment(jparams, fields, carry, jnp.int32(pos), jnp.int32(pos + length), axes, st,
-                                   _bucket(length, 64), until_halt)
-            segments.append(jax.tree.map(lambda a: a[:, :length], jax.device_get(bufs)))
-            pos += length
+            length = first if pos == 0 else min(end - pos, pos, _MAX_SEGMENT if evict else end)
+            if evict:  # a segment stops when a machine's slots are all in use: one more bucket of ``chunk``
+                cap = evict_mod.capacity(carry.cache)
+                if int(np.max(jax.device_get(carry.cache["live"]))) >= cap:
+                    carry = carry._replace(cache=evict_mod.grow(carry.cache, cap + chunk))
+            else:
+                need = -(-(pos + length) // chunk) * chunk
+                if need > carry.cache[next(iter(carry.cache))].shape[1]:
+                    carry = grow(carry, _bucket(pos + length, chunk))
+            carry, bufs, done_j = _segment(jparams, fields, carry, jnp.int32(pos), jnp.int32(pos + length), axes,
+                                           st, _bucket(length, 64) if trace or record else 64, until_halt)
+            all_done = until_halt and bool(np.all(jax.device_get(carry.done)))
+            taken = length if all_done else int(done_j)
+            segments.append(jax.tree.map(lambda a: a[:, :taken], jax.device_get(bufs)))
+            pos += taken
             if progress is not None:
                 progress(int(np.max(jax.device_get(carry.steps))))
-            if until_halt and bool(np.all(jax.device_get(carry.done))):
+            if all_done:
                 break
         c = jax.device_get(carry)
     if certify and np.any(c.err):
@@ -534,7 +605,7 @@ def run(machines: TuringMachine | Sequence[TuringMachine], steps: int | None = N
         min_gap=np.asarray(c.min_gap), min_top_weight=np.asarray(c.min_top), min_readout_margin=np.asarray(c.min_margin),
         M=M, head_range=L.R, limit=T, prompt_length=P, residual=residual, attended=attended, scores=scores,
         errors=c.err,
-        fail_step=c.fail_step, _tapes=c.tape, _bounds=np.stack([c.lo, c.hi], axis=1), _traces=traces,
+        fail_step=c.fail_step, slots=np.asarray(c.cache["live"]) if evict else None, _tapes=c.tape, _bounds=np.stack([c.lo, c.hi], axis=1), _traces=traces,
         _inits=tuple(inits))
 
 
@@ -555,12 +626,20 @@ def _failure_message(b, machine, flags, step, c, st: Static, env) -> str:
     if flags & ERR_SCORES:
         why.append(f"a score's absolute products sum to {float(c.max_absdot[b]):.6g} > 2^{st.p} = {2 ** st.p:,} "
                    f"(or are not integers): {st.dtype} cannot hold it exactly")
-    if flags & ERR_GAP:
+    if flags & ERR_GAP and st.cache == "evict":
+        why.append(f"the top attention score does not beat the runner-up by more than twice the rounding bound "
+                   f"{st.coef:.3g} * sum|q_e k_e| of the {st.dtype} score arithmetic (smallest gap "
+                   f"{float(c.min_gap[b]):.6g}, largest sum {float(c.max_absdot[b]):.6g})")
+    elif flags & ERR_GAP:
         why.append("the top attention score is not above the runner-up (a tie)")
     if flags & ERR_SOFTMAX:
         why.append(f"softmax attention kept only {float(c.min_top[b]):.3g} < 3/4 of its weight on the top key "
                    f"(raise beta; the a-priori bound is {env.beta_needed:.4g})")
     if flags & ERR_READOUT:
+        if st.p < 24 and max(abs(int(c.lo[b])), abs(int(c.hi[b]))) + 1 >= 2 ** st.p:
+            far = int(c.lo[b]) if abs(int(c.lo[b])) > abs(int(c.hi[b])) else int(c.hi[b])
+            why.append(f"the head reached cell {far}: the head read-out (head + move, a residual scalar) needs "
+                       f"integers beyond 2^{st.p} = {2 ** st.p}, which {st.dtype} does not hold exactly (use float32)")
         why.append(f"a read-out was not decisive (categorical margin {float(c.min_margin[b]):.3g} < 1/2, or the "
                    f"head not within 1/4 of an exactly representable integer)")
     if flags & ERR_EMBED:
