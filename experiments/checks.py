@@ -18,7 +18,7 @@ from tm_transformer.bounds.compare import compare
 from . import figures
 from . import exact
 from .arguments import for_claim
-from .montecarlo import constant_cost, count_failures, has_reduction
+from .montecarlo import PERCEPTRON_MAX_EPOCHS, constant_cost, count_failures, has_reduction
 from .nstar import CONTEXT_TARGETS, SEQUENCE_TARGETS, context_probs, exact_coin, nstar, sequence_probs
 from .protocol import KAPPA, decide, test_n
 from .stats import ALPHA, agrees_with
@@ -282,7 +282,8 @@ def check_halfspaces(out: Path, quick: bool = True, seed: int = 0, progress: boo
                f"0-1 disagreement with the target halfspace (excess error; labels flipped at rate {noise}, Gaussian inputs)")
     v = decide("C3", reading, res.rows, res.tests,
                note=_LEARNER_NOTES[learner] + f"; {sum(t['unconverged'] for t in res.tests)} perceptron test trials "
-                                               f"hit the epoch cap and count as successes")
+                                               f"hit the epoch cap ({PERCEPTRON_MAX_EPOCHS} passes) and count as "
+                                               "successes (in the n* search, as failures)")
     # other learners at the easy end of delta: the refutation must hold for the best learner tried
     compared = []
     if default:

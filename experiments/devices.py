@@ -65,5 +65,6 @@ def ordered_sum(x, axis: int = -1):
     if width != k:
         x = jnp.concatenate([x, jnp.zeros(x.shape[:-1] + (width - k,), x.dtype)], -1)
     while x.shape[-1] > 1:
-        x = x[..., 0::2] + x[..., 1::2]
+        half = x.shape[-1] // 2
+        x = x[..., :half] + x[..., half:]
     return x[..., 0]

@@ -223,34 +223,6 @@ def halfspace_error(key, n, d: int, n_buf: int, learner: str, max_epochs: int, n
     return angle_error(w, w_star), converged
 
 
-def perceptron_resume(X, y, n, w, epochs, mistakes, cap):
-    """The perceptron of :func:`perceptron`, resumable: from state (w, epochs done, mistakes in the last
-    epoch), run passes over examples 0..n-1 while there were mistakes and epochs < cap. Running to cap a,
-    then resuming to cap b, gives the same w as running to b at once (the passes are the same operations
-    in the same order), which lets the engine run the stragglers of a batch separately.
-
-    Returns (w, epochs, mistakes)."""
-    block = min(8, X.shape[0])  # examples per loop iteration (unrolled; the tail past n is masked)
-    Xb, yb = X.reshape(-1, block, X.shape[1]), y.reshape(-1, block)
-
-    def epoch(w):
-        def step(b, s):
-            w, wrong = s
-            for j in range(block):
-                x, t = Xb[b, j], yb[b, j]
-                bad = (t * ordered_sum(x * w) <= 0) & (b * block + j < n)
-                w, wrong = w + jnp.where(bad, t * x, 0.0), wrong + bad.astype(jnp.int32)
-            return w, wrong
-        return jax.lax.fori_loop(0, (n + block - 1) // block, step, (w, jnp.int32(0)))
-
-    def body(s):
-        w, e, _ = s
-        w, wrong = epoch(w)
-        return w, e + 1, wrong
-
-    return jax.lax.while_loop(lambda s: (s[2] > 0) & (s[1] < cap), body, (w, epochs, mistakes))
-
-
 # ---- failure counts over trials --------------------------------------------------------------------
 # Every batch returns per-trial arrays, sharded over the devices (:mod:`experiments.devices`); the host
 # sums them in trial order, so counts and mean errors do not depend on the number of devices.
@@ -306,19 +278,43 @@ def _halfspace_batch(base, start, n, eps, d, n_buf, learner, max_epochs, noise, 
 
 # ---- the perceptron: stragglers run apart -----------------------------------------------------------
 # A vmapped while_loop runs as many epochs as its slowest trial, and the perceptron's epochs are heavy
-# tailed (d = 4, n = 128: median 6, 99th percentile 25, a few hit the cap). So every trial first runs
-# up to PERCEPTRON_CAPS[0] epochs; the unfinished ones resume, regrouped into full batches, up to the
-# next cap, and so on to max_epochs. Each trial ends with the w of one uninterrupted run.
-PERCEPTRON_CAPS = (4, 8, 16, 32)
+# tailed (d = 4, n = 128: median 6, 99th percentile 25, 99.9th 77, some > 1000). So every trial first
+# runs up to PERCEPTRON_FIRST_CAP epochs; the unfinished ones resume, regrouped into full batches, up to
+# twice that, and so on to max_epochs. Each trial ends with the w of one uninterrupted run.
+PERCEPTRON_MAX_EPOCHS = 1000  # the cap; a trial that hits it is reported as 'unconverged'
+PERCEPTRON_FIRST_CAP = 4  # then doubling: 8, 16, ... up to the cap
 PERCEPTRON_BATCH = 256  # a batch's prompts stay in cache (4096 trials of 256 examples in d = 4: 16 MiB do not)
+PERCEPTRON_TAIL = 16  # the last few stragglers run in batches this small (two compiled shapes in all)
+
+
+def perceptron_resume(X, y, mask, w, epochs, mistakes, cap):
+    """:func:`perceptron` from state (w, epochs done, mistakes in the last epoch) until no mistake or
+    ``cap`` epochs: the same passes, so running to cap a and resuming to cap b gives the w of one run
+    to b. Returns (w, epochs, mistakes)."""
+    def epoch(w):
+        def step(w, xym):
+            x, t, keep = xym
+            wrong = keep & (t * ordered_sum(x * w) <= 0)
+            return w + jnp.where(wrong, t * x, 0.0), wrong
+        return jax.lax.scan(step, w, (X, y, mask))
+
+    def body(s):
+        w, e, _ = s
+        w, wrong = epoch(w)
+        return w, e + 1, wrong.sum()
+
+    return jax.lax.while_loop(lambda s: (s[2] > 0) & (s[1] < cap), body, (w, epochs, mistakes))
 
 
 @partial(jax.jit, static_argnames=("d", "n_buf", "noise"))
 def _perceptron_phase(base, t, w, epochs, mistakes, n, cap, d, n_buf, noise):
+    """Trials t (B,) resumed from (w (B, d), epochs (B,), mistakes (B,)) up to ``cap`` epochs.
+    Returns (w, epochs, mistakes, error)."""
     def one(t, w, e, m):
         w_star, X, y = halfspace_prompt(jax.random.fold_in(base, t), d, n_buf, noise)
-        w = jnp.where(e == 0, ordered_sum((y * (jnp.arange(n_buf) < n))[:, None] * X, axis=0), w)  # w0 = sum y_i x_i
-        w, e, m = perceptron_resume(X, y, n, w, e, m, cap)
+        mask = jnp.arange(n_buf) < n
+        w = jnp.where(e == 0, ordered_sum((y * mask)[:, None] * X, axis=0), w)  # w0 = sum y_i x_i
+        w, e, m = perceptron_resume(X, y, mask, w, e, m, cap)
         return w, e, m, angle_error(w, w_star)
 
     return tuple(split(x) for x in jax.vmap(one)(split(t), split(w), split(epochs), split(mistakes)))
@@ -333,11 +329,13 @@ def _count_perceptron(n: int, trials: int, seed: int, tag: str, d: int, n_buf: i
     epochs, mistakes = np.zeros(trials, np.int32), np.ones(trials, np.int32)
     err = np.zeros(trials, np.float32)
     active = np.arange(trials)
-    for cap in [c for c in PERCEPTRON_CAPS if c < max_epochs] + [max_epochs]:
+    caps = [PERCEPTRON_FIRST_CAP << i for i in range(32) if PERCEPTRON_FIRST_CAP << i < max_epochs] + [max_epochs]
+    for cap in caps:
         for lo in range(0, active.size, PERCEPTRON_BATCH):
             idx = active[lo:lo + PERCEPTRON_BATCH]
             count = idx.size
-            pad = np.resize(idx, round_up(PERCEPTRON_BATCH))  # one compiled shape; repeated trials are dropped
+            size = PERCEPTRON_TAIL if count <= PERCEPTRON_TAIL else PERCEPTRON_BATCH
+            pad = np.resize(idx, round_up(size))  # repeated trials fill the batch; their results are dropped
             out = _perceptron_phase(base, pad.astype(np.uint32), w[pad], epochs[pad], mistakes[pad], jnp.int32(n),
                                     jnp.int32(cap), d=d, n_buf=n_buf, noise=noise)
             w[idx], epochs[idx], mistakes[idx], err[idx] = (to_host(x)[:count] for x in out)
@@ -386,8 +384,9 @@ def _count(setting: str, n: int, trials: int, seed: int, tag: str, sampler: str,
     else:
         n_buf = _buffer(max(n, pad_to))
         learner = _learner(kw["d"], kw.get("learner", "consistent"))
-        if learner == "perceptron":
-            k, u, e = _count_perceptron(n, trials, seed, tag, kw["d"], n_buf, kw["eps"], kw.get("max_epochs", 50),
+        if learner == "perceptron":  # its passes scan the whole buffer: no padding past _buffer(n) (the
+            # first n examples are the same for any buffer: jax.random draws are prefix-stable)
+            k, u, e = _count_perceptron(n, trials, seed, tag, kw["d"], _buffer(n), kw["eps"], kw.get("max_epochs", PERCEPTRON_MAX_EPOCHS),
                                         float(kw.get("noise", 0.0)))
             return {"failures": k, "trials": trials, "mean_error": e / trials, "sampler": "direct", "unconverged": u}
     total, unconv, err_sum = 0, 0, 0.0
@@ -401,7 +400,7 @@ def _count(setting: str, n: int, trials: int, seed: int, tag: str, sampler: str,
             k, e = _sums(count, *_sequence_batch(*args, jnp.float32(n), probs, kw["eps"], kw["reading"], thr, size=size))
         else:
             err, fail, unc = _halfspace_batch(*args, jnp.int32(n), kw["eps"], kw["d"], n_buf, learner,
-                                              kw.get("max_epochs", 50), float(kw.get("noise", 0.0)), size=size)
+                                              kw.get("max_epochs", PERCEPTRON_MAX_EPOCHS), float(kw.get("noise", 0.0)), size=size)
             k, e, u = _sums(count, err, fail, unc)
             unconv += u
         total += k
