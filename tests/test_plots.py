@@ -74,3 +74,72 @@ def test_plots_leave_rcparams_alone_and_use_the_style():
     assert dict(matplotlib.rcParams) == before
     cycle = [c["color"].lower() for c in figstyle.style()["axes.prop_cycle"]]
     assert cycle == [c.lower() for c in figstyle.COLOURS]  # your own lines get the toolkit's colours
+
+
+class _Frame:
+    """Duck-typed DataFrame: what the plots read from one is ``to_dict("records")``."""
+
+    def __init__(self, rows):
+        self.rows = rows
+
+    def to_dict(self, orient):
+        assert orient == "records"
+        return [dict(r) for r in self.rows]
+
+
+def test_measurement_takes_a_dataframe_orders_series_by_value_and_keeps_zeros_linear():
+    rows = [{"n": n, "y": float(n), "k": k} for n in (1, 2, 3) for k in (10, 2)]
+    ax = plots.measurement(_Frame(rows), x="n", y="y", series="k").axes[0]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["k = 2", "k = 10"]  # 2 before 10
+    ax = plots.measurement([{"n": n, "y": y} for n, y in ((1, 0.0), (10, 0.5), (100, 1.0))], x="n", y="y").axes[0]
+    assert ax.get_xscale() == "log" and ax.get_yscale() == "linear"  # a zero would vanish from a log axis
+
+
+def test_every_plot_names_what_is_missing():
+    rows = [{"n": 1, "y": 1, "lo": 0, "hi": 2}]
+    with pytest.raises(ValueError, match="column 'learner' is missing from row 0"):
+        plots.measurement(rows, x="n", y="y", series="learner")
+    with pytest.raises(ValueError, match="lo and hi go together"):
+        plots.measurement(rows, x="n", y="y", lo="lo")
+    with pytest.raises(ValueError, match="column 'ci' is missing"):
+        plots.measurement(rows, x="n", y="y", lo="lo", hi="ci")
+    with pytest.raises(ValueError, match="column 'n_star_hi' is missing"):
+        plots.nstar([{k: v for k, v in NSTAR_ROWS[0].items() if k != "n_star_hi"}], x="x", series="s", claim="C9")
+    test = {"params": {"eps": 0.1}, "delta": 0.1, "rate": 0.2, "ci_lo": 0.1, "ci_hi": 0.3}
+    with pytest.raises(ValueError, match="column 'd' is missing from row 0 and from its params"):
+        plots.failure_rates([test], series=("d", "eps"))
+    with pytest.raises(ValueError, match="column 'ci_hi' is missing"):
+        plots.failure_rates([{k: v for k, v in test.items() if k != "ci_hi"}], series=("eps",))
+    row = {"dtype": "float16", **{f"envelope_R{R}": R for R in (4, 100, 1000)}}
+    with pytest.raises(ValueError, match="column 'dtype' is missing"):
+        plots.precision_frontier([{k: v for k, v in row.items() if k != "dtype"}])
+    with pytest.raises(ValueError, match="column 'envelope_R100' is missing"):
+        plots.precision_frontier([{k: v for k, v in row.items() if k != "envelope_R100"}])
+    with pytest.raises(ValueError, match="column 'real_beta' is missing"):
+        plots.precision_frontier([row], [{"steps": 10}])
+    assert isinstance(plots.precision_frontier(_Frame([row]), _Frame([{"steps": 10, "real_beta": 1.0}])), Figure)
+    with pytest.raises(TypeError, match=r"expected a TransformerRun from run\(\.\.\., record=True\), got list"):
+        plots.transformer_run([row])
+
+
+def test_save_refuses_an_unknown_format_before_writing_anything(tmp_path):
+    fig = plots.measurement([{"n": 1, "y": 1}, {"n": 2, "y": 2}], x="n", y="y")
+    with pytest.raises(ValueError, match=r"formats \['bad'\]: expected some of .*pdf.*png"):
+        plots.save(fig, tmp_path / "x", formats=("pdf", "bad"))
+    with pytest.raises(ValueError, match="formats"):
+        plots.save(fig, tmp_path / "x", formats=())
+    with pytest.raises(TypeError, match="expected a matplotlib Figure"):
+        plots.save(fig.axes[0], tmp_path / "x")
+    assert list(tmp_path.iterdir()) == []                      # nothing half-written
+
+    draw = fig.savefig
+
+    def png_fails(path, **kw):
+        if kw["format"] == "png":
+            raise RuntimeError("disk full")
+        draw(path, **kw)
+
+    fig.savefig = png_fails                                     # the PDF is drawn, then the PNG fails
+    with pytest.raises(RuntimeError, match="disk full"):
+        plots.save(fig, tmp_path / "x")
+    assert list(tmp_path.iterdir()) == []                      # no temporary, no lone pdf

@@ -23,6 +23,7 @@ it to your own plots with ``tm_transformer.figstyle.use()`` (global) or ``with f
 from __future__ import annotations
 
 import math
+import numbers
 import os
 from pathlib import Path
 from typing import Any, Iterable
@@ -63,23 +64,47 @@ def new(ncols: int = 1, width: float = 3.4, height: float = 2.6, nrows: int = 1)
 
 
 def save(fig, stem: str | Path, formats: Iterable[str] = ("pdf", "png"), dpi: int = 200) -> list[Path]:
-    """Write ``stem.pdf`` and ``stem.png`` (each to a temporary name, then renamed), in the style."""
+    """Write ``stem.pdf`` and ``stem.png`` (or ``formats``), in the style.
+
+    All or nothing: the formats are checked before anything is written, every file is drawn to a
+    temporary name first, and only when all are drawn are they renamed into place (a failure removes
+    the temporaries and leaves no file of the set behind).
+    """
+    from matplotlib.figure import Figure
+
+    if not isinstance(fig, Figure):
+        raise TypeError(f"expected a matplotlib Figure, got {type(fig).__name__}")
+    formats = [str(f).lower().lstrip(".") for f in formats]
+    supported = fig.canvas.get_supported_filetypes()
+    bad = [f for f in formats if f not in supported]
+    if bad or not formats:
+        raise ValueError(f"formats {bad or formats!r}: expected some of {', '.join(sorted(supported))}")
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
-    out = []
-    with context():
-        for ext in formats:
-            path = stem.with_name(f"{stem.name}.{ext}")
-            tmp = stem.with_name(f".{stem.name}.tmp.{ext}")
-            fig.savefig(tmp, dpi=dpi, format=ext)
+    paths = [stem.with_name(f"{stem.name}.{ext}") for ext in formats]
+    tmps = [stem.with_name(f".{stem.name}.tmp.{ext}") for ext in formats]
+    try:
+        with context():
+            for ext, tmp in zip(formats, tmps):
+                fig.savefig(tmp, dpi=dpi, format=ext)
+        for tmp, path in zip(tmps, paths):
             os.replace(tmp, path)
-            out.append(path)
-    return out
+    finally:
+        for tmp in tmps:
+            tmp.unlink(missing_ok=True)
+    return paths
 
 
 def _scale(values) -> str:
-    v = [float(x) for x in values if x is not None and float(x) > 0]
-    return "log" if v and max(v) / min(v) >= 20 else "linear"
+    """'log' where the values span a factor of 20 or more -- and are all positive (a zero or a negative
+    value would vanish from a log axis, so such a column stays linear unless the caller says otherwise)."""
+    v = [float(x) for x in values if x is not None]
+    return "log" if v and min(v) > 0 and max(v) / min(v) >= 20 else "linear"
+
+
+def _order(key):
+    """Series in their natural order: numbers by value (2 before 10), then anything else by its text."""
+    return (0, float(key), "") if isinstance(key, numbers.Real) else (1, 0.0, str(key))
 
 
 # ---- any measurement --------------------------------------------------------------------------------
@@ -94,13 +119,18 @@ def measurement(rows, x: str, y: str, lo: str | None = None, hi: str | None = No
     """
     rows = table(rows)
     xs_all, ys_all = _column(rows, x), _column(rows, y)
+    if (lo is None) != (hi is None):
+        raise ValueError(f"lo and hi go together: got lo={lo!r}, hi={hi!r} (give both columns, or neither)")
+    for key in (series, lo, hi):
+        if key is not None:
+            _column(rows, key)
     groups: dict = {}
     for r in rows:
         groups.setdefault(r[series] if series else None, []).append(r)
     fig, axes = new(1, width, height)
     ax = axes[0, 0]
     with context():
-        for i, (key, pts) in enumerate(sorted(groups.items(), key=lambda kv: str(kv[0]))):
+        for i, (key, pts) in enumerate(sorted(groups.items(), key=lambda kv: _order(kv[0]))):
             pts = sorted(pts, key=lambda r: r[x])
             col = COLOURS[i % len(COLOURS)]
             xs, ys = [r[x] for r in pts], [r[y] for r in pts]
@@ -150,12 +180,12 @@ def nstar(rows, x: str, series: str, claim: str, ref: str | None = None, constan
             axes[1].plot(xs, [r["n_star"] / r["claim_f"] for r in pts], "o-", color=col)
         xscale = _scale([r[x] for r in rows])
         sub = (f"\nline: {claim} at C={constant:.3g}" if constant is not None else "") + (f"; dotted: {ref}" if ref else "")
-        axes[0].set(xscale=xscale, yscale="log", xlabel=x, ylabel="examples", title=f"{title}{sub}")
+        axes[0].set(xscale=xscale, yscale="log", xlabel=label(x), ylabel="examples", title=f"{title}{sub}")
         axes[0].legend(fontsize=5)
         if calibrated is not None and kappa is not None:
             axes[1].axhline(calibrated * kappa, color="grey", ls="--", lw=0.8, label=f"{kappa} x calibrated C")
             axes[1].legend()
-        axes[1].set(xscale=xscale, yscale="log", xlabel=x, ylabel=f"n* / f_{claim}  (constant needed)",
+        axes[1].set(xscale=xscale, yscale="log", xlabel=label(x), ylabel=f"n* / f_{claim}  (constant needed)",
                     title=f"{claim} ({reading[:40]}): {verdict}" if verdict else f"{claim}: constant needed")
     return fig
 
@@ -172,6 +202,10 @@ def failure_rates(tests, series: tuple[str, ...] = ("d", "eps"), ylabel: str = "
 
     for k in ("delta", "rate", "ci_lo", "ci_hi"):
         _column(tests, k)
+    for k in series:
+        missing = [i for i, t in enumerate(tests) if k not in t and k not in (t.get("params") or {})]
+        if missing:
+            raise ValueError(f"column {k!r} is missing from row {missing[0]} and from its params")
     fig, axes = new(1, width=3.6)
     ax = axes[0, 0]
     keys = sorted({tuple(get(t, k) for k in series) for t in tests})
@@ -191,7 +225,11 @@ def failure_rates(tests, series: tuple[str, ...] = ("d", "eps"), ylabel: str = "
 
 def bound_ratios():
     """Check 1's picture, from the bounds catalogue: C1 / union bound along V (its limit dotted), C2 against
-    the TV and per-sequence bounds along l, C3 and C4 against the optimal rates along delta."""
+    the TV and per-sequence bounds along l, C3 and C4 against the optimal rates along delta.
+
+    It takes no results: the bounds are formulas, drawn at fixed values (eps = 0.1, delta = 0.05, m in
+    {1, 10, 100}, V = 2 for C2, d = 10 for C3). For other values, evaluate the bounds yourself
+    (``get(name).evaluate(...)``) and draw them with :func:`measurement`."""
     from tm_transformer.bounds import get
 
     fig, axes = new(3, width=2.6)
@@ -230,9 +268,14 @@ def precision_frontier(rows, beta_rows=(), head_ranges=(4, 100, 1000)):
     from tm_transformer.transformer.envelope import min_beta
 
     rows = table(rows)
+    Rs = np.array(head_ranges)
+    for key in ["dtype"] + [f"envelope_R{R}" for R in Rs]:
+        _column(rows, key)
+    br = [dict(r) for r in (beta_rows.to_dict("records") if hasattr(beta_rows, "to_dict") else beta_rows)]
+    for key in ("steps", "real_beta") if br else ():
+        _column(br, key)
     fig, axes = new(2, width=3.3)
     axes = axes[0]
-    Rs = np.array(head_ranges)
     with context():
         for i, r in enumerate(rows):
             col = COLOURS[i % len(COLOURS)]
@@ -247,7 +290,6 @@ def precision_frontier(rows, beta_rows=(), head_ranges=(4, 100, 1000)):
         axes[0].set(xscale="log", yscale="log", xlabel=r"head range $R$", ylabel=r"steps $T$ exact",
                     title="precision frontier per dtype")
         axes[0].legend(fontsize=4.5, ncol=2)
-        br = list(beta_rows)
         curve = np.unique(np.geomspace(5, 3000, 24).astype(int))  # the bounds are formulas: drawn as curves
         axes[1].plot(curve, [min_beta(2 * T + 20, T + 1) for T in curve], "-", color=COLOURS[0],
                      label=r"a-priori: $1/(e^\beta-1) + N e^{-\beta M} \leq 1/3$")
@@ -268,6 +310,8 @@ def transformer_run(run, dim_names: list[str] | None = None, b: int = 0, title: 
     ``run``: a :class:`tm_transformer.transformer.TransformerRun` decoded with ``record=True``;
     ``dim_names``: the residual dimensions' names (``compile_machine(...).layout.dim_names()``).
     """
+    if not all(hasattr(run, a) for a in ("attended", "residual", "prompt_length", "steps")):
+        raise TypeError(f"expected a TransformerRun from run(..., record=True), got {type(run).__name__}")
     if run.attended is None or run.residual is None:
         raise ValueError("the run holds no attention record: decode it with run(..., record=True)")
     P, s = run.prompt_length, int(run.steps[b])
