@@ -1,0 +1,131 @@
+"""The evicting cache (--cache evict): an exact rewrite of hardmax attention, certified in the run's dtype."""
+import copy
+import json
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from tm_transformer import PrecisionError, ToolkitError, parse_machine, simulate
+from tm_transformer.cli import main
+from tm_transformer.transformer import evict
+from tm_transformer.transformer.compile import compile_machine
+from tm_transformer.transformer.decode import run
+from tm_transformer.transformer.envelope import MANTISSA_BITS, position_bits, steps_exact
+from tm_transformer.transformer.weights import Weights
+
+from .conftest import machines
+from .data.published import BB5, HALTING, SLOW_HALTING
+
+
+def same_as_reference(machine, steps, tape, result):
+    ref = simulate(machine, steps, tape)
+    assert result.trace == ref.trace, f"first difference at step {ref.trace.first_difference(result.trace)}"
+    assert result.summary() == ref.summary()
+
+
+@settings(max_examples=6)
+@given(st.lists(machines(max_states=5, max_symbols=3), min_size=1, max_size=3), st.integers(0, 2 ** 32 - 1),
+       st.sampled_from(["float16", "bfloat16", "float32"]), st.sampled_from(["dense", "packed"]))
+def test_evicted_and_full_caches_give_identical_traces(batch, seed, dtype, layout):
+    """Where both certify (the full cache inside its a-priori envelope), the two caches give the same
+    trace bit for bit, and both the reference simulator's; one machine runs unbatched, several under vmap."""
+    rng = np.random.default_rng(seed)
+    R = 64  # covers every head position of these runs
+    steps = int(rng.integers(0, min(steps_exact(MANTISSA_BITS[dtype], R), 56) + 1))
+    tapes = [rng.integers(0, m.n_symbols, size=rng.integers(0, 6)).tolist() for m in batch]
+    full = run(batch, steps, tapes, dtype=dtype, head_range=R, layout=layout, cache="full").results
+    ev = run(batch, steps, tapes, dtype=dtype, head_range=R, layout=layout, cache="evict", chunk=128)
+    for m, tape, a, b in zip(batch, tapes, full, ev.results):
+        assert a.trace == b.trace and a.summary() == b.summary()
+        same_as_reference(m, steps, tape, b)
+    # one key per cell written (initial tape included), plus the start token and possibly the padding
+    assert np.all(ev.slots <= np.array([r.steps + len(t) + 2 for r, t in zip(ev.results, tapes)]))
+
+
+@pytest.mark.parametrize("name,text,steps,sigma", HALTING)
+def test_published_machines_run_to_their_halt_in_bfloat16(name, text, steps, sigma):
+    m = parse_machine(text)
+    out = run(m, None, dtype="bfloat16", cache="evict", head_range=200)
+    result = out.results[0]
+    assert (result.steps, result.sigma, result.halted) == (steps, sigma, True)
+    same_as_reference(m, steps + 1, (), result)
+    assert out.limit > 10 ** 6  # the full cache's bfloat16 envelope is 20 steps
+
+
+def test_broken_dominance_is_refused_and_the_full_cache_still_runs():
+    m = parse_machine(HALTING[0][1])
+    cm = compile_machine(m, 50, 20)
+    params = copy.deepcopy(cm.params)
+    L = cm.layout
+    params["layers"][0]["attn"]["wq"][0, L.index("one"), L.D] = -1.0  # the query's recency weight, wrong sign
+    with pytest.raises(ToolkitError, match="does not dominate"):
+        evict.dominance(params)
+    broken = Weights(params, L.n, L.k, L.R, cm.M, str(m))
+    with pytest.raises(ToolkitError, match="does not dominate"):
+        run(m, 10, weights=broken, cache="evict")
+    run(m, 10, weights=broken, cache="full")  # not refused: the full cache makes no dominance claim
+    # a key column reading the written symbol: keys of one cell differ outside the recency
+    params = copy.deepcopy(cm.params)
+    params["layers"][0]["attn"]["wk"][0, L.index("value"), 0] = 1.0
+    with pytest.raises(ToolkitError, match="use --cache full"):
+        evict.dominance(params)
+
+
+def test_the_gap_certificate_fails_when_the_scale_is_too_small():
+    """Weights compiled for T steps have M = T + 1: near the end the default key sits within T of the
+    other cells, inside the float16 rounding bound, and the run stops with the step and the reason."""
+    m = parse_machine("1RA1RA")  # a new cell every step
+    w = Weights.from_compiled(compile_machine(m, 300, 400))
+    with pytest.raises(PrecisionError, match=r"machine 0 .* at step \d+: .*twice the rounding bound"):
+        run(m, 300, weights=w, dtype="float16", cache="evict")
+    out = run(m, 200, weights=w, dtype="float32", cache="evict")  # float32's bound is far smaller
+    assert int(out.steps[0]) == 200
+
+
+def test_softmax_and_unknown_caches_are_refused():
+    m = parse_machine(HALTING[0][1])
+    with pytest.raises(ToolkitError, match="hardmax attention only"):
+        run(m, 5, beta=2.0, cache="evict")
+    with pytest.raises(ToolkitError, match="cache 'lru'"):
+        run(m, 5, cache="lru")
+
+
+def test_error_bound_and_limit():
+    # bf16 operands, f32 sums of 17 terms, one rounding to bf16
+    c = evict.error_coefficient("bfloat16", 17)
+    assert 2 ** -8 < c < 2 ** -8 * 1.001
+    assert evict.evict_limit("bfloat16", 2 ** 15 - 1) >= 47_176_870  # BB(5) fits the scale
+    assert evict.evict_limit("float16", 1000) < 2000  # float16 overflows beyond M (2D - 1) ~ 65504
+    M = evict.scale_for(10 ** 6, position_bits(1000))
+    assert M >= 2 * (10 ** 6 + 1) and M & (M - 1) == 0
+    info = evict.a_priori("bfloat16", 10 ** 6, 1000, M)
+    assert info["attention_ok"] and not info["head_exact"]
+
+
+def test_bb5_in_bfloat16_stops_where_the_head_leaves_the_exact_integers():
+    """The attention certifies in bfloat16 all the way; the head read-out (a residual scalar) does not
+    once |head| + 1 > 2^8: BB(5) reaches cell -256 at step 19,950."""
+    m = parse_machine(BB5)
+    with pytest.raises(PrecisionError, match=r"at step 19950: the head reached cell -256"):
+        run(m, 20_000, dtype="bfloat16", cache="evict", head_range=300, trace=False)
+
+
+def test_cli_cache_flag(capsys):
+    text = HALTING[3][1]
+    assert main(["run", text, "--engine", "transformer", "--dtype", "bfloat16", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert (out["steps"], out["sigma"], out["cache"], out["layout"]) == (107, 13, "evict", "dense")
+    assert main(["run", text, "--engine", "transformer", "--dtype", "float32", "--cache", "full", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert (out["steps"], out["cache"], out["layout"]) == (107, "full", "packed")
+    assert main(["run", text, "--engine", "transformer", "--softmax", "2", "--cache", "evict"]) != 0
+    assert "hardmax attention only" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_bb24_to_its_halt_in_float32_with_the_evicting_cache():
+    _, text, steps, sigma = SLOW_HALTING[0]
+    m = parse_machine(text)
+    out = run(m, None, dtype="float32", cache="evict", head_range=4096, trace=False)
+    assert (int(out.steps[0]), int(out.sigma[0]), bool(out.halted[0])) == (steps, sigma, True)
