@@ -203,5 +203,5 @@ def _draw(res, out: Path, fits: dict, ns, V: int) -> list[str]:
     axes[2].set_xticks(xs, [str(x) for x in xs])
     axes[2].set(xlabel="examples n", ylabel=f"P(TV > {EPS})", ylim=(-0.02, 1.1),
                 title=f"error of the in-context answer (p = {PROBS})")
-    axes[2].legend(fontsize=5, loc="lower left")
+    axes[2].legend(fontsize=5, loc="best")
     return figures.save(fig, out, "icl")
