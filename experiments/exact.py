@@ -123,9 +123,12 @@ def multinomial_failure(n: int, probs, eps: float, reading: str = "tv") -> float
 
 def contexts_failure(n_c: int, probs, eps: float) -> float:
     """m contexts with n_c examples each (evenly allocated), V <= 3: P(some context has TV > eps)."""
-    ok = 1.0
+    ok, seen = 1.0, {}
     for row in np.asarray(probs, dtype=np.float64).reshape(-1, np.shape(probs)[-1]):
-        ok *= 1.0 - multinomial_failure(n_c, row, eps, "tv")
+        key = row.tobytes()  # equal rows (every family but Dirichlet draws) are enumerated once
+        if key not in seen:
+            seen[key] = multinomial_failure(n_c, row, eps, "tv")
+        ok *= 1.0 - seen[key]
     return 1.0 - ok
 
 
