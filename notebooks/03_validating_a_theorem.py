@@ -67,7 +67,8 @@ fig
 
 # %% [markdown]
 # The claim must hold for every target, so a verdict uses the *hardest* one: over p in 0.01..0.50 the
-# worst is not p = 1/2.
+# worst is not p = 1/2. (Several p tie at n\* = 20 -- 0.42, 0.43, 0.47 and 0.48 -- and the first is
+# reported.)
 
 # %%
 worst = nstar("coin", dict(eps=eps, delta=delta), worst_case=True)
@@ -84,7 +85,8 @@ from tm_transformer.experiments.montecarlo import count_failures
 from tm_transformer.experiments.stats import agrees_with, clopper_pearson
 
 T = 100_000 if QUICK else 1_000_000
-mc = count_failures("coin", 14, T, 0, "notebook3/coin", p=0.5, eps=eps)
+# tag: the name of the random stream (with the seed, it fixes the draws; another tag, other draws)
+mc = count_failures("coin", n=14, trials=T, seed=0, tag="notebook3/coin", p=0.5, eps=eps)
 assert agrees_with(mc["failures"], T, fail[13])
 print(f"n = 14: simulated {mc['failures'] / T:.4f} {clopper_pearson(mc['failures'], T)}, exact {fail[13]:.4f}")
 
@@ -142,25 +144,33 @@ assert refute and all(a["diverges"] for a in refute)
 print(refute[0]["statement"])
 
 # %% [markdown]
-# And the Monte-Carlo behind the C3 check at delta = 1e-5 (from the old tour): with the constant that
-# suffices at delta = 0.1 the midpoint fails far more often than 1e-5 allows. Millions of trials take a
-# moment because the engine draws each trial's *sufficient statistic* (the extremes of n uniform angles),
-# and the whole-prompt simulation is checked to give the same failure rate:
+# And the Monte-Carlo behind the C3 check at delta = 1e-5, as `tmt reproduce` tests a claim: calibrate
+# the constant at the easy end (delta = 0.1: C = n\* / f = 11 / 20), multiply it by a safety factor
+# KAPPA = 3, and test the claim with that constant at delta = 1e-5. C3's form has no delta in it, so the
+# test's n is `ceil(3 * 0.55 * 20) = 33` at every delta, and the midpoint fails there with probability
+# `0.8^33 = 6e-4`, far more often than 1e-5 allows. The simulation is held to that exact probability.
+# Millions of trials take a moment because the engine draws each trial's *sufficient statistic* (the
+# extremes of n uniform angles), and the whole-prompt simulation is checked to give the same failure rate:
 
 # %%
+from tm_transformer.experiments.protocol import KAPPA, test_n
 from tm_transformer.experiments.stats import exceeds, rates_differ
 
+c_cal = c3_rows[0]["n_star"] / c3_rows[0]["claim_f"]           # calibrated at delta = 0.1
+n_claim = test_n(c_cal, get("C3").evaluate(C=1, d=2, eps=0.1))  # ceil(KAPPA * c_cal * f)
+assert (c_cal, KAPPA, n_claim) == (0.55, 3.0, 33)
 T = 300_000 if QUICK else 3_000_000
-r36 = count_failures("halfspace", 36, T, 0, "notebook", d=2, eps=0.1)
-assert exceeds(r36["failures"], r36["trials"], 1e-5)
+c3mc = count_failures("halfspace", n=n_claim, trials=T, seed=0, tag="notebook3/c3", d=2, eps=0.1)
+assert agrees_with(c3mc["failures"], T, 0.8 ** n_claim)         # the engine matches (1 - 2 eps)^n ...
+assert exceeds(c3mc["failures"], T, 1e-5)                       # ... and the claim fails at delta = 1e-5
 T = 20_000 if QUICK else 60_000
-direct = count_failures("halfspace", 20, T, 1, "notebook/law", sampler="direct", d=2, eps=0.02)
-fast = count_failures("halfspace", 20, T, 2, "notebook/law", d=2, eps=0.02)
-wrong = count_failures("halfspace", 30, T, 2, "notebook/law", d=2, eps=0.02)
+direct = count_failures("halfspace", n=20, trials=T, seed=1, tag="notebook/law", sampler="direct", d=2, eps=0.02)
+fast = count_failures("halfspace", n=20, trials=T, seed=2, tag="notebook/law", d=2, eps=0.02)
+wrong = count_failures("halfspace", n=30, trials=T, seed=2, tag="notebook/law", d=2, eps=0.02)
 assert not rates_differ(direct["failures"], T, fast["failures"], T)
 assert rates_differ(direct["failures"], T, wrong["failures"], T)   # the test has the power to tell n from 1.5 n
-print(f"n = 36: failure {r36['failures'] / r36['trials']:.2e} (claim needs <= 1e-5); law check "
-      f"{direct['failures'] / T:.3f} vs {fast['failures'] / T:.3f} (n = 30: {wrong['failures'] / T:.3f})")
+print(f"n = {n_claim}: failure {c3mc['failures'] / c3mc['trials']:.2e}, exact {0.8 ** n_claim:.2e} (claim needs <= 1e-5); "
+      f"law check {direct['failures'] / T:.3f} vs {fast['failures'] / T:.3f} (n = 30: {wrong['failures'] / T:.3f})")
 
 # %% [markdown]
 # ## Checking a bound of one's own
@@ -180,8 +190,9 @@ from tm_transformer.bounds import Bound, compare
 from tm_transformer.bounds.variables import symbol
 
 C, e_, d_ = symbol("C"), symbol("eps"), symbol("delta")
-mine = Bound("linear_coin", "coin: linear in 1/eps (a guess)", C * sp.log(1 / d_) / e_, "order",
-             "error of one estimated probability", "this notebook")
+mine = Bound(name="linear_coin", summary="coin: linear in 1/eps (a guess)", expr=C * sp.log(1 / d_) / e_,
+             kind="order",                  # a claim with a free constant C (notebook 2's catalogue)
+             reading="error of one estimated probability", provenance="this notebook")
 eps_grid = (0.2, 0.1, 0.05) if QUICK else (0.2, 0.1, 0.05, 0.025)
 own = []
 for e in eps_grid:
@@ -213,6 +224,9 @@ fig
 # A bound can hold and still be useless. Take the proposal `n = C ln(1/delta)/eps^3` for the coin (at the
 # worst p). Measure the constant it needs over eps in {0.2, 0.1, 0.05} and delta in {0.1, 0.01}: does it
 # stay bounded? How does it behave as eps -> 0, and what does that say about the bound?
+#
+# (The solution sits in the collapsed cell below and runs only when `SOLUTIONS` is true: set
+# `SOLUTIONS = True` in the first code cell, or start Jupyter with `TMT_SOLUTIONS=1 jupyter lab notebooks/`.)
 
 # %% tags=["solution"] jupyter={"source_hidden": true}
 if SOLUTIONS:
@@ -222,8 +236,12 @@ if SOLUTIONS:
             ns_ = nstar("coin", dict(eps=e, delta=d), worst_case=True)
             cubic.append({"eps": e, "delta": d, "n_star": ns_.n_star, "n_star_lo": ns_.n_star, "n_star_hi": ns_.n_star,
                           "exact": True, "claim_f": np.log(1 / d) / e ** 3})
-    cubic_trend = trend(needed_rows(cubic, ["eps", "delta"]), "eps")
-    assert not any(t["grows"] for t in cubic_trend)                 # it holds ...
+    cubic_needed = needed_rows(cubic, ["eps", "delta"])
+    assert not any(t["grows"] for t in trend(cubic_needed, "delta"))  # bounded along delta ...
+    cubic_trend = trend(cubic_needed, "eps")
+    assert not any(t["grows"] for t in cubic_trend)                 # ... and along eps: it holds ...
     assert all(t["exponent_interval"][1] < -0.5 for t in cubic_trend)  # ... but the constant needed -> 0 like eps
     print([t["fitted_rate"] for t in cubic_trend])
+    assert compare(get("hoeffding"), Bound(name="cubic", summary="", expr=C * sp.log(1 / d_) / e_ ** 3, kind="order",
+                                           reading="", provenance=""), "eps", C=1, delta=0.1).limit == 0
     print("bounded, and shrinking like eps: true, but loose by a factor 1/eps -- Hoeffding's eps^2 is the rate")

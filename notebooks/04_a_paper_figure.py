@@ -33,7 +33,8 @@ import numpy as np
 
 QUICK = os.environ.get("TMT_QUICK", "1") == "1"
 SOLUTIONS = os.environ.get("TMT_SOLUTIONS", "0") == "1"
-OUT = Path(tempfile.mkdtemp(prefix="tmt-figures-"))   # put your paper's figure folder here
+FOLDER = tempfile.TemporaryDirectory(prefix="tmt-figures-")   # removed when the kernel stops
+OUT = Path(FOLDER.name)                                         # put your paper's figure folder here
 
 # %% [markdown]
 # ## The style is one file
@@ -59,21 +60,27 @@ assert matplotlib.rcParams["font.size"] == before       # restored after the blo
 #
 # The failure probability of the empirical frequency (one attention head estimating a probability p) at
 # n examples, for three values of p, from the Monte-Carlo engine: one row per (p, n), with a 95%
-# Clopper-Pearson interval. A tidy table is a list of dicts (or a pandas DataFrame).
+# Clopper-Pearson interval. A tidy table is a list of dicts (or a pandas DataFrame). For the coin the
+# failure probability is also known exactly (`coin_failure`, an enumeration): each simulated count is held
+# to it with an exact binomial test -- fifteen tests at once, so each at level 0.01/15 (Bonferroni: the
+# family of tests rejects a correct engine with probability at most 1%).
 
 # %%
+from tm_transformer.experiments.exact import coin_failure
 from tm_transformer.experiments.montecarlo import count_failures
-from tm_transformer.experiments.stats import clopper_pearson
+from tm_transformer.experiments.stats import ALPHA, agrees_with, clopper_pearson
 
 eps = 0.1
 T = 20_000 if QUICK else 200_000
 rows = []
 for p in (0.5, 0.2, 0.05):
     for n in (10, 20, 40, 80, 160):
-        k = count_failures("coin", n, T, 0, f"notebook4/{p}/{n}", p=p, eps=eps)["failures"]
-        lo, hi = clopper_pearson(k, T)
-        rows.append({"p": p, "n": n, "failure": k / T, "ci_lo": lo, "ci_hi": hi})
-assert len(rows) == 15 and all(r["ci_lo"] <= r["failure"] <= r["ci_hi"] for r in rows)
+        # tag: the name of the random stream (with the seed, it fixes the draws)
+        k = count_failures("coin", n=n, trials=T, seed=0, tag=f"notebook4/{p}/{n}", p=p, eps=eps)["failures"]
+        lo, hi = clopper_pearson(k, T, confidence=0.95)
+        exact = float(coin_failure([n], p, eps)[0])
+        assert agrees_with(k, T, exact, alpha=ALPHA / 15), (p, n, k, exact)   # simulation == exact value
+        rows.append({"p": p, "n": n, "failure": k / T, "ci_lo": lo, "ci_hi": hi, "exact": exact})
 rows[:3]
 
 # %% [markdown]
@@ -87,10 +94,11 @@ rows[:3]
 from tm_transformer import plots
 
 hoeffding = lambda n: 2 * np.exp(-2 * n * eps ** 2)  # noqa: E731
-assert all(r["ci_lo"] <= hoeffding(r["n"]) for r in rows)
+assert all(r["exact"] <= hoeffding(r["n"]) and r["ci_lo"] <= hoeffding(r["n"]) for r in rows)
 fig = plots.measurement(rows, x="n", y="failure", lo="ci_lo", hi="ci_hi", series="p", logx=True, logy=True,
                         reference=hoeffding, reference_label=r"Hoeffding $2e^{-2n\varepsilon^2}$",
-                        ylabel=r"$P(|\hat p - p| > \varepsilon)$", title=r"empirical frequency, $\varepsilon = 0.1$")
+                        ylabel=r"$P(|\hat p - p| > \varepsilon)$ (95% interval)",
+                        title=r"empirical frequency, $\varepsilon = 0.1$")
 ax = fig.axes[0]
 ax.set_ylim(1e-4, 1.5)          # the Figure is an ordinary matplotlib Figure: adjust anything
 assert ax.get_xscale() == "log" and len(ax.get_lines()) == 4
@@ -108,7 +116,7 @@ assert [p.name for p in written] == ["coin_failure.pdf", "coin_failure.png"]
 assert written[0].read_bytes()[:4] == b"%PDF" and written[1].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 width_px = int.from_bytes(written[1].read_bytes()[16:20], "big")
 assert 2.5 * 200 < width_px < 4.2 * 200        # about one column (3.4 in) at 200 dpi, after the tight crop
-print(written, width_px, "px wide")
+print([p.name for p in written], width_px, "px wide")
 
 # %% [markdown]
 # ## The report's own figures, from their results
@@ -155,6 +163,9 @@ fig
 # Redraw the measurement above as a two-panel, one-column-wide figure: left the failure probability
 # against n (as above, without the reference), right `failure / Hoeffding's tail` against n (how loose
 # Hoeffding is, per p). Save it as PDF and PNG.
+#
+# (The solution sits in the collapsed cell below and runs only when `SOLUTIONS` is true: set
+# `SOLUTIONS = True` in the first code cell, or start Jupyter with `TMT_SOLUTIONS=1 jupyter lab notebooks/`.)
 
 # %% tags=["solution"] jupyter={"source_hidden": true}
 if SOLUTIONS:
@@ -170,4 +181,4 @@ if SOLUTIONS:
         axes[0, 0].legend()
     files = plots.save(fig, OUT / "coin_ratio")
     assert all(f.stat().st_size > 1000 for f in files)
-    print(files)
+    print([f.name for f in files])
