@@ -90,7 +90,15 @@ def _compositions(n: int, V: int) -> np.ndarray:
     return np.stack([a, b - a, n - b], 1).astype(np.int64)
 
 
-def multinomial_failure(n: int, probs, eps: float, reading: str = "tv") -> float:
+def _multinomial_coefficients(n: int, V: int):
+    """Every count vector c of n over V outcomes, and log(n! / prod c_j!) for each."""
+    from scipy.special import gammaln
+
+    c = _compositions(n, V)
+    return c, gammaln(n + 1) - gammaln(c + 1).sum(1)
+
+
+def multinomial_failure(n: int, probs, eps: float, reading: str = "tv", shared=None) -> float:
     """P(error > eps) of the empirical distribution of n draws from ``probs`` (V <= 3 outcomes), by
     enumerating every count vector. reading 'tv': TV > eps; 'linf': max_j |c_j/n - p_j| > eps. Uniform
     targets use the integer tie rule of the engine; others compare in float64 with ties (|diff| within
@@ -103,10 +111,10 @@ def multinomial_failure(n: int, probs, eps: float, reading: str = "tv") -> float
         raise ValueError(f"exact enumeration covers V <= 3 outcomes, got V = {V}")
     if n == 0:
         return 1.0
-    c = _compositions(n, V)
+    c, log_coef = shared if shared is not None else _multinomial_coefficients(n, V)
     with np.errstate(divide="ignore"):
         logp = np.where(c > 0, c * np.log(np.where(probs > 0, probs, 1.0)), 0.0)
-    logpmf = gammaln(n + 1) - gammaln(c + 1).sum(1) + logp.sum(1)
+    logpmf = log_coef + logp.sum(1)
     possible = ~((c > 0) & (probs == 0)).any(1)
     pmf = np.where(possible, np.exp(logpmf), 0.0)
     Q = uniform_size(probs)
@@ -123,11 +131,13 @@ def multinomial_failure(n: int, probs, eps: float, reading: str = "tv") -> float
 
 def contexts_failure(n_c: int, probs, eps: float) -> float:
     """m contexts with n_c examples each (evenly allocated), V <= 3: P(some context has TV > eps)."""
+    rows = np.asarray(probs, dtype=np.float64).reshape(-1, np.shape(probs)[-1])
+    shared = _multinomial_coefficients(n_c, rows.shape[1]) if n_c > 0 and rows.shape[1] <= 3 else None
     ok, seen = 1.0, {}
-    for row in np.asarray(probs, dtype=np.float64).reshape(-1, np.shape(probs)[-1]):
+    for row in rows:
         key = row.tobytes()  # equal rows (every family but Dirichlet draws) are enumerated once
         if key not in seen:
-            seen[key] = multinomial_failure(n_c, row, eps, "tv")
+            seen[key] = multinomial_failure(n_c, row, eps, "tv", shared)
         ok *= 1.0 - seen[key]
     return 1.0 - ok
 
