@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
@@ -25,7 +26,7 @@ import numpy as np
 from .outdir import STORE
 
 _SOURCES = ("montecarlo.py", "streams.py", "reduced.py", "fair_splits.py", "exact.py", "nstar.py", "stats.py",
-            "devices.py", "store.py")
+            "devices.py")
 _active: "PointStore | None" = None
 
 
@@ -87,8 +88,9 @@ class PointStore:
             if self._file is None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 self._file = self.path.open(self._mode)
-            what = {k: key[k] for k in ("setting", "tag", "n") if k in key}
-            self._file.write(json.dumps({"digest": d, "kind": kind, "what": what, "value": value}, default=_plain) + "\n")
+            what = {k: key[k] for k in ("setting", "tag", "n", "params", "learner", "target") if key.get(k) is not None}
+            rec = {"digest": d, "kind": kind, "what": what, "value": value, "at": round(time.time(), 1)}
+            self._file.write(json.dumps(rec, default=_plain) + "\n")
             self._file.flush()
             os.fsync(self._file.fileno())
 
