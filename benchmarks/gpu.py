@@ -11,6 +11,11 @@ long as the cache) as the baseline run in the same process. Every run is certifi
 step; a run that fails its certificate raises and is recorded as an error, not as a speed. Uses only
 what the lent machine has (jax, numpy); matmuls at "highest" precision (TF32 is not exact). Target from
 the issue: >= 5e7 certified machine-steps/s at T = 4096, B = 4096.
+
+Evicting cache (``--cache evict``): a BB(5) prefix of ``--evict-steps`` steps (float32, dense slots, one
+machine: the unbatched while loop), with its projection to the 47,176,870 steps of the full run, and a
+batch of random machines with per-machine slots (vmap). Not yet run on a GPU: on an accelerator the
+per-step while loop launches a few kernels per step, so expect the one-machine rate to be launch-bound.
 """
 from __future__ import annotations
 
@@ -47,10 +52,41 @@ def point(T, B, layout, chunk, seed=0, fixed_shape=False):
         return row | {"error": f"{type(exc).__name__}: {exc}"[:300]}
 
 
+BB5 = "1RB1LC_1RC1RB_1RD0LE_1LA1LD_1RZ0LA"
+BB5_STEPS = 47_176_870
+
+
+def evict_points(steps, smoke):
+    from tm_transformer import parse_machine
+
+    rows = []
+    m = parse_machine(BB5)
+    row = {"variant": "evict BB(5) prefix", "steps": steps, "dtype": "float32", "B": 1}
+    try:
+        s = best_time(lambda: run(m, steps, dtype="float32", layout="dense", cache="evict", head_range=2 ** 15 - 1,
+                                  trace=False), repeat=1)
+        rows.append(row | {"seconds": s, "steps_per_s": steps / s,
+                           "bb5_projected_minutes_lower_bound": BB5_STEPS / (steps / s) / 60})
+    except Exception as exc:
+        rows.append(row | {"error": f"{type(exc).__name__}: {exc}"[:300]})
+    T, B = (256, 8) if smoke else (4096, 1024)
+    rng = np.random.default_rng(0)
+    machines = [random_machine(rng, 5, 2, p_halt=0.0) for _ in range(B)]
+    row = {"variant": "evict batch", "T": T, "B": B, "dtype": "float32"}
+    try:
+        s = best_time(lambda: run(machines, T, head_range=T + 1, layout="dense", cache="evict", trace=False), repeat=2)
+        rows.append(row | {"seconds": s, "steps_per_s": T * B / s})
+    except Exception as exc:
+        rows.append(row | {"error": f"{type(exc).__name__}: {exc}"[:300]})
+    return rows
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", default="gpu.json")
     p.add_argument("--smoke", action="store_true", help="tiny sizes (a CPU check of the script)")
+    p.add_argument("--evict-steps", type=int, default=None,
+                   help="BB(5) prefix for the evicting-cache point (default 2,000,000; 20,000 with --smoke)")
     args = p.parse_args(argv)
     Ts, Bs = ((64, 128), (8, 16)) if args.smoke else ((1024, 4096), (1024, 2048, 4096, 8192))
     out = {"device": str(jax.devices()[0].device_kind), "backend": jax.default_backend(), "jax": jax.__version__,
@@ -64,6 +100,10 @@ def main(argv=None):
             if B == Bs[0]:
                 out["points"].append(point(T, B, "dense", chunk=-(-(T + 1) // 8) * 8) | {"layout": "baseline"})
                 print(json.dumps(out["points"][-1]), flush=True)
+    evict_steps = args.evict_steps or (20_000 if args.smoke else 2_000_000)
+    out["evict"] = evict_points(evict_steps, args.smoke)
+    for row in out["evict"]:
+        print(json.dumps(row), flush=True)
     # roofline: the packed decode reads on average half the live cache a step, 3 bytes a token
     for pt in out["points"]:
         if "steps_per_s" in pt and pt["layout"] == "packed":

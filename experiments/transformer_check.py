@@ -1,5 +1,9 @@
 """Check 6: the compiled transformer runs published machines exactly, and where each dtype stops being exact.
 
+The envelope is drawn for both caches: the full cache (every key; exact while every score is an integer
+below 2^p) and the evicting cache (one key per cell; exact while the score gaps, of order M, beat the
+rounding bound, and the head read-out's integers fit the dtype -- see tm_transformer/transformer/evict.py).
+
 Per dtype three numbers at a free head range (R = T + 8): the a-priori envelope, the certified frontier
 (the first T at which real runs no longer certify every step) and the first real failure (the first T
 at which uncertified runs differ from the reference). Sound means envelope < certified frontier <= first
@@ -21,6 +25,7 @@ def check_transformer(out: Path, quick: bool = True, seed: int = 0, progress: bo
     from tm_transformer import parse_machine, simulate
     from tm_transformer.transformer.decode import run
     from tm_transformer.transformer.envelope import MANTISSA_BITS, min_beta, steps_exact
+    from tm_transformer.transformer.evict import evict_envelope
     from tm_transformer.transformer.frontier import (beta_frontier, certified_steps_frontier, envelope_steps,
                                                      real_steps_frontier, steps_frontier)
 
@@ -41,6 +46,7 @@ def check_transformer(out: Path, quick: bool = True, seed: int = 0, progress: bo
         row = {"kind": "frontier", "dtype": dtype, "mantissa_bits": MANTISSA_BITS[dtype]}
         for R in (4, 100, 1000):
             row[f"envelope_R{R}"] = steps_exact(MANTISSA_BITS[dtype], R)
+            row[f"evict_envelope_R{R}"] = evict_envelope(dtype, R)  # the evicting cache (--cache evict)
             row[f"probe_R{R}"] = steps_frontier(dtype, R) if dtype != "float64" else None
         row["envelope_free_range"] = envelope_steps(dtype)
         if dtype in ("bfloat16", "float16"):  # searched upwards from the envelope (which must pass)

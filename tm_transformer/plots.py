@@ -261,6 +261,8 @@ def precision_frontier(rows, beta_rows=(), head_ranges=(4, 100, 1000)):
     free range the certified frontier (square) and the first real failure (cross). Right: the smallest
     softmax beta, the a-priori bound and the old ln 4N as curves, ``beta_rows`` measured as points.
 
+    Dashed: the evicting cache's a-priori envelope (``evict_envelope_R{R}``, when the rows have it).
+
     ``rows``: one per dtype with ``envelope_R{R}``, ``probe_R{R}`` (None where not probed) and optionally
     ``envelope_free_range``, ``certified_free_range``, ``real_free_range`` (check 6's frontier rows);
     ``beta_rows``: ``steps`` and ``real_beta``.
@@ -280,6 +282,9 @@ def precision_frontier(rows, beta_rows=(), head_ranges=(4, 100, 1000)):
         for i, r in enumerate(rows):
             col = COLOURS[i % len(COLOURS)]
             axes[0].plot(Rs, [r[f"envelope_R{R}"] for R in Rs], "-", color=col, label=f"{r['dtype']} envelope")
+            if r.get(f"evict_envelope_R{Rs[0]}") is not None:  # the evicting cache (one key per cell)
+                axes[0].plot(Rs, [max(r[f"evict_envelope_R{R}"], 1) for R in Rs], "--", color=col,
+                             label=f"{r['dtype']} envelope, evicting cache")
             if r.get(f"probe_R{Rs[0]}") is not None:
                 axes[0].plot(Rs, [r[f"probe_R{R}"] for R in Rs], "o", color=col, ms=3, label=f"{r['dtype']} worst-case probe")
             if r.get("real_free_range") is not None:

@@ -282,3 +282,12 @@ def check_not_hopeless(dtype: str, T: int, R: int, M: int) -> None:
         raise PrecisionError(f"--cache evict: {T:,} steps need the start token's recency M (D - 1) = "
                              f"{M * (D - 1):,} beyond int32")
     del info
+
+
+def evict_envelope(dtype: str, R: int) -> int:
+    """Steps every run at head range R certifies a priori with the evicting cache: the attention at any
+    length up to :func:`evict_limit`, and the head read-out (head + move, a residual scalar) exact while
+    |head| + 1 < 2^p -- always when R <= 2^p - 2, else for runs of at most 2^p - 2 steps."""
+    T = evict_limit(dtype, R)
+    cap = 2 ** MANTISSA_BITS[dtype] - 2
+    return T if R <= cap else min(T, cap)
