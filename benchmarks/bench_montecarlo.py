@@ -28,6 +28,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -181,6 +182,7 @@ def scaling(counts: list[int], trials: int) -> list[dict]:
 
 def draw(rows: list[dict], path: str) -> list[str]:
     from matplotlib.figure import Figure
+    from matplotlib.ticker import NullFormatter
 
     from tm_transformer import figstyle
 
@@ -196,9 +198,10 @@ def draw(rows: list[dict], path: str) -> list[str]:
         rel.plot(ks, ks, "k--", lw=0.8, label="ideal (K x)")
         ax.set(xscale="log", yscale="log", xlabel="host devices K", ylabel="engine trials/s",
                title=f"weak scaling ({rows[0]['trials_per_setting']:,} trials per device)")
-        rel.set(xscale="log", yscale="log", xlabel="host devices K", ylabel="throughput / throughput at K = 1")
+        rel.set(xscale="log", xlabel="host devices K", ylabel="throughput / throughput at K = 1", ylim=(0, max(ks) + 0.5))
         for a in (ax, rel):
             a.set_xticks(ks, [str(k) for k in ks])
+            a.xaxis.set_minor_formatter(NullFormatter())
         ax.legend(fontsize=5)
         rel.legend(fontsize=6)
         fig.tight_layout()
@@ -232,7 +235,8 @@ def main(argv=None):
                 print(f"{name:38s} " + " ".join(f"{r['rates'][name]:10.3g}" for r in rows) + "   x" +
                       f"{rows[-1]['rates'][name] / rows[0]['rates'][name]:.2f} at K={rows[-1]['devices']}")
         if args.figure:
-            print("wrote", ", ".join(draw(rows, args.figure)))
+            Path(f"{args.figure}.json").write_text(json.dumps(rows, indent=1) + "\n")
+            print("wrote", ", ".join(draw(rows, args.figure) + [f"{args.figure}.json"]))
         return
     out = {}
     for name, (setting, n, kw), loop_args, prompt, statistic in cases():
