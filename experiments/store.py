@@ -52,6 +52,8 @@ def _plain(o):
         return o.item()
     if isinstance(o, (tuple, set, frozenset)):
         return sorted(o) if isinstance(o, (set, frozenset)) else list(o)
+    if hasattr(o, "__array__"):  # a jax array
+        return np.asarray(o).tolist()
     raise TypeError(f"not a point key: {type(o).__name__}")
 
 
