@@ -72,7 +72,8 @@ def test_transformer_engine_has_the_same_json_contract(capsys):
 
 
 @pytest.mark.parametrize("argv,needle", [
-    (["run", "1RB1LB_1LA1RZ", "--engine", "transformer", "--steps", "1000", "--dtype", "bfloat16"], "envelope"),
+    (["run", "1RB1LB_1LA1RZ", "--engine", "transformer", "--steps", "1000", "--dtype", "bfloat16", "--cache", "full"],
+     "envelope"),
     (["run", "1RB1LB_1LA1RZ", "--engine", "transformer", "--steps", "1000", "--softmax", "1"], "softmax beta"),
     (["run", "1RB1LB_1LA1RZ", "--engine", "transformer", "--steps", "100", "--dtype", "int8"], "--dtype"),
     (["run", "1RA1RA", "--engine", "transformer", "--steps", "100", "--head-range", "10"], "head left the range"),

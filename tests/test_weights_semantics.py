@@ -204,15 +204,17 @@ def test_run_to_the_halt_grows_the_cache(monkeypatch):
 
 def test_run_to_the_halt_stops_short_at_the_certified_limit(capsys):
     assert main(["run", "1RB1RB_1LA1LA", "--engine", "transformer", "--dtype", "bfloat16", "--head-range", "8",
-                 "--json"]) == 0
+                 "--cache", "full", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["stopped_short"] and out["steps"] == out["limit"] == steps_exact(8, 8) and not out["halted"]
-    assert main(["run", "1RB1RB_1LA1LA", "--engine", "transformer", "--dtype", "bfloat16", "--head-range", "8"]) == 0
+    assert main(["run", "1RB1RB_1LA1LA", "--engine", "transformer", "--dtype", "bfloat16", "--head-range", "8",
+                 "--cache", "full"]) == 0
     assert "certified limit" in capsys.readouterr().out
 
 
 def test_cli_runs_to_the_halt_without_steps(capsys):
-    assert main(["run", "1RB1LB_1LA0LC_1RZ1LD_1RD0RA", "--engine", "transformer", "--json", "--layout", "dense"]) == 0
+    assert main(["run", "1RB1LB_1LA0LC_1RZ1LD_1RD0RA", "--engine", "transformer", "--json", "--layout", "dense",
+                 "--cache", "full"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert (out["steps"], out["sigma"], out["halted"], out["layout"], out["exact_by"]) == (107, 13, True, "dense",
                                                                                          "envelope")

@@ -99,7 +99,8 @@ def run_transformer(machine, args) -> int:
         extra["scores"] = (f"largest sum |q_e| max|k_e| {float(out.max_partial_sum[0]):,.0f}; smallest top-score gap "
                            f"{float(out.min_gap[0]):,.6g}; scale M {out.M:,}")
         extra["arithmetic"] = describe_arithmetic(args.dtype)
-        extra["slots"] = f"{int(out.slots[0]):,} keys in the cache at the end (one per cell written, plus the start token)"
+        extra["slots"] = (f"{int(out.slots[0]):,} keys in the cache at the end (one per cell written, plus the "
+                          f"start token)")
     if weights is not None:
         extra["weights"] = args.weights
     if stopped_short:

@@ -605,7 +605,8 @@ def run(machines: TuringMachine | Sequence[TuringMachine], steps: int | None = N
         min_gap=np.asarray(c.min_gap), min_top_weight=np.asarray(c.min_top), min_readout_margin=np.asarray(c.min_margin),
         M=M, head_range=L.R, limit=T, prompt_length=P, residual=residual, attended=attended, scores=scores,
         errors=c.err,
-        fail_step=c.fail_step, slots=np.asarray(c.cache["live"]) if evict else None, _tapes=c.tape, _bounds=np.stack([c.lo, c.hi], axis=1), _traces=traces,
+        fail_step=c.fail_step, slots=np.asarray(c.cache["live"]) if evict else None, _tapes=c.tape,
+        _bounds=np.stack([c.lo, c.hi], axis=1), _traces=traces,
         _inits=tuple(inits))
 
 

@@ -150,7 +150,7 @@ def a_priori(dtype: str, T: int, R: int, M: int) -> dict:
             "head_exact": R + 1 < 2 ** MANTISSA_BITS[dtype]}
 
 
-# ---------------------------------------------------------------- run time (per machine, under vmap)
+# ---------------------------------------------------------------- run time (one machine; vmap for batches)
 
 def init(S: int, d_head: int, d_v: int, jdtype, cdtype, layout: str, id_dtypes: dict) -> dict:
     """An empty evicting cache of S slots: keys (S, d_head) and values (S, d_v) (dense), or ids + recency
@@ -273,7 +273,7 @@ def describe_arithmetic(dtype: str) -> str:
 
 
 def check_not_hopeless(dtype: str, T: int, R: int, M: int) -> None:
-    info = a_priori(dtype, T, R, M)
+    """Refuse before the run what cannot work: scores beyond the dtype's range, recencies beyond int32."""
     D = position_bits(R)
     if M * (2 * D - 1) >= _MAX_FINITE[dtype]:
         raise PrecisionError(f"--cache evict: the scores reach M (2D - 1) = {M * (2 * D - 1):,} beyond the largest "
@@ -281,7 +281,6 @@ def check_not_hopeless(dtype: str, T: int, R: int, M: int) -> None:
     if M * (D - 1) > _INT32_MAX:
         raise PrecisionError(f"--cache evict: {T:,} steps need the start token's recency M (D - 1) = "
                              f"{M * (D - 1):,} beyond int32")
-    del info
 
 
 def evict_envelope(dtype: str, R: int) -> int:
