@@ -107,3 +107,24 @@ def test_scan_to_and_draw(tmp_path):
     spec.draw(list("aab|a"), 10, tmp_path / "scan.png")
     assert (tmp_path / "scan.png").stat().st_size > 0
     assert threshold_spec(2).fits_standard  # small learners export to the standard format
+
+
+def test_a_refused_rule_adds_nothing():
+    """Builder.rule is all or nothing; an empty read list and a state name Morphett cannot read are refused."""
+    b = Builder("_01", start="a")
+    b.rule("a", "0", move="R", next="a")
+    before = (list(b._rules), list(b._states))
+    with pytest.raises(MachineFormatError, match="symbol '9' is not in the alphabet"):
+        b.rule("a", ["1", "9"], move="R", next="fresh")
+    with pytest.raises(MachineFormatError, match="a second rule for state 'a' reading '1'"):
+        b.rule("a", ["1", "1"], move="R", next="fresh")
+    with pytest.raises(MachineFormatError, match="no symbol to read"):
+        b.rule("a", [], move="R", next="fresh")
+    assert (b._rules, b._states) == before      # neither the rule for '1' nor the state 'fresh' was kept
+    b.rule("a", ["1", "_"], move="R", next="halt")
+    assert b.build().machine.n_states == 1
+    c = Builder("_0", start="a;b")
+    c.rule("a;b", "*", move="R", next="halt")
+    spec = c.build()
+    with pytest.raises(MachineFormatError, match="state 'a;b': Morphett's format needs state names without ';'"):
+        spec.morphett()

@@ -71,9 +71,13 @@ class Builder:
     def blank(self) -> str:
         return self.symbols[0]
 
-    def _state(self, name: str) -> None:
+    @staticmethod
+    def _check_state(name: str) -> None:
         if not isinstance(name, str) or not name or any(c.isspace() for c in name):
             raise MachineFormatError(f"state {name!r}: expected a non-empty name without spaces")
+
+    def _state(self, name: str) -> None:
+        self._check_state(name)
         if name != HALT_NAME and name not in self._states:
             self._states.append(name)
 
@@ -83,24 +87,28 @@ class Builder:
 
     def rule(self, state: str, read: str | Sequence[str], move: str, next: str, write: str | None = None) -> "Builder":
         """Add ``state`` reading ``read`` (a symbol, several, or '*') -> write ``write`` (None: keep),
-        move ``move`` ('L'/'R'), go to ``next`` (a state or 'halt')."""
+        move ``move`` ('L'/'R'), go to ``next`` (a state or 'halt'). All or nothing: every part is
+        checked before anything is added, so a refused rule leaves the builder as it was."""
         reads = [read] if isinstance(read, str) else list(read)
-        where = f"rule {state} {' '.join(reads)}"
+        where = f"rule {state} {' '.join(map(str, reads))}"
+        if not reads:
+            raise MachineFormatError(f"rule {state}: no symbol to read (expected a symbol, several, or '*')")
         if state == HALT_NAME:
             raise MachineFormatError(f"{where}: the halt state has no rules")
         if move not in _MOVES:
             raise MachineFormatError(f"{where}: move {move!r}, expected 'L' or 'R'")
-        self._state(state)
-        self._state(next)
+        self._check_state(state)
+        self._check_state(next)
         if write is not None:
             self._symbol(write, where)
-        for r in reads:
+        for k, r in enumerate(reads):
             if r != "*":
                 self._symbol(r, where)
-            clash = [x for x in self._rules if x.state == state and x.read == r]
-            if clash:
+            if r in reads[:k] or any(x.state == state and x.read == r for x in self._rules):
                 raise MachineFormatError(f"{where}: a second rule for state {state!r} reading {r!r}")
-            self._rules.append(Rule(state, r, write, move, next))
+        self._state(state)
+        self._state(next)
+        self._rules += [Rule(state, r, write, move, next) for r in reads]
         return self
 
     def rules(self, text: str) -> "Builder":
@@ -181,6 +189,10 @@ class Spec:
             raise MachineFormatError(f"symbol {bad[0]!r}: Morphett's format needs one-character names other than _ * ; !")
         if any(s.lower().startswith("halt") for s in self.states):
             raise MachineFormatError("a state named halt...: Morphett reads it as a halting state")
+        odd = [s for s in self.states if ";" in s or s == "*" or any(c.isspace() for c in s)]
+        if odd:
+            raise MachineFormatError(f"state {odd[0]!r}: Morphett's format needs state names without ';' "
+                                     "(a comment there), whitespace, or '*' alone")
         name = ["_"] + list(self.symbols[1:])
         lines = [f"; {self.name}: {self.machine.n_states} states, {self.machine.n_symbols} symbols, start {self.states[0]}"]
         for i, row in enumerate(self.machine.table):
