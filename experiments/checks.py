@@ -2,7 +2,8 @@
 
 Every check returns a :class:`CheckResult`: tidy rows (one per measured grid point), test rows (one per
 point where the calibrated claim is tested), verdicts, and the figure files it wrote. Grids come in a
-quick and a full size; the quick one is meant to reach the same verdicts in a few minutes.
+quick and a full size; the quick one is meant to reach the same verdicts in a few minutes (check 7's
+quick agreement test is underpowered and its report says so: the full run is that test).
 """
 from __future__ import annotations
 

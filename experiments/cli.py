@@ -26,7 +26,9 @@ def _why(v: dict) -> str:
 def _print_verdicts(result: dict):
     for v in result["verdicts"]:
         if v["verdict"] == "holds":
-            extra = f"C = {v['constant']:.3g}"
+            extra = f"C = {v['constant']:.3g}" if v["constant"] is not None else v.get("note", "")
+        elif v["failing"] and "statement" in v["failing"][0]:
+            extra = f"fails at {len(v['failing'])} point(s), e.g. {v['failing'][0]['statement']}"
         elif v["failing"]:
             extra = f"fails at {len(v['failing'])} point(s), e.g. {v['failing'][0]['params']}"
         else:
@@ -36,6 +38,14 @@ def _print_verdicts(result: dict):
         for o in v.get("other_readings", []):
             print(f"    {o['verdict']:6s} under: {o['reading']}")
     print(f"wrote {result['out']}/report.md, verdicts.json, manifest.json ({result['manifest']['seconds']['total']} s)")
+
+
+def _status(result: dict) -> int:
+    """1 when a check of the toolkit itself (report.SELF_CHECKS, e.g. check 7) fails, else 0: a claim of the
+    paper that fails is a finding, not an error of the run."""
+    from .report import SELF_CHECKS
+
+    return int(any(v["claim"] in SELF_CHECKS and v["verdict"] == "fails" for v in result["verdicts"]))
 
 
 def cmd_reproduce(args) -> int:
@@ -48,7 +58,7 @@ def cmd_reproduce(args) -> int:
         print(json.dumps(result["verdicts"]))
     else:
         _print_verdicts(result)
-    return 0
+    return _status(result)
 
 
 def cmd_experiment(args) -> int:
@@ -85,7 +95,7 @@ def cmd_experiment(args) -> int:
         print(json.dumps(result["verdicts"]))
     else:
         _print_verdicts(result)
-    return 0
+    return _status(result)
 
 
 def _parse_values(items: list[str]) -> dict:

@@ -8,11 +8,23 @@
   checked against the reference simulator step by step and against the direct numpy estimator.
 * **Error**: the conditional learner with one context (m = 1, V tokens, target ``PROBS``); the error of
   the in-context answer is TV(counts / n, p), failure = error > ``EPS`` (decided exactly, in rationals).
-  Failure rates measured *through the transformer* on K random prompts per n are compared with the
-  Monte-Carlo engine's rate for the same estimator (``contexts`` setting, m = 1) by the exact two-sample
-  test :func:`experiments.stats.rates_differ` (Holm-corrected over the n's at level ALPHA), and drawn
-  with the exact failure probability and Weissman's bound (2^V - 2) exp(-2 n eps^2) (the catalogue's
-  ``weissman``, inverted).
+  The failure count k1 of K prompts per n *through the transformer* is tested two ways, each exact:
+
+  - the one-sample exact binomial test of k1 ~ Bin(K, p_n) against the exact failure probability p_n
+    (:func:`experiments.exact.contexts_failure`), :func:`experiments.stats.binomial_p`;
+  - Fisher's exact test of k1 of K against the Monte-Carlo engine's count k2 of T trials for the same
+    estimator (``contexts`` setting, m = 1): given the margins k1 is hypergeometric,
+    :func:`experiments.stats.fisher_p`.
+
+  Holm over all 2 len(ns) p-values at the fixed level ALPHA (family-wise error <= ALPHA). The power
+  reported is the one-sample test's, exact, against a failure rate ``SHIFT`` off p_n, at the strictest
+  Holm level ALPHA / (2 len(ns)): a lower bound on the power against one false null. When it is below
+  ``MIN_POWER`` the report says "not rejected (underpowered)" instead of "agrees".
+* **Verdict** (claim ``ICL`` in ``verdicts.json``): *fails* when a transformer run is not three-way
+  equal or a test rejects; the failing points are listed; ``tmt reproduce`` / ``tmt experiment`` then
+  exit 1 (a check of the toolkit itself, unlike the paper's claims C1-C4, whose *fails* is a finding).
+  Drawn with the exact failure probability and Weissman's bound (2^V - 2) exp(-2 n eps^2) (the catalogue's
+  ``weissman``, inverted), which is >= 1 (vacuous) for n <= 22 at V = 3, eps = 0.2.
 """
 from __future__ import annotations
 
@@ -21,13 +33,20 @@ from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
-from scipy.stats import binomtest
-
 from . import figures
 
 PROBS = (0.5, 0.3, 0.2)
 EPS = 0.2
 SHIFT = 0.3  # the power of the agreement test is reported against a failure rate this far off
+MIN_POWER = 0.8  # below it, "not rejected" is reported as underpowered, not as agreement
+# the grids (tests shrink them): cost grid and datasets per n (reference simulator); error grid ns, prompts
+# per n through the transformer K, engine trials T; threshold prompts through the transformer
+GRIDS = {
+    "quick": dict(cost=[1, 2, 4, 8, 16, 32, 64], per_n=4, ns=[2, 4, 8, 12], K=32, mc_trials=20_000,
+                  threshold=[4, 16, 64], per_threshold=4),
+    "full": dict(cost=[1, 2, 4, 8, 16, 32, 64, 128, 256], per_n=16, ns=[2, 4, 8, 16, 24, 32], K=100,
+                 mc_trials=200_000, threshold=[4, 16, 64, 256], per_threshold=4),
+}
 
 
 def _fit(ns, ys) -> tuple[float, float]:
@@ -45,20 +64,46 @@ def _tv_fails(counts, n: int, probs, eps: float) -> bool:
     return tv > Fraction(str(eps))
 
 
-def _two_sample_p(k1: int, K: int, k2: int, T: int) -> float:
-    """Exact two-sample test of one shared rate (conditional on k1 + k2, k1 is binomial), as stats.rates_differ."""
-    return 1.0 if k1 + k2 == 0 else float(binomtest(k1, k1 + k2, K / (K + T)).pvalue)
+def _alternative(prob: float, shift: float) -> float:
+    """The failure rate ``shift`` away from ``prob``, towards the farther end of [0, 1]."""
+    return min(1.0, prob + shift) if prob < 0.5 else max(0.0, prob - shift)
 
 
-def _power(K: int, k2: int, T: int, alpha: float, shift: float) -> float:
-    """The probability that the test rejects at level ``alpha`` when the transformer's failure rate is the
-    engine's k2 / T moved by ``shift`` (towards the farther end of [0, 1]): exact, summed over k1 = 0..K."""
+def power_binomial(K: int, prob: float, level: float, shift: float) -> float:
+    """P(the one-sample exact binomial test of k1 ~ Bin(K, prob) rejects at ``level``) when the true rate
+    is ``shift`` off ``prob``: exact, summed over k1 = 0..K."""
     from scipy.stats import binom
 
-    rate = k2 / T
-    alt = min(1.0, rate + shift) if rate < 0.5 else max(0.0, rate - shift)
-    pmf = binom.pmf(np.arange(K + 1), K, alt)
-    return float(sum(pk for k1, pk in enumerate(pmf) if _two_sample_p(k1, K, k2, T) < alpha))
+    from .stats import binomial_p
+
+    pmf = binom.pmf(np.arange(K + 1), K, _alternative(prob, shift))
+    return float(sum(pk for k1, pk in enumerate(pmf) if binomial_p(k1, K, prob) < level))
+
+
+def power_fisher(K: int, k2: int, T: int, level: float, shift: float) -> float:
+    """The same for Fisher's exact test against the engine's k2 of T, conditional on k2 (the engine's
+    rate k2 / T moved by ``shift``)."""
+    from scipy.stats import binom
+
+    from .stats import fisher_p
+
+    pmf = binom.pmf(np.arange(K + 1), K, _alternative(k2 / T, shift))
+    return float(sum(pk for k1, pk in enumerate(pmf) if fisher_p(k1, K, k2, T) < level))
+
+
+def agreement(points: list[dict], alpha: float) -> None:
+    """Fill ``p_binomial``, ``p_fisher``, ``rejected_binomial``, ``rejected_fisher`` and ``agrees`` of each
+    error point (keys ``failures``, ``datasets``, ``mc_failures``, ``mc_trials``, ``exact_probability``):
+    the two exact tests per point, Holm over all of them at ``alpha``."""
+    from .stats import binomial_p, fisher_p, holm
+
+    for pt in points:
+        pt["p_binomial"] = binomial_p(pt["failures"], pt["datasets"], pt["exact_probability"])
+        pt["p_fisher"] = fisher_p(pt["failures"], pt["datasets"], pt["mc_failures"], pt["mc_trials"])
+    rejected = holm([pt["p_binomial"] for pt in points] + [pt["p_fisher"] for pt in points], alpha)
+    for pt, rb, rf in zip(points, rejected[:len(points)], rejected[len(points):]):
+        pt["rejected_binomial"], pt["rejected_fisher"] = rb, rf
+        pt["agrees"] = not (rb or rf)
 
 
 def weissman_tail(n, V: int, eps: float):
@@ -68,6 +113,7 @@ def weissman_tail(n, V: int, eps: float):
 
 def check_icl(out: Path, quick: bool = True, seed: int = 0, progress: bool = True):
     from tm_transformer.bounds import get
+    from tm_transformer.errors import ToolkitError
     from tm_transformer.icl import get_learner
     from tm_transformer.icl.run import Dataset, random_dataset, run_icl
     from tm_transformer.simulator import simulate
@@ -75,27 +121,26 @@ def check_icl(out: Path, quick: bool = True, seed: int = 0, progress: bool = Tru
     from .checks import CheckResult, _bar
     from .exact import contexts_failure
     from .montecarlo import count_failures
-    from .stats import ALPHA, clopper_pearson, holm
+    from .stats import ALPHA, clopper_pearson
 
+    g = GRIDS["quick" if quick else "full"]
     res = CheckResult("icl")
     rng = np.random.default_rng(seed)
     # ---- cost: steps and prompt length against n (reference simulator) --------------------------------
     sizes = {"conditional": (1, len(PROBS)), "threshold": (8, 2)}  # the configurations run by the transformer
-    grid = [1, 2, 4, 8, 16, 32, 64] if quick else [1, 2, 4, 8, 16, 32, 64, 128, 256]
-    per_n = 4 if quick else 16
     fits = {}
     for name in _bar(list(sizes), "ICL cost", progress):
         learner, (m, V) = get_learner(name), sizes[name]
         spec = learner.spec(m, V)
-        for n in grid:
+        for n in g["cost"]:
             steps, lengths = [], []
-            for _ in range(per_n):
+            for _ in range(g["per_n"]):
                 d = random_dataset(learner, n, m, V, rng)
                 tape = spec.encode(learner.encode(d.examples, d.query, m, V))
                 r = simulate(spec.machine, learner.steps_bound(n, m, V) + 1, tape)
                 steps.append(r.steps)
                 lengths.append(len(tape) + 1)
-            res.rows.append({"kind": "cost", "learner": name, "m": m, "V": V, "n": n, "datasets": per_n,
+            res.rows.append({"kind": "cost", "learner": name, "m": m, "V": V, "n": n, "datasets": g["per_n"],
                              "mean_steps": float(np.mean(steps)), "max_steps": int(max(steps)),
                              "steps_bound": learner.steps_bound(n, m, V), "prompt_length": int(max(lengths))})
         cost = [r for r in res.rows if r["kind"] == "cost" and r["learner"] == name]
@@ -105,26 +150,26 @@ def check_icl(out: Path, quick: bool = True, seed: int = 0, progress: bool = Tru
             res.rows.append({"kind": "fit", "learner": name, "quantity": quantity, "exponent": b, "coefficient": a,
                              "fitted": f"{quantity} ~ {a:.3g} n^{b:.2f}"})
 
-    # ---- error through the transformer, against the Monte-Carlo engine and the bound ------------------
+    # ---- error through the transformer, against the exact probability, the engine and the bound -------
     V = len(PROBS)
-    ns = [2, 4, 8, 12] if quick else [2, 4, 8, 16, 24, 32]
-    K = 16 if quick else 100  # prompts per n through the transformer (one batch: cost ~ K len(ns) steps^2)
-    mc_trials = 20_000 if quick else 200_000
+    ns, K, mc_trials = g["ns"], g["K"], g["mc_trials"]
     datasets = [Dataset(np.stack([np.zeros(n, np.int64), rng.choice(V, size=n, p=PROBS)], 1), 0)
                 for n in ns for _ in range(K)]
     # quick: one batch (one compilation); full: a batch per n, so short prompts do not wait for long ones
     groups = [ns] if quick else [[n] for n in ns]
-    runs = [r for g in groups for r in run_icl("conditional", [d for d in datasets if d.n in g], 1, V,
-                                                engine="transformer")]
+    runs = [r for grp in groups for r in run_icl("conditional", [d for d in datasets if d.n in grp], 1, V,
+                                                  engine="transformer")]
     thr = get_learner("threshold")
-    thr_sets = [random_dataset(thr, n, 8, 2, rng) for n in ([4, 16, 64] if quick else [4, 16, 64, 256]) for _ in range(4)]
+    thr_sets = [random_dataset(thr, n, 8, 2, rng) for n in g["threshold"] for _ in range(g["per_threshold"])]
     thr_runs = run_icl(thr, thr_sets, 8, 2, engine="transformer")
     all_runs = runs + thr_runs
-    three_way = all(r.equals_reference and r.equals_direct for r in all_runs)
+    unequal = [r for r in all_runs if not (r.equals_reference and r.equals_direct)]
+    three_way = not unequal
     for r in thr_runs:
         res.rows.append({"kind": "transformer", "learner": "threshold", "n": r.dataset.n, "steps": r.steps,
                          "prompt_length": r.prompt_length, "equals_reference": r.equals_reference,
                          "equals_direct": r.equals_direct})
+    level = ALPHA / (2 * len(ns))  # the strictest Holm level: the power reported is a lower bound
     points = []
     for n in _bar(ns, "ICL error", progress):
         mine = [r for r in runs if r.dataset.n == n]
@@ -132,9 +177,8 @@ def check_icl(out: Path, quick: bool = True, seed: int = 0, progress: bool = Tru
         mc = count_failures("contexts", n, mc_trials, seed, f"icl/contexts/{n}", probs=np.asarray([PROBS]),
                             eps=EPS, random_allocation=False)
         lo, hi = clopper_pearson(fails, K)
-        k1, k2 = fails, mc["failures"]
-        p = _two_sample_p(k1, K, k2, mc_trials)
-        power = _power(K, k2, mc_trials, ALPHA / len(ns), SHIFT)
+        k2 = mc["failures"]
+        exact = contexts_failure(n, np.asarray([PROBS]), EPS)
         points.append({"kind": "error", "learner": "conditional", "m": 1, "V": V, "probs": str(PROBS), "eps": EPS,
                        "n": n, "datasets": K, "failures": fails, "rate": fails / K, "ci_lo": lo, "ci_hi": hi,
                        "mean_steps": float(np.mean([r.steps for r in mine])), "max_steps": max(r.steps for r in mine),
@@ -142,30 +186,72 @@ def check_icl(out: Path, quick: bool = True, seed: int = 0, progress: bool = Tru
                        "equals_reference": all(r.equals_reference for r in mine),
                        "equals_direct": all(r.equals_direct for r in mine),
                        "mc_trials": mc_trials, "mc_failures": k2, "mc_rate": k2 / mc_trials,
-                       "exact_probability": contexts_failure(n, np.asarray([PROBS]), EPS),
-                       "weissman_bound": float(weissman_tail(n, V, EPS)), "p_value": p,
-                       f"power_at_shift_{SHIFT}": power})
-    rejected = holm([pt["p_value"] for pt in points], ALPHA)
-    for pt, rej in zip(points, rejected):
-        pt["agrees"] = not rej
+                       "exact_probability": exact, "weissman_bound": float(weissman_tail(n, V, EPS)),
+                       f"power_at_shift_{SHIFT}": power_binomial(K, exact, level, SHIFT),
+                       f"power_fisher_at_shift_{SHIFT}": power_fisher(K, k2, mc_trials, level, SHIFT)})
+    agreement(points, ALPHA)
     res.rows += points
     # the bound drawn is the catalogue's: inverting it at delta = the tail gives back n
     n_check = get("weissman").evaluate(V=V, eps=EPS, delta=float((2 ** V - 2) * math.exp(-2 * 40 * EPS ** 2)))
-    assert abs(float(n_check) - 40) < 1e-6, n_check
+    if abs(float(n_check) - 40) >= 1e-6:
+        raise ToolkitError(f"check 7: the catalogue's weissman bound inverted at n = 40 gives n = {n_check}: "
+                           "the bound drawn is not the catalogue's")
     agree = all(pt["agrees"] for pt in points)
+    powers = [pt[f"power_at_shift_{SHIFT}"] for pt in points]
     largest = max(r.dataset.n for r in all_runs)
     steps_through = sum(r.steps for r in all_runs)
+    if not agree:
+        verdict_text = "REJECTED at n = " + ", ".join(str(pt["n"]) for pt in points if not pt["agrees"])
+    elif min(powers) < MIN_POWER:
+        verdict_text = (f"not rejected (underpowered, power {min(powers):.2f} to {max(powers):.2f} against a rate "
+                        f"off by {SHIFT}; run --full for the test)")
+    else:
+        verdict_text = f"agrees (no test rejects; power {min(powers):.2f} to {max(powers):.2f} against a rate off by {SHIFT})"
     (bc, ac), (bt, at) = fits[("conditional", "mean_steps")], fits[("threshold", "mean_steps")]
     res.summary = (f"steps: conditional ~ {ac:.3g} n^{bc:.2f}, threshold ~ {at:.3g} n^{bt:.2f}; prompt length "
                    f"~ n^{fits[('conditional', 'prompt_length')][0]:.2f}. {len(all_runs)} prompts ({steps_through:,} "
                    f"machine steps, largest n = {largest}) decoded by the transformer, every step certified; equal "
-                   f"to the reference simulator step by step and to the direct estimator: {three_way}. Failure "
-                   f"rate P(TV > {EPS}) of the in-context answer (m = 1, p = {PROBS}) through the transformer agrees "
-                   f"with the Monte-Carlo engine at every n (exact two-sample binomial tests, Holm at {ALPHA}): {agree} "
-                   f"(power against a rate off by {SHIFT}: {min(pt[f'power_at_shift_{SHIFT}'] for pt in points):.2f} "
-                   f"to {max(pt[f'power_at_shift_{SHIFT}'] for pt in points):.2f} with {K} prompts per n)")
+                   f"to the reference simulator step by step and to the direct estimator: "
+                   f"{three_way if three_way else f'NO ({len(unequal)} prompts differ)'}. Failure rate P(TV > {EPS}) of "
+                   f"the in-context answer (m = 1, p = {PROBS}) through the transformer ({K} prompts per n), tested "
+                   f"against the exact probability (exact one-sample binomial test) and against the Monte-Carlo "
+                   f"engine ({mc_trials:,} trials; Fisher's exact test), Holm over both tests at every n at level "
+                   f"{ALPHA}: {verdict_text}")
+    res.verdicts.append(_verdict(unequal, points, verdict_text, K, mc_trials))
     res.figures += _draw(res, out, fits, ns, V)
     return res
+
+
+def _verdict(unequal: list, points: list[dict], verdict_text: str, K: int, mc_trials: int):
+    """Check 7's verdict (claim ``ICL``): *fails* at any transformer run not three-way equal or any rejected test."""
+    from .protocol import Verdict
+
+    failing = [{"params": {"learner": r.learner, "m": r.m, "V": r.V, "n": r.dataset.n}, "n": r.dataset.n,
+                "equals_reference": r.equals_reference, "equals_direct": r.equals_direct,
+                "statement": f"{r.learner} prompt of n = {r.dataset.n}: the transformer's run "
+                             + ("differs from the reference simulator's" if not r.equals_reference else
+                                f"answers {r.answer} (prediction {r.prediction}), not the direct estimator's")}
+               for r in unequal]
+    for pt in points:
+        if not pt["agrees"]:
+            tests = [t for t, rej in (("exact binomial vs the exact probability", pt["rejected_binomial"]),
+                                      ("Fisher's exact vs the engine", pt["rejected_fisher"])) if rej]
+            failing.append({"params": {"learner": "conditional", "m": 1, "V": pt["V"], "n": pt["n"]}, "n": pt["n"],
+                            "failures": pt["failures"], "trials": pt["datasets"], "rate": pt["rate"],
+                            "exact_probability": pt["exact_probability"], "mc_rate": pt["mc_rate"],
+                            "statement": f"n = {pt['n']}: {pt['failures']}/{pt['datasets']} failures through the "
+                                         f"transformer, exact {pt['exact_probability']:.3g}, engine "
+                                         f"{pt['mc_rate']:.3g}: rejected by " + " and ".join(tests)})
+    ok = not failing
+    return Verdict(
+        claim="ICL", reading="learners run in context by the transformer: three-way equal, failure rate as the "
+                             "estimator's", verdict="holds" if ok else "fails", constant=None,
+        calibrated_constant=None, failing=failing, evidence=["icl.csv"], note=verdict_text,
+        argument=[{"kind": "simulation", "role": "supports" if ok else "refutes",
+                   "statement": f"every transformer run equal to the reference simulator and the direct estimator: "
+                                f"{not unequal}; failure rate ({K} prompts per n) vs the exact probability and the "
+                                f"engine ({mc_trials:,} trials): {verdict_text}"}],
+        learners=["conditional", "threshold"], targets=[f"p = {PROBS}"])
 
 
 def _draw(res, out: Path, fits: dict, ns, V: int) -> list[str]:
@@ -198,7 +284,9 @@ def _draw(res, out: Path, fits: dict, ns, V: int) -> list[str]:
     axes[2].plot(xs, [r["mc_rate"] for r in err], "-", color=figures.COLOURS[1], label="Monte-Carlo")
     axes[2].plot(xs, [r["exact_probability"] for r in err], ":", color=figures.COLOURS[2], label="exact")
     grid = np.linspace(min(xs), max(xs), 100)
-    axes[2].plot(grid, weissman_tail(grid, V, EPS), "k--", lw=0.8, label="Weissman")
+    vacuous = math.log(2 ** V - 2) / (2 * EPS ** 2)  # the bound is >= 1 up to this n
+    label = "Weissman" + (f" (>= 1, vacuous, for n <= {math.floor(vacuous)})" if min(xs) <= vacuous else "")
+    axes[2].plot(grid, weissman_tail(grid, V, EPS), "k--", lw=0.8, label=label)
     axes[2].set_xscale("log", base=2)
     axes[2].set_xticks(xs, [str(x) for x in xs])
     axes[2].set(xlabel="examples n", ylabel=f"P(TV > {EPS})", ylim=(-0.02, 1.1),

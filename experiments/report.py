@@ -16,6 +16,9 @@ from .protocol import KAPPA
 from .stats import ALPHA
 
 CLAIM_CHECK = {"C1": "contexts", "C2": "sequences", "C3": "halfspaces", "C4": "coin"}
+# checks of the toolkit itself (not claims of the paper): their verdict 'fails' means the toolkit
+# misbehaved, and `tmt reproduce` / `tmt experiment` exit 1 (a claim's 'fails' is a finding: exit 0)
+SELF_CHECKS = {"ICL": "icl"}
 
 
 def _write_csv(path: Path, rows: list[dict]) -> None:
@@ -86,13 +89,14 @@ def run_checks(names: list[str], out: Path, quick: bool, seed: int, progress: bo
             reuse = {"measured": points.measured, "reused": points.reused, "fresh": fresh, "store": STORE}
             elapsed = time.perf_counter() - t0
             verdicts = []
-            for claim, check in CLAIM_CHECK.items():
+            for claim, check in {**CLAIM_CHECK, **SELF_CHECKS}.items():
                 if check not in results:
                     continue
                 vs = [v for v in results[check].verdicts if v.claim == claim]
                 main = vs[0]
                 entry = main.as_dict()
-                entry["evidence"] = [f"{check}.csv", f"{check}_tests.csv", *results[check].figures]
+                entry["evidence"] = [f"{check}.csv", *([f"{check}_tests.csv"] if results[check].tests else []),
+                                     *results[check].figures]
                 if len(vs) > 1:
                     entry["other_readings"] = [{k: v.as_dict()[k] for k in ("reading", "verdict", "constant", "failing",
                                                                              "needed_constant", "trend", "argument",
@@ -134,7 +138,8 @@ def _why_section(verdicts: list) -> list[str]:
         for r in [v] + v.get("other_readings", []):
             if "argument" not in r:
                 continue
-            lines += [f"### {v['claim']}: {r['reading']} -- **{r['verdict']}** (calibrated protocol: {r.get('protocol_verdict', '')})", ""]
+            protocol = f" (calibrated protocol: {r['protocol_verdict']})" if r.get("protocol_verdict") else ""
+            lines += [f"### {v['claim']}: {r['reading']} -- **{r['verdict']}**{protocol}", ""]
             lines.append(f"- learners: {', '.join(r['learners'])}; targets: {', '.join(map(str, r['targets']))}")
             for a in r["argument"]:
                 if a["kind"] == "symbolic":
@@ -176,7 +181,9 @@ def render(results: dict, verdicts: list, man: dict) -> str:
     for v in verdicts:
         rows = [v] + v.get("other_readings", [])
         for r in rows:
-            detail = _fmt(r["constant"]) if r["verdict"] == "holds" else "" if not r["failing"] else (
+            detail = (_fmt(r["constant"]) if r["constant"] is not None else r.get("note", "")) if r["verdict"] == "holds" \
+                else "" if not r["failing"] else "; ".join(f["statement"] for f in r["failing"][:3]) \
+                if "statement" in r["failing"][0] else (
                 f"calibrated C = {_fmt(r['constant'])} fails at " + "; ".join(
                     (f"{f['params']}: exact failure probability {f['rate']:.3g} > delta {f['delta']:g} at n = {f['n']}"
                      if f.get("exact") else

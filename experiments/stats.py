@@ -3,8 +3,13 @@
 * :func:`clopper_pearson` -- the exact two-sided interval for a binomial proportion;
 * :func:`exceeds` -- the one-sided exact binomial test of H0: p <= delta (reject when k failures out of
   T would be too many), at a fixed level ``alpha``;
-* :func:`rates_differ` -- the exact two-sided test that two failure counts share one rate (conditional
-  on their sum, the first is binomial);
+* :func:`rates_differ` -- the conditional test that two failure counts share one rate: given k1 + k2,
+  k1 is binomial(k1 + k2, T1 / (T1 + T2)); exact for Poisson counts, conservative for binomial ones
+  (it overstates k1's variance by about 1 / (1 - rate));
+* :func:`fisher_p` -- Fisher's exact test for two binomial counts (given the margins, k1 is
+  hypergeometric), the p-value;
+* :func:`binomial_p` -- the exact two-sided one-sample binomial test of k out of T against a known
+  probability, the p-value;
 * :func:`search_n_star` -- the empirical sample requirement: the smallest n whose estimated failure rate
   is <= delta, with the smallest n whose Clopper-Pearson upper bound is <= delta (n_hi) and whose lower
   bound is <= delta (n_lo) bracketing the uncertainty.
@@ -38,6 +43,21 @@ def rates_differ(k1: int, T1: int, k2: int, T2: int, alpha: float = ALPHA) -> bo
     if k1 + k2 == 0:
         return False
     return float(binomtest(k1, k1 + k2, T1 / (T1 + T2)).pvalue) < alpha
+
+
+def fisher_p(k1: int, T1: int, k2: int, T2: int) -> float:
+    """Fisher's exact two-sided test of H0: k1 of T1 and k2 of T2 come from one binomial rate. Given the
+    margins (k1 + k2 failures in T1 + T2 trials), k1 is hypergeometric; the p-value sums the tables no
+    more probable than the observed one."""
+    from scipy.stats import fisher_exact
+
+    return float(fisher_exact([[k1, T1 - k1], [k2, T2 - k2]]).pvalue)
+
+
+def binomial_p(k: int, T: int, prob: float) -> float:
+    """The exact two-sided binomial test of H0: k of T trials fail with probability ``prob``, the p-value
+    (the outcomes no more probable than k, summed)."""
+    return float(binomtest(k, T, min(max(prob, 0.0), 1.0)).pvalue)
 
 
 @dataclass(frozen=True)

@@ -91,6 +91,9 @@ def test_bad_datasets_are_one_line():
         run_icl("threshold", [Dataset(np.array([[0, 2]]), 0)], 4, 2)
     with pytest.raises(ToolkitError, match="query 3: outside 0..1"):
         run_icl("conditional", [Dataset(np.array([[0, 1]]), 3)], 2, 2)
+    with pytest.raises(ToolkitError, match=r"examples 0 \(2, 1\) and 1 \(5, 0\): no threshold 1\[x >= t\] labels both"):
+        run_icl("threshold", [Dataset(np.array([[2, 1], [5, 0], [1, 0]]), 0)], 8, 2, engine="reference")
+    assert run_icl("threshold", [Dataset(np.array([[5, 1], [2, 0], [5, 1]]), 4)], 8, 2, engine="reference")[0].answer == 0
     with pytest.raises(PrecisionError, match="beyond the .* steps float16 certifies"):
         run_icl("conditional", [random_dataset("conditional", 40, 2, 2, np.random.default_rng(0))], 2, 2,
                 dtype="float16")
@@ -111,7 +114,36 @@ def test_tmt_icl_json(capsys, learner):
     assert d["equals_reference"] is True and d["equals_direct"] is True and d["prompt_length"] > 40
     code, out, _ = _cli(capsys, "icl", learner, "--random", "20", "--seed", "1", "--json", "--engine", "reference")
     r = json.loads(out)
-    assert code == 0 and {k: r[k] for k in KEYS if k != "engine"} == {k: d[k] for k in KEYS if k != "engine"}
+    same = [k for k in KEYS if k not in ("engine", "equals_reference")]
+    assert code == 0 and list(r) == KEYS and {k: r[k] for k in same} == {k: d[k] for k in same}
+    assert r["equals_reference"] is None    # the run is the reference: nothing compared (null, not true)
+
+
+def test_tmt_icl_exit_status_when_an_answer_disagrees(monkeypatch, capsys):
+    """--json exits 1 like the text mode when the answer is not the direct estimator's."""
+    from dataclasses import replace
+
+    from tm_transformer.icl import learners
+
+    good = learners.LEARNERS["conditional"]
+    monkeypatch.setitem(learners.LEARNERS, "conditional", replace(good, direct=lambda ex, q, m, V: ([9, 9], 1)))
+    for engine in ("reference", "transformer"):
+        code, out, _ = _cli(capsys, "icl", "conditional", "--random", "6", "--engine", engine, "--json")
+        d = json.loads(out)
+        assert code == 1 and d["equals_direct"] is False and d["equals_reference"] is not False
+        code, out, _ = _cli(capsys, "icl", "conditional", "--random", "6", "--engine", engine)
+        assert code == 1 and "equals direct     NO" in out
+
+
+def test_tmt_icl_reference_is_not_held_to_the_float32_envelope(capsys):
+    """The envelope is the transformer's; the reference simulator has a step budget instead."""
+    code, _, err = _cli(capsys, "icl", "conditional", "--random", "500")
+    assert code == 2 and "beyond the 1,290,554 steps float32 certifies" in err
+    code, out, _ = _cli(capsys, "icl", "conditional", "--random", "500", "--engine", "reference", "--json")
+    d = json.loads(out)
+    assert code == 0 and d["equals_direct"] is True and d["steps"] > 100_000
+    code, _, err = _cli(capsys, "icl", "conditional", "--random", "100000", "--engine", "reference")
+    assert code == 2 and "beyond the reference simulator's budget of 100,000,000 steps" in err and "float32" not in err
 
 
 def test_tmt_icl_examples_file(tmp_path, capsys):
@@ -133,6 +165,12 @@ def test_tmt_icl_examples_file(tmp_path, capsys):
     ('{"examples": [[0, 1]]}', [], "missing field 'query'"),
     ('{"examples": [[0, 1]], "query": 0, "k": 1}', [], "unknown field 'k'"),
     ('[[0, 1]]', [], "expected an object"),
+    ('{"examples": [[100000000000000000000000000000, 1]], "query": 0}', [],
+     "example 0: 10000000000000000000... (30 digits) is out of range"),
+    ('{"examples": [[0, 1]], "query": 0, "query": 1}', [], "key 'query' is given twice"),
+    ('{"examples": [[0, 1]], "query": 0, "m": 9}', [], "field 'm' = 9 in "),
+    ('{"examples": [[0, 1], [0, 3]], "query": 0, "V": 3}', [], "token 3 is outside 0..2 (field 'V' = 3 in "),
+    ('{"examples": [[0, 1], [0, 3]], "query": 0, "V": 3}', ["--V", "2"], "token 3 is outside 0..1 (--V 2)"),
 ])
 def test_tmt_icl_bad_files_are_one_line(tmp_path, capsys, content, argv, message):
     f = tmp_path / "bad.json"
@@ -156,12 +194,95 @@ def test_tmt_icl_bad_arguments_are_one_line(capsys, argv, message):
 
 
 def test_check7_statistics():
-    """Check 7's pieces: the failure event decided exactly (a tie at eps is no failure), the agreement test
-    rejects a rate far off and keeps an equal one, its power grows with the prompts, the bound is Weissman's."""
-    from experiments.icl_check import _power, _tv_fails, _two_sample_p, weissman_tail
+    """Check 7's pieces: the failure event decided exactly (a tie at eps is no failure); the bound is
+    Weissman's; the two exact tests (one-sample binomial against the exact probability, Fisher's against the
+    engine) reject a rate far off and keep an equal one, and their power grows with the prompts."""
+    from experiments.icl_check import power_binomial, power_fisher, _tv_fails, weissman_tail
+    from experiments.stats import binomial_p, fisher_p
 
     assert not _tv_fails([3, 3, 4], 10, (0.5, 0.3, 0.2), 0.2)      # TV = 0.2 exactly: a tie
     assert _tv_fails([2, 4, 4], 10, (0.5, 0.3, 0.2), 0.2)          # TV = 0.3
-    assert _two_sample_p(0, 100, 7000, 20000) < 1e-6 and _two_sample_p(35, 100, 7000, 20000) > 0.5
-    assert _power(16, 7000, 20000, 0.01, 0.3) < _power(100, 7000, 20000, 0.01, 0.3) and _power(100, 7000, 20000, 0.01, 0.3) > 0.8
     assert weissman_tail(1, 3, 0.2) == 1.0 and abs(weissman_tail(100, 3, 0.2) - 6 * np.exp(-8)) < 1e-12
+    assert fisher_p(0, 100, 7000, 20000) < 1e-6 and fisher_p(70, 100, 14000, 20000) > 0.5
+    assert binomial_p(0, 100, 0.35) < 1e-6 and binomial_p(35, 100, 0.35) > 0.5
+    # the old Poisson-rate test could not reject 16 failures of 16 against 0.7; both exact tests do
+    assert fisher_p(16, 16, 14000, 20000) < 0.01 and binomial_p(16, 16, 0.7) < 0.01
+    level = 0.01 / 8
+    assert power_binomial(16, 0.7, level, 0.3) < power_binomial(100, 0.7, level, 0.3)
+    assert power_binomial(100, 0.7, level, 0.3) > 0.99 and power_fisher(100, 14000, 20000, level, 0.3) > 0.99
+
+
+@pytest.mark.parametrize("K", [24, 100])
+def test_check7_tests_hold_their_level(K):
+    """Size, exactly (no sampling: cannot flake): under H0 each test rejects with probability <= its level.
+    One-sample binomial: summed over k ~ Bin(K, p). Fisher: conditional on every margin s = k1 + k2 (the
+    hypergeometric law of k1), which bounds the unconditional size for any shared rate."""
+    from scipy.stats import binom, hypergeom
+
+    from experiments.exact import contexts_failure
+    from experiments.icl_check import EPS, PROBS
+    from experiments.stats import binomial_p, fisher_p
+
+    T, level = 20_000, 0.01 / 8
+    for n in (2, 4, 8, 12):
+        p = contexts_failure(n, np.asarray([PROBS]), EPS)
+        ks = np.arange(K + 1)
+        size = sum(binom.pmf(k, K, p) for k in ks if binomial_p(int(k), K, p) < level)
+        assert size <= level, (n, size)
+    for s in (100, 5_000, 14_000):   # margins: engine rates about 0.005, 0.25, 0.7
+        law = hypergeom(K + T, s, K)
+        size = sum(law.pmf(k) for k in range(min(K, s) + 1) if fisher_p(k, K, s - k, T) < level)
+        assert size <= level, (s, size)
+
+
+def test_check7_agreement_and_verdict():
+    """Holm over both tests at every n: a point at its exact probability agrees, a point far off is rejected,
+    and a rejected test makes check 7's verdict 'fails' (listed, with the test that rejected it)."""
+    from experiments.icl_check import _verdict, agreement
+
+    def point(n, failures, exact, mc):
+        return {"n": n, "V": 3, "datasets": 100, "failures": failures, "rate": failures / 100, "exact_probability": exact,
+                "mc_failures": mc, "mc_trials": 20_000, "mc_rate": mc / 20_000}
+
+    pts = [point(2, 70, 0.7, 14_000), point(8, 35, 0.346, 6_900)]
+    agreement(pts, 0.01)
+    assert all(p["agrees"] for p in pts)
+    v = _verdict([], pts, "agrees", 100, 20_000)
+    assert v.verdict == "holds" and v.failing == []
+    pts.append(point(4, 30, 0.685, 13_700))          # 30/100 against 0.685: both tests reject
+    agreement(pts, 0.01)
+    assert [p["agrees"] for p in pts] == [True, True, False] and pts[2]["rejected_binomial"] and pts[2]["rejected_fisher"]
+    v = _verdict([], pts, "rejected", 100, 20_000)
+    assert v.verdict == "fails" and [f["n"] for f in v.failing] == [4]
+    assert "rejected by exact binomial vs the exact probability and Fisher's exact vs the engine" in v.failing[0]["statement"]
+
+
+TINY = dict(cost=[1, 8, 16], per_n=2, ns=[2, 4], K=4, mc_trials=2_000, threshold=[4], per_threshold=2)
+
+
+def test_check7_verdict_and_exit_status(tmp_path, monkeypatch, capsys):
+    """Check 7 on a tiny grid through `tmt experiment icl`: verdict 'holds' (quick: 'underpowered' said), exit 0;
+    with a wrong direct estimator the three-way comparison fails, verdicts.json says 'fails' with the
+    prompts, the report shows it, and the command exits 1."""
+    from dataclasses import replace
+
+    from experiments import icl_check
+    from tm_transformer.icl import learners
+
+    monkeypatch.setitem(icl_check.GRIDS, "quick", TINY)
+    assert main(["experiment", "icl", "--out", str(tmp_path / "ok"), "--no-progress"]) == 0
+    v = {x["claim"]: x for x in json.loads((tmp_path / "ok" / "verdicts.json").read_text())}["ICL"]
+    assert v["verdict"] == "holds" and "not rejected (underpowered, power" in v["note"]
+    assert "icl.csv" in v["evidence"]
+    capsys.readouterr()
+    good = learners.LEARNERS["conditional"]
+    wrong = replace(good, direct=lambda ex, q, m, V: (lambda c, p: (c, (p + 1) % V))(*good.direct(ex, q, m, V)))
+    monkeypatch.setitem(learners.LEARNERS, "conditional", wrong)
+    assert main(["experiment", "icl", "--out", str(tmp_path / "bad"), "--no-progress"]) == 1
+    out = capsys.readouterr()[0]
+    v = {x["claim"]: x for x in json.loads((tmp_path / "bad" / "verdicts.json").read_text())}["ICL"]
+    assert v["verdict"] == "fails" and len(v["failing"]) == 8 and "not the direct estimator's" in v["failing"][0]["statement"]
+    assert "ICL fails" in out
+    report = (tmp_path / "bad" / "report.md").read_text()
+    assert "| ICL |" in report and "**fails**" in report and "equal to the reference simulator step by step and to the " \
+        "direct estimator: NO (8 prompts differ)" in report

@@ -16,7 +16,7 @@ def test_quick_reproduce_writes_verdicts(tmp_path, capsys):
     out = tmp_path / "res"
     assert main(["reproduce", "--quick", "--out", str(out), "--no-progress"]) == 0
     verdicts = {v["claim"]: v for v in json.loads((out / "verdicts.json").read_text())}
-    assert set(verdicts) == {"C1", "C2", "C3", "C4"}
+    assert set(verdicts) == {"C1", "C2", "C3", "C4", "ICL"}  # ICL: check 7, a check of the toolkit itself
     for v in verdicts.values():
         assert {"claim", "reading", "verdict", "evidence"} <= set(v) and v["verdict"] in ("holds", "fails")
         for name in v["evidence"]:
@@ -25,7 +25,7 @@ def test_quick_reproduce_writes_verdicts(tmp_path, capsys):
     assert manifest["seed"] == 0 and manifest["versions"]["jax"] and "config" in manifest
     assert (out / "report.md").read_text().startswith("# ")
     # what the checks are expected to find (docs/CLAIMS.md); a change here is a finding, not a flake
-    assert [verdicts[c]["verdict"] for c in ("C1", "C2", "C3", "C4")] == ["holds", "fails", "fails", "holds"]
+    assert [verdicts[c]["verdict"] for c in ("C1", "C2", "C3", "C4", "ICL")] == ["holds", "fails", "fails", "holds", "holds"]
 
 
 def test_experiment_cli_errors(capsys):

@@ -18,7 +18,9 @@ smallest token (token 0 when no example matches). Steps are O(n^2/m + V n max_co
 
 ``threshold`` (inputs x in 0..m-1, m <= 16; labels 0/1): the consistent 1-D threshold learner. The
 learned threshold is the smallest positive example (m when there is none), the prediction 1[q >= it]
-(consistent with every example labelled by a threshold).
+(consistent with every example when the data are labelled by a threshold; :func:`~.run.run_icl` and
+``tmt icl`` refuse data no threshold labels, e.g. (2, 1), (5, 0); the machine itself would still
+answer).
 
     prompt  cell 0: Q_q   cell 1: '?'   cell 2: '='   cells 3, ...: X_x1 L_y1 X_x2 L_y2 ...
             Q_x = 'A'+x, X_x = 'a'+x, L_y = '0'/'1'
@@ -199,12 +201,14 @@ class Learner:
     def prediction(self, answer, extra) -> int:
         return extra if self.name == "conditional" else answer
 
-    def check_sizes(self, m: int, V: int) -> None:
+    def check_sizes(self, m: int, V: int, m_from: str = "--m {}", V_from: str = "--V {}") -> None:
+        """``m_from`` / ``V_from`` name where the sizes came from (a flag, or a field of a file), with ``{}``
+        where the value goes."""
         if not (isinstance(m, (int, np.integer)) and 1 <= m <= self.max_m):
-            raise ToolkitError(f"--m {m}: the {self.name} learner takes 1..{self.max_m} "
+            raise ToolkitError(f"{m_from.replace('{}', str(m))}: the {self.name} learner takes 1..{self.max_m} "
                                f"{'contexts' if self.name == 'conditional' else 'input values'}")
         if not (isinstance(V, (int, np.integer)) and 2 <= V <= self.max_V):
-            raise ToolkitError(f"--V {V}: the {self.name} learner takes " +
+            raise ToolkitError(f"{V_from.replace('{}', str(V))}: the {self.name} learner takes " +
                                (f"2..{self.max_V} tokens" if self.max_V > 2 else "V = 2 (labels 0 and 1)"))
 
 

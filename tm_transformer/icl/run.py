@@ -8,7 +8,11 @@ the answer equals the direct numpy computation of the same estimator (``equals_d
 
 Before a transformer run, :func:`plan` checks a-priori that the prompt fits the dtype's certified
 envelope: the learner's step bound at n examples, with the head range the prompt needs, must be within
-the steps the dtype keeps exact (:func:`tm_transformer.transformer.envelope.steps_exact`).
+the steps the dtype keeps exact (:func:`tm_transformer.transformer.envelope.steps_exact`). The
+transformer runs with the full cache (``cache="full"`` of :func:`tm_transformer.transformer.run`, every
+key kept): that is the cache this envelope is for; ``tmt run``'s default, the evicting cache, has its
+own envelope and is not used here. The reference simulator needs no envelope, only a step budget
+(``REFERENCE_MAX_STEPS``).
 """
 from __future__ import annotations
 
@@ -22,6 +26,7 @@ from ..simulator import simulate
 from .learners import Learner, decode_with, get_learner
 
 ENGINES = ("transformer", "reference")
+REFERENCE_MAX_STEPS = 10 ** 8  # the reference simulator's budget (a-priori step bound of the longest prompt)
 
 
 @dataclass(frozen=True)
@@ -52,7 +57,7 @@ class ICLResult:
     steps: int
     prompt_length: int
     engine: str
-    equals_reference: bool
+    equals_reference: bool | None  # None: not compared (engine='reference', or check=False)
     equals_direct: bool
 
     @property
@@ -67,9 +72,14 @@ class ICLResult:
                 "equals_reference": self.equals_reference, "equals_direct": self.equals_direct}
 
 
-def check_dataset(learner: Learner, data: Dataset, m: int, V: int, where: str = "") -> None:
-    """Every symbol inside the learner's alphabet for (m, V); one line naming the first that is not."""
-    learner.check_sizes(m, V)
+def check_dataset(learner: Learner, data: Dataset, m: int, V: int, where: str = "",
+                  names: tuple[str, str] = ("--m {}", "--V {}")) -> None:
+    """Every symbol inside the learner's alphabet for (m, V); one line naming the first that is not
+    (``names``: where m and V came from, ``{}`` standing for the value, e.g. ``("field 'm' = {} in FILE", "--V {}")``). Threshold data must be
+    labelled by some threshold 1[x >= t] (the consistent learner's premise): otherwise refused, naming a
+    positive example at or below a negative one."""
+    learner.check_sizes(m, V, *names)
+    nm, nV = (x.replace("{}", str(v)) for x, v in zip(names, (m, V)))
     first = "context" if learner.name == "conditional" else "input"
     second = "token" if learner.name == "conditional" else "label"
     ex = np.asarray(data.examples)
@@ -77,11 +87,17 @@ def check_dataset(learner: Learner, data: Dataset, m: int, V: int, where: str = 
         raise ToolkitError(f"{where}examples: expected pairs ({first}, {second}), got shape {ex.shape}")
     for i, (a, b) in enumerate(ex):
         if not 0 <= a < m:
-            raise ToolkitError(f"{where}example {i} ({a}, {b}): {first} {a} is outside 0..{m - 1} (--m {m})")
+            raise ToolkitError(f"{where}example {i} ({a}, {b}): {first} {a} is outside 0..{m - 1} ({nm})")
         if not 0 <= b < V:
-            raise ToolkitError(f"{where}example {i} ({a}, {b}): {second} {b} is outside 0..{V - 1} (--V {V})")
+            raise ToolkitError(f"{where}example {i} ({a}, {b}): {second} {b} is outside 0..{V - 1} ({nV})")
     if not 0 <= data.query < m:
-        raise ToolkitError(f"{where}query {data.query}: outside 0..{m - 1} (--m {m})")
+        raise ToolkitError(f"{where}query {data.query}: outside 0..{m - 1} ({nm})")
+    if learner.name == "threshold" and len(ex):
+        pos, neg = np.flatnonzero(ex[:, 1] == 1), np.flatnonzero(ex[:, 1] == 0)
+        if len(pos) and len(neg) and ex[pos, 0].min() <= ex[neg, 0].max():
+            i, j = pos[np.argmin(ex[pos, 0])], neg[np.argmax(ex[neg, 0])]
+            raise ToolkitError(f"{where}examples {i} ({ex[i, 0]}, 1) and {j} ({ex[j, 0]}, 0): no threshold 1[x >= t] "
+                               f"labels both (the threshold learner takes data labelled by a threshold)")
 
 
 @dataclass(frozen=True)
@@ -92,8 +108,10 @@ class Plan:
     limit: int         # steps the dtype keeps exact at that head range
 
 
-def plan(learner: Learner, datasets: Sequence[Dataset], m: int, V: int, dtype: str = "float32") -> Plan:
-    """Encode the prompts and check a-priori that they fit the dtype's certified envelope."""
+def plan(learner: Learner, datasets: Sequence[Dataset], m: int, V: int, dtype: str = "float32",
+         engine: str = "transformer") -> Plan:
+    """Encode the prompts and check a-priori that they fit the dtype's certified envelope (the
+    transformer), or the reference simulator's step budget ``REFERENCE_MAX_STEPS`` (the reference)."""
     from ..transformer.envelope import MANTISSA_BITS, steps_exact
 
     spec = learner.spec(m, V)
@@ -104,6 +122,12 @@ def plan(learner: Learner, datasets: Sequence[Dataset], m: int, V: int, dtype: s
     bound = learner.steps_bound(n, m, V)
     if dtype not in MANTISSA_BITS:
         raise ToolkitError(f"dtype {dtype!r}: expected one of {', '.join(MANTISSA_BITS)}")
+    if engine == "reference":
+        if bound > REFERENCE_MAX_STEPS:
+            raise ToolkitError(
+                f"a {learner.name} prompt of {n} examples may need up to {bound:,} steps, beyond the reference "
+                f"simulator's budget of {REFERENCE_MAX_STEPS:,} steps: use fewer examples")
+        return Plan(tapes, R, bound, bound)
     limit = steps_exact(MANTISSA_BITS[dtype], R)
     if bound > limit:
         raise PrecisionError(
@@ -117,8 +141,10 @@ def run_icl(learner: str | Learner, datasets: Sequence[Dataset], m: int, V: int,
     """One prediction per dataset, all with one machine (the learner's for (m, V)) in one batched run.
 
     ``engine='transformer'``: certified decoding to the halt (raises :class:`PrecisionError` at the first
-    uncertified step); ``check`` also runs the reference simulator and compares the traces step by step.
-    ``engine='reference'``: the reference simulator only (``equals_reference`` is then true by definition).
+    uncertified step); ``check`` also runs the reference simulator and compares the traces step by step
+    (``check=False``: ``equals_reference`` is None). The transformer runs with the full cache (see the
+    module docstring). ``engine='reference'``: the reference simulator only, no precision envelope, a step
+    budget instead; ``equals_reference`` is None (nothing compared: the run *is* the reference).
     """
     learner = get_learner(learner) if isinstance(learner, str) else learner
     if engine not in ENGINES:
@@ -129,7 +155,7 @@ def run_icl(learner: str | Learner, datasets: Sequence[Dataset], m: int, V: int,
     for i, d in enumerate(datasets):
         check_dataset(learner, d, m, V, where=f"dataset {i}: " if len(datasets) > 1 else "")
     spec = learner.spec(m, V)
-    p = plan(learner, datasets, m, V, dtype)
+    p = plan(learner, datasets, m, V, dtype, engine)
     refs = None
     if engine == "reference" or check:
         refs = [simulate(spec.machine, p.steps_bound + 1, t) for t in p.tapes]
@@ -137,17 +163,15 @@ def run_icl(learner: str | Learner, datasets: Sequence[Dataset], m: int, V: int,
         from ..transformer import run
 
         results = run([spec.machine] * len(datasets), None, p.tapes, dtype=dtype, head_range=p.head_range,
-                      trace=check).results
+                      trace=check, cache="full").results
     else:
         results = refs
     out = []
     for i, (d, res) in enumerate(zip(datasets, results)):
         answer, extra = decode_with(learner, spec, res, m, V)
         direct = learner.direct(d.examples, d.query, m, V)
-        if refs is None:
+        if refs is None or engine == "reference":
             same_ref = None
-        elif engine == "reference":
-            same_ref = True
         else:
             ref = refs[i]
             same_ref = bool(res.trace == ref.trace and res.steps == ref.steps and res.reason == ref.reason
