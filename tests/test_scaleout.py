@@ -263,3 +263,27 @@ def resumed_rows(out: Path) -> list[dict]:
         rows = list(csv.DictReader(f))
     conv = {"failures": int, "trials": int, "mean_error": float, "sampler": str, "unconverged": int}
     return [{k: conv[k](r[k]) for k in conv} for r in rows]
+
+
+BATCHED = """
+import json, jax, numpy as np
+from tm_transformer import batched
+from tm_transformer.machine import random_machine
+rng = np.random.default_rng(4)
+ms = [random_machine(rng, int(rng.integers(1, 5)), int(rng.integers(2, 4))) for _ in range(13)]
+r = batched.run_batch(ms, 40, record_trace=True)
+t = batched.pad_tables(ms[:8])
+out = batched._run(t["write"], t["move"], t["next"], t["defined"], np.zeros((8, 90), np.int8), 41, 40, False)
+print(json.dumps({"shards": len(out[0].addressable_shards), "steps": r.steps.tolist(), "tape": r.tape.tolist(),
+                  "state": r.state.tolist(), "head": r.head.tolist(), "trace": r.trace_write.tolist()}))
+"""
+
+
+def test_batched_machine_runs_are_split_over_devices_and_equal():
+    got = {}
+    for n in (1, 4):
+        res = _python(BATCHED, {"XLA_FLAGS": f"--xla_force_host_platform_device_count={n}", "JAX_PLATFORMS": "cpu"})
+        assert res.returncode == 0, res.stderr[-2000:]
+        got[n] = json.loads(res.stdout.strip().splitlines()[-1])
+    assert got[1]["shards"] == 1 and got[4]["shards"] == 4
+    assert {k: v for k, v in got[4].items() if k != "shards"} == {k: v for k, v in got[1].items() if k != "shards"}

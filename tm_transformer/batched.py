@@ -64,6 +64,23 @@ class BatchResult:
 
 @partial(jax.jit, static_argnames=("steps", "record"))
 def _run(write, move, nxt, defined, tape, origin, steps: int, record: bool):
+    """The batch split over every visible device (one ``("trials",)`` mesh axis, :func:`jax.shard_map`):
+    each device runs its own machines -- no machine reads another's tables or tape, so the result is the
+    same on any number of devices. B must be a multiple of the device count (:func:`run_batch` pads)."""
+    from jax.sharding import PartitionSpec as P
+
+    from .experiments.devices import AXIS, mesh
+
+    def local(write, move, nxt, defined, tape, origin):
+        return _run_local(write, move, nxt, defined, tape, origin, steps, record)
+
+    rows, cols = P(AXIS), P(None, AXIS)
+    out_specs = (rows,) * 6 + ((cols,) * 4 if record else None,)
+    return jax.shard_map(local, mesh=mesh(), in_specs=(rows,) * 5 + (P(),), out_specs=out_specs, check_vma=False)(
+        write, move, nxt, defined, tape, jnp.int32(origin))
+
+
+def _run_local(write, move, nxt, defined, tape, origin, steps: int, record: bool):
     B = tape.shape[0]
     rows = jnp.arange(B)
 
@@ -106,11 +123,16 @@ def run_batch(machines: Sequence[TuringMachine], steps: int, tapes: Sequence[Seq
     for b, t in enumerate(inits):
         tape[b, origin: origin + len(t)] = t
     tab = pad_tables(machines)
-    out = _run(tab["write"], tab["move"], tab["next"], tab["defined"], jnp.asarray(tape), origin, steps, record_trace)
+    B = len(machines)
+    size = -(-B // jax.device_count()) * jax.device_count()  # pad with copies of machine 0, dropped below
+    arrays = [np.concatenate([a, np.repeat(a[:1], size - B, 0)]) for a in
+              (tab["write"], tab["move"], tab["next"], tab["defined"], tape)]
+    out = _run(*arrays, origin, steps, record_trace)
     tape, state, head, done, undef, count, ys = jax.device_get(out)
+    tape, state, head, done, undef, count = (a[:B] for a in (tape, state, head, done, undef, count))
     halted = done
     extra = {}
     if record_trace:
-        extra = {f"trace_{k}": np.asarray(v).T for k, v in zip(("state", "head", "read", "write"), ys)}
+        extra = {f"trace_{k}": np.asarray(v)[:, :B].T for k, v in zip(("state", "head", "read", "write"), ys)}
     return BatchResult(np.asarray(count), np.asarray(state), np.asarray(head), np.asarray(halted),
                        np.asarray(undef), np.asarray(tape), origin, **extra)
