@@ -8,8 +8,9 @@ marker file, :data:`MARKER`, listing the files it wrote. An existing target fold
 * it holds the marker and nothing but the files the marker lists (the toolkit's own earlier results).
 
 The point store, :data:`STORE`, is written into the target folder itself while a run goes on (that is
-what lets an interrupted run resume) and moved into the new results at the end; it counts as the
-toolkit's own.
+what lets an interrupted run resume) and copied into the new results at the end (the original stays in
+the target until the new folder has replaced it, so a refused or failed commit keeps every point); it
+counts as the toolkit's own.
 
 Anything else -- a folder with a user's files in it, ``--out .``, a file where a folder should be -- is
 refused with one line, before any work starts. Nothing outside the listed files is ever deleted.

@@ -113,7 +113,10 @@ def run_checks(names: list[str], out: Path, quick: bool, seed: int, progress: bo
             (staging / "report.md").write_text(render(results, verdicts, man))
         if writes:
             if (out / STORE).exists():
-                os.replace(out / STORE, staging / STORE)  # the store goes with the results it made
+                # a copy goes with the results it made; the original stays in OUT until the final rename has
+                # succeeded, so a failed commit (a user's file appeared in OUT, an OSError) or a kill between
+                # the steps never loses a measured point
+                shutil.copy2(out / STORE, staging / STORE)
             commit(staging, out)  # replaces only tmt's own earlier results; never a user's files
     finally:
         if staging.exists():

@@ -9,7 +9,7 @@ JAX and NumPy versions. Re-running the same command finds every point already me
 only the rest; a point whose inputs or code changed has another key and is measured again.
 
 Lines are appended and flushed one at a time, so a crash loses at most the point in flight (a torn
-last line is ignored on reading). Only the writing process (process 0 of a distributed run) appends.
+last line is ignored on reading, and cut back to the last newline before the next point is appended). Only the writing process (process 0 of a distributed run) appends.
 """
 from __future__ import annotations
 
@@ -25,24 +25,41 @@ import numpy as np
 
 from .outdir import STORE
 
-_SOURCES = ("montecarlo.py", "streams.py", "reduced.py", "fair_splits.py", "exact.py", "nstar.py", "stats.py",
-            "devices.py")
+# the modules whose sources compute a point (the engine, the n* search, the exact enumerations, the
+# statistics) and the bounds package (n*'s horizons and its `exact` flag come from the bounds)
+_MODULES = ("montecarlo", "streams", "reduced", "fair_splits", "exact", "nstar", "stats", "devices")
 _active: "PointStore | None" = None
+
+
+def source_files() -> list[Path]:
+    """The source files hashed into :func:`code_version`: found from the imported modules' ``__file__``
+    (never from guessed paths, which differ between a clone, an editable install and a wheel)."""
+    import importlib
+
+    import tm_transformer.bounds as bounds
+
+    package = __name__.rpartition(".")[0]
+    files = [Path(importlib.import_module(f"{package}.{m}").__file__).resolve() for m in _MODULES]
+    files += sorted(Path(bounds.__file__).resolve().parent.rglob("*.py"))
+    return files
+
+
+def digest_files(files: list[Path], root: Path | None = None) -> str:
+    """sha256 over the JAX/NumPy versions and each file's name (relative to ``root`` where given) and bytes."""
+    import jax
+
+    h = hashlib.sha256(f"jax {jax.__version__} numpy {np.__version__}".encode())
+    for f in files:
+        name = f.relative_to(root).as_posix() if root is not None else f.name
+        h.update(name.encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
 
 
 @lru_cache(maxsize=None)
 def code_version() -> str:
-    """A digest of the sources that compute a point, and of the numerical packages' versions."""
-    import jax
-
-    here = Path(__file__).resolve().parent
-    files = [here / name for name in _SOURCES]
-    files += sorted((here.parent / "tm_transformer" / "bounds").rglob("*.py"))
-    h = hashlib.sha256(f"jax {jax.__version__} numpy {np.__version__}".encode())
-    for f in files:
-        if f.is_file():
-            h.update(f.name.encode() + b"\0" + f.read_bytes())
-    return h.hexdigest()[:16]
+    """A digest of the sources that compute a point (:func:`source_files`), and of the numerical packages'
+    versions."""
+    return digest_files(source_files())
 
 
 def _plain(o):
@@ -60,6 +77,34 @@ def _plain(o):
 def digest(kind: str, key: dict) -> str:
     text = json.dumps({"kind": kind, "key": key, "code": code_version()}, sort_keys=True, default=_plain)
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _drop_torn_line(path: Path) -> None:
+    """Truncate a last line without its newline (a write cut short) back to the last newline, so the next
+    appended record starts a line of its own instead of being glued onto the fragment."""
+    try:
+        with path.open("rb+") as f:
+            size = f.seek(0, os.SEEK_END)
+            if size == 0:
+                return
+            f.seek(size - 1)
+            if f.read(1) == b"\n":
+                return
+            keep, pos, step = 0, size, 1 << 16
+            while pos > 0:
+                start = max(0, pos - step)
+                f.seek(start)
+                chunk = f.read(pos - start)
+                i = chunk.rfind(b"\n")
+                if i >= 0:
+                    keep = start + i + 1
+                    break
+                pos = start
+            f.truncate(keep)
+            f.flush()
+            os.fsync(f.fileno())
+    except FileNotFoundError:
+        return
 
 
 class PointStore:
@@ -89,6 +134,8 @@ class PointStore:
         if self.write:
             if self._file is None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
+                if self._mode == "a":
+                    _drop_torn_line(self.path)
                 self._file = self.path.open(self._mode)
             what = {k: key[k] for k in ("setting", "tag", "n", "params", "learner", "target") if key.get(k) is not None}
             rec = {"digest": d, "kind": kind, "what": what, "value": value, "at": round(time.time(), 1)}
