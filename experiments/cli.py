@@ -7,6 +7,8 @@ from pathlib import Path
 
 from tm_transformer.errors import ToolkitError
 
+from .outdir import check_target
+
 ORDER = ["symbolic", "contexts", "sequences", "halfspaces", "coin", "transformer", "icl"]
 
 
@@ -52,8 +54,13 @@ def cmd_reproduce(args) -> int:
     from . import distributed
     from .report import run_checks
 
+    check_target(Path(args.out))  # on every process, before waiting for the others
     distributed.start(args)
-    result = run_checks(ORDER, Path(args.out), args.quick, args.seed, progress=not args.no_progress, fresh=args.fresh)
+    with distributed.collective_errors():
+        result = run_checks(ORDER, Path(args.out), args.quick, args.seed, progress=not args.no_progress,
+                            fresh=args.fresh)
+    if not distributed.writer():
+        return _status(result)  # process 0 writes and reports
     if args.json:
         print(json.dumps(result["verdicts"]))
     else:
@@ -88,9 +95,13 @@ def cmd_experiment(args) -> int:
     out = Path(args.out or f"results/{args.name}")
     from . import distributed
 
+    check_target(out)  # on every process, before waiting for the others
     distributed.start(args)
-    result = run_checks([args.name], out, not args.full, args.seed, progress=not args.no_progress, options=options,
-                        fresh=args.fresh)
+    with distributed.collective_errors():
+        result = run_checks([args.name], out, not args.full, args.seed, progress=not args.no_progress,
+                            options=options, fresh=args.fresh)
+    if not distributed.writer():
+        return _status(result)  # process 0 writes and reports
     if args.json:
         print(json.dumps(result["verdicts"]))
     else:
@@ -167,8 +178,9 @@ def cmd_nstar(args) -> int:
 
     distributed.start(args)
     try:
-        r = nstar(setting, params, learner=args.learner, target=target, worst_case=args.worst_case,
-                  trials=args.trials, seed=args.seed)
+        with distributed.collective_errors():
+            r = nstar(setting, params, learner=args.learner, target=target, worst_case=args.worst_case,
+                      trials=args.trials, seed=args.seed)
     except ValueError as exc:
         raise ToolkitError(f"nstar: {exc}") from None
     if not distributed.writer():

@@ -150,7 +150,57 @@ def test_distributed_settings_come_from_the_environment(monkeypatch):
     for var, value in (("SLURM_JOB_ID", "7"), ("SLURM_NODELIST", "n[1-2]"), ("SLURM_PROCID", "0"), ("SLURM_LOCALID", "0"),
                        ("SLURM_NTASKS", "2")):
         monkeypatch.setenv(var, value)
-    assert settings() == {}  # jax.distributed.initialize() detects SLURM itself
+    assert settings() is None  # a job with several tasks is joined only on request (not in the batch step)
+    assert settings("auto") == {}  # jax.distributed.initialize() detects SLURM itself
+    monkeypatch.setenv("TMT_DISTRIBUTED", "1")
+    assert settings() == {}
+    monkeypatch.setenv("SLURM_NTASKS", "1")
+    with pytest.raises(ToolkitError, match="TMT_DISTRIBUTED=1: no SLURM job"):
+        settings()
+    with pytest.raises(ToolkitError, match="--coordinator auto: no SLURM job"):
+        settings("auto")
+    monkeypatch.delenv("TMT_DISTRIBUTED")
+    monkeypatch.setenv("JAX_COORDINATOR_ADDRESS", "node0:4000")
+    monkeypatch.setenv("JAX_PROCESS_ID", "5")
+    with pytest.raises(ToolkitError, match="^JAX_PROCESS_ID 5: expected 0 to 3"):
+        settings()
+    monkeypatch.setenv("JAX_NUM_PROCESSES", "abc")
+    with pytest.raises(ToolkitError, match="^JAX_NUM_PROCESSES='abc': expected an integer"):
+        settings()
+
+
+def test_an_unreachable_coordinator_is_one_line_after_the_timeout(capsys):
+    from types import SimpleNamespace as NS
+
+    from experiments import distributed
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    t = time.monotonic()
+    with pytest.raises(ToolkitError, match=f"coordinator 127.0.0.1:{port}: not reachable within 1 s"):
+        distributed.start(NS(coordinator=f"127.0.0.1:{port}", num_processes=2, process_id=1, join_timeout=1))
+    assert time.monotonic() - t < 30
+    assert f"waiting for 2 processes at 127.0.0.1:{port}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["reproduce", "experiment"])
+def test_only_the_writing_process_reports(command, tmp_path, monkeypatch, capsys):
+    """Process 1 of a distributed run wrote nothing: it must not print 'wrote ...' nor the verdicts."""
+    from experiments import cli, distributed
+
+    fake = {"verdicts": [{"claim": "C4", "verdict": "holds"}], "manifest": {"seconds": {"total": 1}}, "out": "x"}
+    monkeypatch.setattr(distributed, "start", lambda args: None)
+    monkeypatch.setattr(report, "run_checks", lambda *a, **k: fake)
+    from types import SimpleNamespace as NS
+
+    args = NS(out=str(tmp_path / "o"), quick=True, seed=0, no_progress=True, fresh=False, json=True, name="coin",
+              target=None, random_contexts=False, learner=None, noise=None, full=False)
+    run = cli.cmd_reproduce if command == "reproduce" else cli.cmd_experiment
+    monkeypatch.setattr(distributed, "writer", lambda: False)
+    assert run(args) == 0 and capsys.readouterr().out == ""
+    monkeypatch.setattr(distributed, "writer", lambda: True)
+    assert run(args) == 0 and json.loads(capsys.readouterr().out) == fake["verdicts"]
 
 
 def test_perceptron_phases_give_each_trial_its_uninterrupted_run():
