@@ -398,3 +398,14 @@ def test_a_torn_last_line_is_cut_before_appending_across_two_interruptions(tmp_p
     assert third["manifest"]["points"] == {"measured": 0, "reused": len(POINTS), "fresh": False, "store": STORE}
     assert all(json.loads(line) for line in (out / STORE).read_text().splitlines())  # no glued records
     assert done["manifest"]["points"]["reused"] == 4
+
+
+def test_the_c3_verdict_is_checked_with_capped_trials_counted_as_failures():
+    from experiments.checks import capped_as_failures
+
+    rows = [{"C_req": 1.0, "calibration": True}]
+    point = {"params": {"d": 3}, "n": 40, "failures": 2, "trials": 20000, "delta": 1e-3, "exact_probability": None}
+    assert capped_as_failures("C3", "r", rows, [{**point, "unconverged": 3}]) == (3, "holds")
+    assert capped_as_failures("C3", "r", rows, [{**point, "unconverged": 60}]) == (60, "fails")  # 62/20000 > 1e-3
+    exact = {**point, "failures": None, "trials": 0, "unconverged": 0, "exact_probability": 1e-4}
+    assert capped_as_failures("C3", "r", rows, [exact, {**point, "unconverged": 0}]) == (0, "holds")
