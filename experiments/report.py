@@ -63,6 +63,8 @@ def run_checks(names: list[str], out: Path, quick: bool, seed: int, progress: bo
     out = Path(out)
     writes = distributed.writer()
     staging = staging_for(out) if writes else Path(tempfile.mkdtemp(prefix="tmt-process-"))
+    if writes and not fresh:
+        _recover_store(out)
     try:
         with store.opened(out / STORE, fresh=fresh, write=writes) as points:
             if not distributed.same_everywhere(points.fingerprint()):
@@ -122,6 +124,19 @@ def run_checks(names: list[str], out: Path, quick: bool, seed: int, progress: bo
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
     return {"verdicts": verdicts, "manifest": man, "out": str(out)}
+
+
+def _recover_store(out: Path) -> None:
+    """A run killed between commit's two renames (OUT renamed aside, the new folder not yet in place) left
+    OUT missing and its store in the aside folder ``.OUT.old-*/results``: copy the newest such store back
+    into OUT, so the re-run resumes from it."""
+    if out.exists():
+        return
+    aside = sorted(out.absolute().parent.glob(f".{out.absolute().name}.old-*/results/{STORE}"),
+                   key=lambda p: p.stat().st_mtime)
+    if aside:
+        out.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(aside[-1], out / STORE)
 
 
 def _processes() -> dict:

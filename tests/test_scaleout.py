@@ -409,3 +409,13 @@ def test_the_c3_verdict_is_checked_with_capped_trials_counted_as_failures():
     assert capped_as_failures("C3", "r", rows, [{**point, "unconverged": 60}]) == (60, "fails")  # 62/20000 > 1e-3
     exact = {**point, "failures": None, "trials": 0, "unconverged": 0, "exact_probability": 1e-4}
     assert capped_as_failures("C3", "r", rows, [exact, {**point, "unconverged": 0}]) == (0, "holds")
+
+
+def test_a_kill_between_the_commit_renames_does_not_strand_the_store(tmp_path, measuring):
+    out = tmp_path / "res"
+    report.run_checks(["measuring"], out, True, 0, progress=False)
+    aside = tmp_path / ".res.old-abc123"  # what a kill after `rename(OUT, aside)` and before the new rename leaves
+    aside.mkdir()
+    os.rename(out, aside / "results")
+    resumed = report.run_checks(["measuring"], out, True, 0, progress=False)
+    assert resumed["manifest"]["points"]["measured"] == 0 and resumed["manifest"]["points"]["reused"] == len(POINTS)
