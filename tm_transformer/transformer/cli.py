@@ -55,9 +55,6 @@ def run_transformer(machine, args) -> int:
     if args.dtype not in _DTYPES:
         raise ToolkitError(f"--dtype {args.dtype!r}: expected one of {', '.join(_DTYPES)}")
     use_compilation_cache()
-    if args.steps is not None and args.steps > MAX_CLI_STEPS:
-        raise ToolkitError(f"--steps {args.steps}: the transformer engine runs at most {MAX_CLI_STEPS:,} steps "
-                           f"(the reference engine has no such limit)")
     if args.head_range is not None and args.head_range < 1:
         raise ToolkitError(f"--head-range {args.head_range}: expected a positive integer")
     cache = getattr(args, "cache", None) or ("full" if args.softmax is not None else "evict")
@@ -72,6 +69,17 @@ def run_transformer(machine, args) -> int:
         head_range = weights.head_range
     else:
         head_range = args.head_range or _default_head_range(args.steps, args.tape, cache)
+    if args.steps is not None:
+        cap = MAX_CLI_STEPS
+        if cache == "evict" and weights is None:
+            from .evict import evict_limit
+
+            cap = max(cap, evict_limit(args.dtype, head_range))
+        if args.steps > cap:
+            which = (f"the evicting cache's cap in {args.dtype} at head range +-{head_range}" if cap > MAX_CLI_STEPS
+                     else "the transformer engine's limit")
+            raise ToolkitError(f"--steps {args.steps}: at most {cap:,} steps ({which}; the reference engine has no "
+                               f"such limit)")
     to_halt = args.steps is None
     if to_halt:
         from .envelope import steps_exact
@@ -82,7 +90,12 @@ def run_transformer(machine, args) -> int:
                  else steps_exact(MANTISSA_BITS[args.dtype], head_range))
     else:
         total = args.steps
-    with step_bar(total, enabled=to_halt and not args.json, unit="step") as bar:
+    if to_halt:
+        import sys
+
+        print(f"tmt: running to the halt or the step cap of {total:,} steps ({cache} cache, {args.dtype}); "
+              f"pass --steps to stop earlier", file=sys.stderr)
+    with step_bar(total, enabled=to_halt and not args.json, unit="step", desc="steps (total = cap)") as bar:
         out = run(machine, args.steps, args.tape, dtype=args.dtype, beta=args.softmax, head_range=head_range,
                   layout=layout, weights=weights, trace=False, progress=bar if to_halt else None, cache=cache)
     result = out.result(0)
@@ -103,7 +116,12 @@ def run_transformer(machine, args) -> int:
                           f"start token)")
     if weights is not None:
         extra["weights"] = args.weights
-    if stopped_short:
+    if stopped_short and cache == "evict":
+        why = ("the limit the weights were compiled for" if weights is not None else
+               "the start token's recency M (D - 1) must fit int32")
+        extra["note"] = (f"did not halt within the evicting cache's cap of {out.limit:,} steps ({why}); pass --steps "
+                         f"to stop earlier")
+    elif stopped_short:
         extra["note"] = (f"stopped at the {args.dtype} certified limit of {out.limit:,} steps without halting "
                          f"(use float64 or a smaller --head-range to go further)")
     if args.json:

@@ -108,7 +108,7 @@ class Static:
     certify: bool
     fixed_shape: bool = False
     cache: str = "full"                  # "evict": one key per cell (see :mod:`.evict`)
-    rec_sign: tuple = ()                 # evict: per key column, the sign of its recency contribution
+    rec_mask: tuple = ()                 # evict: per key column, 1 on the recency columns
     coef: float = 0.0                    # evict: the score rounding coefficient (u + gamma_n)
 
     @property
@@ -241,8 +241,8 @@ def _position(params, tabs, fields, carry: Carry, i, st: Static):
     x = model.embed(params, token)
     q, key, value = model.qkv(layer, x)
     if st.cache == "evict":
-        cache = evict_mod.store(carry.cache, tabs, token, token["recency"], key[0], value[0], st.rec_sign, st.layout,
-                                live)
+        cache = evict_mod.store(carry.cache, tabs, token, token["recency"], key[0], value[0], q[0], st.rec_mask,
+                                st.layout, live)
         att, top_key = evict_mod.attend(cache, tabs, q[0], st.layout, st.dtype)
         cache = {**cache, "last": jnp.where(live, att.arg[0], cache["last"]),
                  "last_key": jnp.where(live, top_key, cache["last_key"])}
@@ -538,15 +538,15 @@ def run(machines: TuringMachine | Sequence[TuringMachine], steps: int | None = N
                                f"attention weights shared by the batch")
     if layout == "packed":
         plan = packed_mod.plan(params)
-    rec_sign, coef = (), 0.0
+    rec_mask, coef = (), 0.0
     if evict:
-        eplan = evict_mod.dominance(params)
-        rec_sign, coef = eplan.rec_sign, evict_mod.error_coefficient(dtype, eplan.d_head)
+        eplan = evict_mod.dominance(params, dtype)
+        rec_mask, coef = eplan.rec_mask, evict_mod.error_coefficient(dtype, eplan.d_head)
         if plan is None:
             plan = packed_mod.PackedPlan((), (), ())
     P = longest + 1
     st = Static(n, k, L.R, P, None if beta is None else float(beta), int(chunk), layout, dtype, plan,
-                bool(record), bool(trace), bool(certify), bool(fixed_shape), cache, rec_sign, coef)
+                bool(record), bool(trace), bool(certify), bool(fixed_shape), cache, rec_mask, coef)
     prompts = [prompt(L, M, t, P) for t in inits]
     fields = {key: np.stack([pr[key] for pr in prompts]) for key in TOKEN_FIELDS}
     tape_dtype = packed_mod.id_dtype(k)
@@ -637,12 +637,18 @@ def _failure_message(b, machine, flags, step, c, st: Static, env) -> str:
         why.append(f"softmax attention kept only {float(c.min_top[b]):.3g} < 3/4 of its weight on the top key "
                    f"(raise beta; the a-priori bound is {env.beta_needed:.4g})")
     if flags & ERR_READOUT:
-        if st.p < 24 and max(abs(int(c.lo[b])), abs(int(c.hi[b]))) + 1 >= 2 ** st.p:
-            far = int(c.lo[b]) if abs(int(c.lo[b])) > abs(int(c.hi[b])) else int(c.hi[b])
-            why.append(f"the head reached cell {far}: the head read-out (head + move, a residual scalar) needs "
-                       f"integers beyond 2^{st.p} = {2 ** st.p}, which {st.dtype} does not hold exactly (use float32)")
-        why.append(f"a read-out was not decisive (categorical margin {float(c.min_margin[b]):.3g} < 1/2, or the "
-                   f"head not within 1/4 of an exactly representable integer)")
+        far = int(c.lo[b]) if abs(int(c.lo[b])) > abs(int(c.hi[b])) else int(c.hi[b])
+        if abs(far) >= 2 ** st.p:
+            # |head + move| = 2^p is representable, but so is the rounding of 2^p + 1 to it: not accepted
+            why.append(f"the head reached cell {far}: the head read-out (head + move, a residual scalar) must stay "
+                       f"below 2^{st.p} = {2 ** st.p} in magnitude to be exact in {st.dtype} (|head + move| >= "
+                       f"2^{st.p}: {2 ** st.p} + 1 would round to {2 ** st.p} too); run in float32, or pass "
+                       f"--steps {max(step - 1, 0)}")
+        if float(c.min_margin[b]) < 0.5:
+            why.append(f"a categorical read-out was not decisive (margin {float(c.min_margin[b]):.3g} < 1/2)")
+        if abs(far) < 2 ** st.p and float(c.min_margin[b]) >= 0.5:
+            why.append("the head read-out was not within 1/4 of an integer, or the undefined flag not within 1/4 "
+                       "of 0 or 1")
     if flags & ERR_EMBED:
         why.append(f"a token's recency is not representable in {st.dtype}")
     where = f"at step {step}" if step > 0 else "in the prompt"

@@ -13,9 +13,18 @@ in the slot that the previous position attended to when that key is dominated by
 recency columns, recency contribution not smaller: the cell the head now writes is the cell it just
 read), otherwise it takes the next free slot. Attention (:func:`attend`) covers only the slots in use,
 in chunks of ``C`` (a data-dependent trip count), so a step costs O(cells visited), not O(steps).
-Two keys of one cell whose recencies round to the same value in a low precision are identical vectors;
-the evicting cache keeps the newer one, i.e. ties between *identical* keys go to the latest token (the
-full cache's rule, earliest first, never decides a certified step: its certificate demands a strict gap).
+"Not worse" is decided with the sign of the query's recency weight as computed in the run's dtype:
+q_c (key_c - old_c) >= 0 on each recency column (:func:`store`).
+
+**Tie rule.** Two keys of one cell whose recencies round to the same value in a low precision (bfloat16
+beyond recency 256) are identical vectors, but they may carry *different values*: a value is the symbol
+written, and the cell may have been rewritten with another symbol in between. The evicting cache keeps
+the newer one (it replaces on ``>=``), i.e. ties between *identical* keys go to the latest token. That
+is exact: the newest key is the last write of the cell, the one the real-arithmetic hardmax picks (there
+r' > r gives a strict win); the older key never enters the cache's attention, so the certificate's gap is
+over distinct keys only. The full cache's rule (earliest first) never decides a certified step: such a
+tie is a zero gap, which its certificate refuses -- so the full cache stops there, the evicting cache
+goes on, and both are exact rewrites of the real-arithmetic attention where they run.
 
 **Arithmetic and certificate.** q, k, v are computed from W_q, W_k, W_v in the run's dtype (as in the
 full cache). A score is the dot product of the dtype's q and k with products and sums in the accumulator
@@ -54,20 +63,33 @@ _MAX_FINITE = {"float16": 65504.0, "bfloat16": 3.39e38, "float32": 3.4e38, "floa
 
 @dataclass(frozen=True)
 class EvictPlan:
-    """What the run-time eviction needs, decided from the weights: per key column, 0 outside the
-    recency columns and the sign of the recency contribution on them; the cell field."""
+    """What the run-time eviction needs, decided from the weights: per key column, 1 on the recency
+    columns and 0 outside them (the run weighs a recency column's key difference by the query's weight
+    there, as computed in the run's dtype, so the sign of the query's recency weight is respected); the
+    cell field."""
 
-    rec_sign: tuple[float, ...]
+    rec_mask: tuple[float, ...]
     cell_field: str
     d_head: int
 
 
-def dominance(params) -> EvictPlan:
-    """Check from the weights that a newer key for the same cell dominates the older one for every
-    query; raise :class:`ToolkitError` naming why not."""
+def _in_dtype(a, dtype):
+    """a (float64) rounded to the run's dtype and back: the weights the run actually uses."""
+    a = np.asarray(a, np.float64)
+    return a if dtype is None else np.asarray(a.astype(jnp.dtype(dtype)), np.float64)
+
+
+def dominance(params, dtype: str | None = None) -> EvictPlan:
+    """Check from the weights (rounded to the run's ``dtype`` when given) that a newer key for the same
+    cell dominates the older one for every query; raise :class:`ToolkitError` naming why not.
+
+    On each recency column c the query's weight q_c (a constant) times the key's recency slope must be
+    positive, and both normal numbers in the dtype (not rounded to 0): then for two keys of one cell
+    with recencies r' > r the score difference q_c (k_c(r') - k_c(r)) is >= 0 for every query (rounding
+    of the key is monotone in r), > 0 in real arithmetic."""
     attn = params["layers"][0]["attn"]
-    wq = np.asarray(attn["wq"], np.float64)
-    wk = np.asarray(attn["wk"], np.float64)
+    wq = _in_dtype(attn["wq"], dtype)
+    wk = _in_dtype(attn["wk"], dtype)
     if wq.ndim != 3 or wq.shape[0] != 1 or len(params["layers"]) != 1:
         raise ToolkitError("--cache evict needs one layer with one attention head; use --cache full")
     try:
@@ -83,8 +105,9 @@ def dominance(params) -> EvictPlan:
         raise ToolkitError("--cache evict needs a recency column in the keys (none reads the recency scalar); "
                            "use --cache full")
     live = packed_mod._live_rows(params)
-    bias = np.asarray(params["bias"], np.float64)
-    scale = np.asarray(params["embed_scalar"]["recency"], np.float64)
+    bias = _in_dtype(params["bias"], dtype)
+    scale = _in_dtype(params["embed_scalar"]["recency"], dtype)
+    tiny = float(jnp.finfo(jnp.dtype(dtype or "float64")).tiny)
     sign = [0.0] * wk.shape[-1]
     for c in rec_cols:
         rows = np.nonzero((wq[0][:, c] != 0) & live)[0]
@@ -92,9 +115,15 @@ def dominance(params) -> EvictPlan:
             if packed_mod._row_sources(params, int(r)) != [("bias", "bias")]:
                 raise ToolkitError(f"--cache evict needs the query's recency weight (column {c}) to be a constant, "
                                    f"but it reads residual row {int(r)}, which varies by token; use --cache full")
-        q_c = float(bias[rows] @ wq[0][rows, c]) if len(rows) else 0.0
+        q_c = float(_in_dtype(bias[rows] @ wq[0][rows, c], dtype)) if len(rows) else 0.0
         _, _, row = plan.key_sources[c]
-        slope = q_c * scale[row] * wk[0][row, c]
+        k_slope = float(_in_dtype(scale[row] * wk[0][row, c], dtype))
+        if min(abs(q_c), abs(k_slope)) < tiny:
+            raise ToolkitError(f"--cache evict refused: on key column {c} the query's recency weight ({q_c:g}) or "
+                               f"the key's recency slope ({k_slope:g}) is zero or subnormal in "
+                               f"{dtype or 'float64'}, so newer keys of a cell would not score strictly more; "
+                               f"use --cache full")
+        slope = q_c * k_slope
         if not slope > 0:
             raise ToolkitError(f"--cache evict refused: the query's recency weight times the key's recency slope "
                                f"is {slope:g} <= 0 on key column {c}, so a newer key for a cell does not dominate "
@@ -196,14 +225,24 @@ def _slot_kv(tabs, cache, idx, layout):
     return packed_mod.rebuild(tabs["keys"], ids, rec), packed_mod.rebuild(tabs["values"], ids, rec)
 
 
-def store(cache: dict, tabs, token: dict, rec, key, value, rec_sign, layout: str, live_token) -> dict:
+def store(cache: dict, tabs, token: dict, rec, key, value, q, rec_mask, layout: str, live_token) -> dict:
     """Put one token's key (d_head,) / value (d_v,) in the cache: over the slot attended at the previous
-    position when the new key dominates the key there, else in the next free slot."""
+    position when the new key dominates the key there, else in the next free slot.
+
+    New dominates old when they agree outside the recency columns and q_c (key_c - old_c) >= 0 on every
+    recency column c, with q (d_head,) the query as computed in the run's dtype (its recency weights are
+    constants, see :func:`dominance`). The sign of each product is exact (compared, not subtracted), and
+    each product >= 0 gives q_rec . (key_rec - old_rec) >= 0 exactly; since :func:`dominance` makes q_c times the recency slope positive on every recency column, keys of one cell
+    move the same way on all of them, so this is the same as the dot-product test. Identical keys
+    (q_rec . 0 = 0) replace: the newest wins (see the module docstring)."""
     # the key attended at the previous position, kept from then: reading the slot arrays here, before
     # the in-place update, would make XLA copy them every step
     a, old = cache["last"], cache["last_key"]
-    sign = jnp.asarray(rec_sign, key.dtype)
-    same = jnp.all(jnp.where(sign == 0, key == old, sign * (key - old) >= 0))
+    mask = jnp.asarray(rec_mask, bool)
+    # signs by comparison (exact; a subtraction could flush a tiny difference to 0)
+    qs = jnp.sign(q.astype(key.dtype))
+    ds = (key > old).astype(key.dtype) - (key < old).astype(key.dtype)
+    same = jnp.all(jnp.where(mask, qs * ds >= 0, key == old))
     replace = (a >= 0) & same
     # a finished machine stores nothing (out of range: dropped), so its slots never run out
     slot = jnp.where(live_token, jnp.where(replace, a, cache["live"]), capacity(cache))

@@ -12,13 +12,24 @@ sizes run together once padded to common shapes):
   (d_model, vocab_f), and per scalar output field ``x . r_s``.
 
 Attention is causal over a key/value cache. ``beta=None`` is hardmax (the value of the highest-scoring
-key; ties go to the earliest key), otherwise softmax with inverse temperature ``beta``, computed as
+key; ties go to the earliest key -- the full cache, whose certificate never lets a tie decide a step),
+otherwise softmax with inverse temperature ``beta``, computed as
 ``softmax(beta * (s - max s))`` so that exact integer scores stay exact before the scaling.
 
 Alongside the output, the attention keeps what a certificate of exactness needs: the runner-up score
 (so the top key's margin is known) and ``max_s sum_e |q_e| |k_se|``, the largest sum of absolute
 products of any score -- a bound on every partial sum of every dot product, in whatever order it was
 accumulated. It is computed in ``check_dtype`` (float32, or float64 for float64 runs).
+
+Under the evicting cache (:mod:`.evict`) the rule is "hardmax; ties among *identical* keys resolved to
+the newest token". Two keys of one cell written at recencies r < r' are different vectors in real
+arithmetic (the newer scores strictly more), but in a low precision (bfloat16 beyond r = 256) they can
+round to the same vector -- while their values differ (a value is the symbol written, and the cell may
+have been rewritten with another symbol). The newest is the right one (the last write, what the
+real-arithmetic hardmax picks). The full cache can never certify such a step (it demands a strict gap
+between the top two rounded scores, and two identical keys tie exactly), so it stops there; the evicting
+cache holds only the newest of the two (it replaces the older key when the new one is not worse), so no
+tie between them ever reaches its hardmax, and its certificate covers the remaining, distinct keys.
 """
 from __future__ import annotations
 
