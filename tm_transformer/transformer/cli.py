@@ -46,6 +46,23 @@ def exactness(out, env, cache: str = "full") -> str:
             f"steps at head range +-{out.head_range})")
 
 
+def _announcing_cap(bar, total: int, cache: str, dtype: str):
+    """Wrap a progress callback so that the step cap is said once the run is under way (after its first
+    segment), not before: input the run refuses must stay a one-line error."""
+    said = [False]
+
+    def update(done: int):
+        if not said[0]:
+            import sys
+
+            print(f"tmt: running to the halt or the step cap of {total:,} steps ({cache} cache, {dtype}); "
+                  f"pass --steps to stop earlier", file=sys.stderr)
+            said[0] = True
+        bar(done)
+
+    return update
+
+
 def run_transformer(machine, args) -> int:
     from ..cli import print_run
     from ..progress import step_bar
@@ -90,14 +107,10 @@ def run_transformer(machine, args) -> int:
                  else steps_exact(MANTISSA_BITS[args.dtype], head_range))
     else:
         total = args.steps
-    if to_halt:
-        import sys
-
-        print(f"tmt: running to the halt or the step cap of {total:,} steps ({cache} cache, {args.dtype}); "
-              f"pass --steps to stop earlier", file=sys.stderr)
     with step_bar(total, enabled=to_halt and not args.json, unit="step", desc="steps (total = cap)") as bar:
         out = run(machine, args.steps, args.tape, dtype=args.dtype, beta=args.softmax, head_range=head_range,
-                  layout=layout, weights=weights, trace=False, progress=bar if to_halt else None, cache=cache)
+                  layout=layout, weights=weights, trace=False, cache=cache,
+                  progress=_announcing_cap(bar, total, cache, args.dtype) if to_halt else None)
     result = out.result(0)
     env = envelope(args.dtype, out.limit, out.head_range, args.softmax, len(args.tape), M=out.M)
     stopped_short = to_halt and not result.halted
