@@ -116,7 +116,14 @@ def perceptron(X, y, mask, max_epochs: int):
 
     Returns (w, converged)."""
     w0 = ordered_sum((y * mask)[:, None] * X, axis=0)
+    w, _, mistakes = perceptron_resume(X, y, mask, w0, jnp.int32(0), jnp.int32(1), max_epochs)
+    return w, mistakes == 0
 
+
+def perceptron_resume(X, y, mask, w, epochs, mistakes, cap):
+    """:func:`perceptron` from state (w, epochs done, mistakes in the last epoch) until no mistake or
+    ``cap`` epochs: the same passes, so running to cap a and resuming to cap b gives the w of one run
+    to b. Returns (w, epochs, mistakes)."""
     def epoch(w):
         def step(w, xym):
             x, t, keep = xym
@@ -124,16 +131,12 @@ def perceptron(X, y, mask, max_epochs: int):
             return w + jnp.where(wrong, t * x, 0.0), wrong
         return jax.lax.scan(step, w, (X, y, mask))
 
-    def cond(s):
-        return (s[1] > 0) & (s[2] < max_epochs)
-
     def body(s):
-        w, _, e = s
+        w, e, _ = s
         w, wrong = epoch(w)
-        return w, wrong.sum(), e + 1
+        return w, e + 1, wrong.sum()
 
-    w, mistakes, _ = jax.lax.while_loop(cond, body, (w0, jnp.int32(1), jnp.int32(0)))
-    return w, mistakes == 0
+    return jax.lax.while_loop(lambda s: (s[2] > 0) & (s[1] < cap), body, (w, epochs, mistakes))
 
 
 def version_space_midpoint_2d(X, y, mask):
@@ -285,25 +288,6 @@ PERCEPTRON_MAX_EPOCHS = 1000  # the cap; a trial that hits it is reported as 'un
 PERCEPTRON_FIRST_CAP = 4  # then doubling: 8, 16, ... up to the cap
 PERCEPTRON_BATCH = 256  # a batch's prompts stay in cache (4096 trials of 256 examples in d = 4: 16 MiB do not)
 PERCEPTRON_TAIL = 16  # the last few stragglers run in batches this small (two compiled shapes in all)
-
-
-def perceptron_resume(X, y, mask, w, epochs, mistakes, cap):
-    """:func:`perceptron` from state (w, epochs done, mistakes in the last epoch) until no mistake or
-    ``cap`` epochs: the same passes, so running to cap a and resuming to cap b gives the w of one run
-    to b. Returns (w, epochs, mistakes)."""
-    def epoch(w):
-        def step(w, xym):
-            x, t, keep = xym
-            wrong = keep & (t * ordered_sum(x * w) <= 0)
-            return w + jnp.where(wrong, t * x, 0.0), wrong
-        return jax.lax.scan(step, w, (X, y, mask))
-
-    def body(s):
-        w, e, _ = s
-        w, wrong = epoch(w)
-        return w, e + 1, wrong.sum()
-
-    return jax.lax.while_loop(lambda s: (s[2] > 0) & (s[1] < cap), body, (w, epochs, mistakes))
 
 
 @partial(jax.jit, static_argnames=("d", "n_buf", "noise"))
