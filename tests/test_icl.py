@@ -286,3 +286,32 @@ def test_check7_verdict_and_exit_status(tmp_path, monkeypatch, capsys):
     report = (tmp_path / "bad" / "report.md").read_text()
     assert "| ICL |" in report and "**fails**" in report and "equal to the reference simulator step by step and to the " \
         "direct estimator: NO (8 prompts differ)" in report
+
+
+def test_check7_exact_failure_probability_by_enumeration():
+    """Check 7's exact failure probability (experiments.exact.contexts_failure, m = 1) recomputed by an
+    independent route: every length-n token sequence enumerated in rational arithmetic, the empirical
+    distribution's TV to PROBS compared with EPS exactly. Also the values the closing note quotes."""
+    import itertools
+    from fractions import Fraction
+
+    from experiments.exact import contexts_failure
+    from experiments.icl_check import EPS, PROBS
+
+    p = [Fraction(str(x)) for x in PROBS]
+    eps = Fraction(str(EPS))
+    quoted = {2: 0.700, 4: 0.685, 8: 0.346}
+    for n in (1, 2, 3, 4, 6, 8):
+        total = Fraction(0)
+        for seq in itertools.product(range(len(p)), repeat=n):
+            counts = [seq.count(v) for v in range(len(p))]
+            tv = sum(abs(Fraction(c, n) - q) for c, q in zip(counts, p)) / 2
+            if tv > eps:
+                prob = Fraction(1)
+                for v in seq:
+                    prob *= p[v]
+                total += prob
+        got = contexts_failure(n, np.asarray([PROBS]), EPS)
+        assert abs(float(got) - float(total)) < 1e-12, (n, float(got), float(total))
+        if n in quoted:
+            assert round(float(total), 3) == quoted[n], (n, float(total))
