@@ -2,7 +2,8 @@
 
 The envelope is drawn for both caches: the full cache (every key; exact while every score is an integer
 below 2^p) and the evicting cache (one key per cell; exact while the score gaps, of order M, beat the
-rounding bound, and the head read-out's integers fit the dtype -- see tm_transformer/transformer/evict.py).
+rounding bound -- see tm_transformer/transformer/evict.py; the head is read out as +-1 bits, exact in every
+dtype, so it no longer caps bfloat16: the dashed bfloat16 line reaches the int32 recency cap, 67M steps).
 
 Per dtype three numbers at a free head range (R = T + 8): the a-priori envelope, the certified frontier
 (the first T at which real runs no longer certify every step) and the first real failure (the first T

@@ -261,7 +261,8 @@ def precision_frontier(rows, beta_rows=(), head_ranges=(4, 100, 1000)):
     free range the certified frontier (square) and the first real failure (cross). Right: the smallest
     softmax beta, the a-priori bound and the old ln 4N as curves, ``beta_rows`` measured as points.
 
-    Dashed: the evicting cache's a-priori envelope (``evict_envelope_R{R}``, when the rows have it).
+    Dashed: the evicting cache's a-priori envelope (``evict_envelope_R{R}``, when the rows have it; the
+    head, read out as +-1 bits, limits no dtype, so bfloat16's reaches the int32 recency cap).
 
     ``rows``: one per dtype with ``envelope_R{R}``, ``probe_R{R}`` (None where not probed) and optionally
     ``envelope_free_range``, ``certified_free_range``, ``real_free_range`` (check 6's frontier rows);

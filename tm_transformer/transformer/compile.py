@@ -1,6 +1,6 @@
 """Compiling a Turing machine into the weights of the generic transformer of :mod:`.model`.
 
-Residual stream (d_model = 2n + 3k + 2D + 6 for n states, k symbols, D position bits), in order:
+Residual stream (d_model = 2n + 3k + 3D + 5 for n states, k symbols, D position bits), in order:
 
 =============  ====  ==============================================================
 name           size  meaning
@@ -10,13 +10,13 @@ read           k     symbol under the head, written by attention
 value          k     one-hot symbol this token wrote (the attention value)
 qbits          D     +-1 bits of the current head cell (token field ``head``)
 kbits          D     +-1 bits of the cell this token wrote (token field ``write_pos``)
-head           1     current head cell, an integer
 recency        1     r: step index t for step tokens, 0 for the tape, M(D-1) for the start token
 one            1     constant 1
 next_state     n+1   transition output: one-hot next state, index n = halt
 write          k     transition output: one-hot symbol to write
 move           1     transition output: -1 or +1
 undefined      1     transition output: 1 if the transition is ``---``
+next_qbits     D     head incrementer output: +-1 bits of the next head cell
 =============  ====  ==============================================================
 
 Layer 1, one attention head (d_head = D + 1, d_v = k): query (M qbits, 1), key (kbits, recency),
@@ -26,8 +26,27 @@ value ``value``, output into ``read``. Scores and why the top key is the right o
 1 exactly when state = i and read = j (also when the read symbol carries up to 1/4 of softmax leakage)
 and 0 otherwise, and adds the transition's next state, written symbol and move.
 
-Read-out (the next token): ``state = argmax next_state``, ``symbol = argmax write``, the new head cell
-``head + move`` (an integer), the written cell ``head``, and the ``undefined`` flag.
+Layer 1 second MLP block (``mlp2``, the head incrementer; the same weights for every machine): the
+next head's bits from the current head's bits and the move, with threshold units only. Cell c is coded
+in offset binary (id = c + R, bit j of the id as -1 / +1); moving by +1 flips bit j exactly when every
+lower bit is +1 (a carry), by -1 when every lower bit is -1 (a borrow). Per bit j, 10 ReLU units:
+
+* copy: ``relu(qbits_j) - relu(-qbits_j)`` = ``qbits_j`` into ``next_qbits_j``;
+* for each direction d = +-1 and each value sg = +-1 of bit j, the AND of the D-literals
+  ``d qbits_i = 1 (i < j)``, ``sg qbits_j = 1``, ``d move = 1``: their sum s is the integer j + 2 when all
+  hold and <= j otherwise (each literal is +-1), so ``relu(s - (j+1)) - relu(s - (j+2))`` is exactly 1 or
+  0; the pair writes -2 sg into ``next_qbits_j`` (flipping the bit).
+
+Every value involved is an integer of magnitude <= D + 2, exact in every dtype (bfloat16 included), so
+the head is exact at any distance -- unlike a residual scalar ``head + move``, which bfloat16 holds
+exactly only below 2^8. No wrap flag is needed: the current id is <= 2R <= 2^D - 2 (2^D is even and
+>= 2R + 1), so +1 never wraps, and -1 from id 0 wraps to 2^D - 1 > 2R, which the read-out reports as
+out of range like any id > 2R. Under softmax the move is still exactly +-1 (the transition units'
+thresholds absorb up to 1/4 of leakage), so the incrementer is exact there too.
+
+Read-out (the next token): ``state = argmax next_state``, ``symbol = argmax write``, the new head cell's
+bits ``next_qbits`` (``head_bits``, decided when each is within 1/4 of +-1; the id sum_j [bit_j > 0] 2^j is
+the cell + R, the token's head field), the written cell (the current head), and the ``undefined`` flag.
 
 Prompt: one token per initial-tape cell c (``write_pos`` = c, ``value`` = its symbol, recency 0), then
 the start token (state A, head 0, no written cell, value blank, recency M(D-1)); then one token per step.
@@ -43,8 +62,8 @@ from ..errors import PrecisionError, ToolkitError
 from ..machine import HALT, TuringMachine
 from .envelope import position_bits
 
-FIELDS = ("state", "read", "value", "qbits", "kbits", "head", "recency", "one", "next_state", "write", "move",
-          "undefined")
+FIELDS = ("state", "read", "value", "qbits", "kbits", "recency", "one", "next_state", "write", "move",
+          "undefined", "next_qbits")
 
 
 @dataclass(frozen=True)
@@ -62,8 +81,8 @@ class Layout:
     @cached_property
     def sizes(self) -> dict[str, int]:
         n, k, D = self.n, self.k, self.D
-        return {"state": n, "read": k, "value": k, "qbits": D, "kbits": D, "head": 1, "recency": 1, "one": 1,
-                "next_state": n + 1, "write": k, "move": 1, "undefined": 1}
+        return {"state": n, "read": k, "value": k, "qbits": D, "kbits": D, "recency": 1, "one": 1,
+                "next_state": n + 1, "write": k, "move": 1, "undefined": 1, "next_qbits": D}
 
     @cached_property
     def slices(self) -> dict[str, slice]:
@@ -142,8 +161,9 @@ def compile_machine(machine: TuringMachine, max_steps: int, head_range: int = 10
     L = Layout(n, k, int(head_range))
     M = int(max_steps) + 1
     params = _shared_weights(L, M)
-    params = {**params, "layers": [{"attn": params["layers"][0]["attn"],
-                                     "mlp": {**params["layers"][0]["mlp"], "w2": _transition_weights(machine, L)}}]}
+    shared = params["layers"][0]
+    params = {**params, "layers": [{"attn": shared["attn"], "mlp": {**shared["mlp"], "w2": _transition_weights(machine, L)},
+                                     "mlp2": shared["mlp2"]}]}
     return CompiledMachine(machine, L, M, params)
 
 
@@ -159,7 +179,6 @@ def _shared_weights(L: Layout, M: int) -> dict:
     bits = cell_bits(L.R)
     head_tab = np.zeros((L.n_cells, d))
     head_tab[:, s["qbits"]] = bits
-    head_tab[:, s["head"].start] = np.arange(L.n_cells) - L.R
     wpos_tab = np.zeros((L.n_cells + 1, d))
     wpos_tab[:L.n_cells, s["kbits"]] = bits
     sym_tab = np.zeros((k + 1, d))
@@ -196,8 +215,8 @@ def _shared_weights(L: Layout, M: int) -> dict:
     r_write[_rows(s["write"]), np.arange(k)] = 1
     r_read = np.zeros((d, k))
     r_read[_rows(s["read"]), np.arange(k)] = 1
-    r_head = np.zeros(d)
-    r_head[[s["head"].start, s["move"].start]] = 1
+    r_head_bits = np.zeros((d, D))
+    r_head_bits[_rows(s["next_qbits"]), np.arange(D)] = 1
     r_undef = np.zeros(d)
     r_undef[s["undefined"].start] = 1
 
@@ -206,13 +225,37 @@ def _shared_weights(L: Layout, M: int) -> dict:
         "embed": {"state": state_tab, "head": head_tab, "write_pos": wpos_tab, "symbol": sym_tab},
         "embed_scalar": {"recency": e_rec},
         "layers": [{"attn": {"wq": wq, "wk": wk, "wv": wv, "wo": wo},
-                    "mlp": {"w1": w1, "b1": b1, "w2": None}}],
+                    "mlp": {"w1": w1, "b1": b1, "w2": None}, "mlp2": incrementer_weights(L)}],
         "readout": {"state": r_state, "symbol": r_write, "read": r_read},
-        "readout_scalar": {"head": r_head, "undefined": r_undef},
+        "readout_scalar": {"head_bits": r_head_bits, "undefined": r_undef},
     }
     for leaf in _numpy_leaves(params):
         leaf.setflags(write=False)
     return params
+
+
+def incrementer_weights(L: Layout) -> dict:
+    """The head incrementer ``mlp2`` (see the module docstring): w1 (d, 10 D), b1 (10 D,), w2 (10 D, d).
+
+    Units of bit j: 10 j + (0, 1) copy; 10 j + 2 + 4 a + 2 b + (0, 1) the AND pair of direction
+    d = (+1, -1)[a] and bit value sg = (+1, -1)[b]."""
+    D, d, s = L.D, L.d_model, L.slices
+    q, mv, nq = s["qbits"].start, s["move"].start, s["next_qbits"].start
+    w1, b1, w2 = np.zeros((d, 10 * D)), np.zeros(10 * D), np.zeros((10 * D, d))
+    for j in range(D):
+        u = 10 * j
+        w1[q + j, u], w1[q + j, u + 1] = 1, -1
+        w2[u, nq + j], w2[u + 1, nq + j] = 1, -1
+        for a, dr in enumerate((1, -1)):
+            for b, sg in enumerate((1, -1)):
+                v = u + 2 + 4 * a + 2 * b
+                for i in range(j):
+                    w1[q + i, v: v + 2] = dr
+                w1[q + j, v: v + 2] = sg
+                w1[mv, v: v + 2] = dr
+                b1[v: v + 2] = (-(j + 1), -(j + 2))
+                w2[v, nq + j], w2[v + 1, nq + j] = -2 * sg, 2 * sg
+    return {"w1": w1, "b1": b1, "w2": w2}
 
 
 def _numpy_leaves(tree):

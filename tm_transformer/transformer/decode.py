@@ -23,8 +23,10 @@ the reason at the first failure, so a returned trace is one whose every step was
 * ``gap`` (hardmax): the top score is strictly above the runner-up (no tie decided by position);
 * ``softmax``: the top key keeps >= 3/4 of the weight (the transition MLP reads 1/4 .. 3/4 as 0 .. 1);
 * ``embed``: the token's integer fields (its recency) are exactly representable in the dtype;
-* ``readout``: each categorical read-out (state, symbol, read) wins by >= 1/2, the head read-out is
-  within 1/4 of an integer of magnitude < 2^p, and the ``undefined`` flag within 1/4 of 0 or 1.
+* ``readout``: each categorical read-out (state, symbol, read) wins by >= 1/2, each of the next head's
+  bits (``head_bits``, from the incrementer block of :mod:`.compile`) is within 1/4 of +-1, and the
+  ``undefined`` flag within 1/4 of 0 or 1. The head id is the offset-binary code of the bits (cell + R):
+  no residual scalar holds the head, so it is exact at any distance in every dtype.
 
 The head leaving +-R is reported as ``range``. ``certify=False`` decodes without raising (the frontier
 measurement uses it to find where uncertified runs first go wrong).
@@ -251,15 +253,19 @@ def _position(params, tabs, fields, carry: Carry, i, st: Static):
         att = _attend(params, tabs, fields, cache, i, q, st)
     heads, top = model.finish_attention(att, st.beta)
     x = x + model.attn_out(layer, heads)
-    x = x + model.mlp(layer, x)
+    x = model.feed_forward(layer, x)
     logits = model.readout_logits(params, x)
     out = {name: jnp.argmax(logits[name]).astype(jnp.int32) for name in params["readout"]}
 
     stepping = (i >= P - 1) & live  # this position's output is a machine step
     undefined_val = logits["undefined"].astype(jnp.float32)
     undefined = undefined_val > 0.5
-    head_val = logits["head"].astype(jnp.float32)
-    new_head = jnp.round(head_val).astype(jnp.int32)
+    # the next head: +-1 bits (offset binary, id = cell + R) from the incrementer; id > 2R is out of range
+    head_bits = logits["head_bits"].astype(jnp.float32)  # (D,)
+    bit = head_bits > 0
+    new_id = jnp.sum(jnp.where(bit, jnp.left_shift(1, jnp.arange(head_bits.shape[-1], dtype=jnp.int32)), 0))
+    bits_ok = jnp.all(jnp.abs(head_bits - jnp.where(bit, 1.0, -1.0)) <= 0.25)
+    new_head = new_id.astype(jnp.int32) - R
     executes = stepping & ~undefined
     out_of_range = (new_head < -R) | (new_head > R)
 
@@ -271,7 +277,7 @@ def _position(params, tabs, fields, carry: Carry, i, st: Static):
     scores_ok = _integral(q) & keys_integral & (att.absdot[0] <= exact_int * (1 - 2.0 ** -16))
     margin = jnp.minimum(jnp.minimum(_margin(logits["state"]), _margin(logits["symbol"])), _margin(logits["read"]))
     readout_ok = (jnp.abs(undefined_val - jnp.round(undefined_val)) <= 0.25) & (
-        undefined | ((jnp.abs(head_val - new_head) <= 0.25) & (jnp.abs(head_val) < exact_int) & (margin >= 0.5)))
+        undefined | (bits_ok & (margin >= 0.5)))
     gap = (att.best[0] - att.second[0]).astype(jnp.float32)
     err = (jnp.where(stepping & ~readout_ok, ERR_READOUT, 0) | jnp.where(executes & out_of_range, ERR_RANGE, 0))
     if st.cache == "evict":  # scores need not be integers: the gap must beat the rounding bound
@@ -637,18 +643,10 @@ def _failure_message(b, machine, flags, step, c, st: Static, env) -> str:
         why.append(f"softmax attention kept only {float(c.min_top[b]):.3g} < 3/4 of its weight on the top key "
                    f"(raise beta; the a-priori bound is {env.beta_needed:.4g})")
     if flags & ERR_READOUT:
-        far = int(c.lo[b]) if abs(int(c.lo[b])) > abs(int(c.hi[b])) else int(c.hi[b])
-        if abs(far) >= 2 ** st.p:
-            # |head + move| = 2^p is representable, but so is the rounding of 2^p + 1 to it: not accepted
-            why.append(f"the head reached cell {far}: the head read-out (head + move, a residual scalar) must stay "
-                       f"below 2^{st.p} = {2 ** st.p} in magnitude to be exact in {st.dtype} (|head + move| >= "
-                       f"2^{st.p}: {2 ** st.p} + 1 would round to {2 ** st.p} too); run in float32, or pass "
-                       f"--steps {max(step - 1, 0)}")
         if float(c.min_margin[b]) < 0.5:
             why.append(f"a categorical read-out was not decisive (margin {float(c.min_margin[b]):.3g} < 1/2)")
-        if abs(far) < 2 ** st.p and float(c.min_margin[b]) >= 0.5:
-            why.append("the head read-out was not within 1/4 of an integer, or the undefined flag not within 1/4 "
-                       "of 0 or 1")
+        else:
+            why.append("a head bit was not within 1/4 of +-1, or the undefined flag not within 1/4 of 0 or 1")
     if flags & ERR_EMBED:
         why.append(f"a token's recency is not representable in {st.dtype}")
     where = f"at step {step}" if step > 0 else "in the prompt"

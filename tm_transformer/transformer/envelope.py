@@ -16,6 +16,10 @@ exactly, in any summation order, as long as
 
     (T + 1) D + T <= 2^p        i.e.    T <= T_exact(p, R) = floor((2^p - D) / (D + 1)).
 
+The head needs no envelope of its own: it is carried and read out as +-1 bits, computed by the head
+incrementer block (:mod:`.compile`) from small integers only, exact in every dtype at every distance
+(format 1 read it out as the residual scalar head + move, which bfloat16 held exactly only below 2^8).
+
 The envelope is a *sufficient* condition known before the run. Every run is also certified step by step
 from its own numbers (:mod:`.decode`): a certified step is exact whatever the envelope says, so the
 envelope refuses only hopeless runs -- M D > 2^p, where not even the first step's scores fit -- and

@@ -171,12 +171,14 @@ def evict_limit(dtype: str, R: int) -> int:
 def a_priori(dtype: str, T: int, R: int, M: int) -> dict:
     """The a-priori picture of an evicted-cache run: the smallest score gap (M - T, the default key
     against the worst other cell), the certificate's error 2 e at the largest sum of |products|, whether
-    the attention certifies at every step, and whether the head cells stay exact in the dtype."""
+    the attention certifies at every step, and whether the head cells stay exact in the dtype -- always:
+    the head is carried and read out as +-1 bits (the incrementer block of :mod:`.compile`), never as an
+    integer in the residual, so no dtype limits it (format 1's scalar head + move needed |head| + 1 < 2^p)."""
     D = position_bits(R)
     err = 2 * error_coefficient(dtype, D + 1) * M * (2 * D - 1)
     gap = M - T
     return {"min_gap": gap, "error_bound": err, "attention_ok": gap > err and M * (2 * D - 1) < _MAX_FINITE[dtype],
-            "head_exact": R + 1 < 2 ** MANTISSA_BITS[dtype]}
+            "head_exact": True}
 
 
 # ---------------------------------------------------------------- run time (one machine; vmap for batches)
@@ -324,8 +326,6 @@ def check_not_hopeless(dtype: str, T: int, R: int, M: int) -> None:
 
 def evict_envelope(dtype: str, R: int) -> int:
     """Steps every run at head range R certifies a priori with the evicting cache: the attention at any
-    length up to :func:`evict_limit`, and the head read-out (head + move, a residual scalar) exact while
-    |head| + 1 < 2^p -- always when R <= 2^p - 2, else for runs of at most 2^p - 2 steps."""
-    T = evict_limit(dtype, R)
-    cap = 2 ** MANTISSA_BITS[dtype] - 2
-    return T if R <= cap else min(T, cap)
+    length up to :func:`evict_limit`; the head (+-1 bits from the incrementer block) is exact in every
+    dtype, so it adds no limit (format 1's residual-scalar head capped bfloat16 at 2^8 - 2 steps)."""
+    return evict_limit(dtype, R)

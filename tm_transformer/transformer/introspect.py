@@ -52,10 +52,12 @@ def describe(cm: CompiledMachine, show_weights: bool = True) -> str:
     layer = p["layers"][0]
     out = [f"machine      {cm.machine}",
            f"d_model      {L.d_model}   ({', '.join(f'{n}:{L.sizes[n]}' for n in FIELDS)})",
-           f"layers       1 (attention: 1 head, d_head {L.D + 1}, d_v {L.k}; MLP: {layer['mlp']['w1'].shape[1]} ReLU units)",
+           f"layers       1 (attention: 1 head, d_head {L.D + 1}, d_v {L.k}; MLP: {layer['mlp']['w1'].shape[1]} ReLU units; "
+           f"head incrementer MLP: {layer['mlp2']['w1'].shape[1]} ReLU units)",
            f"positions    cells -{L.R}..{L.R} in D = {L.D} bits; scale M = {cm.M} (runs up to {cm.max_steps} steps)",
            "token fields state, head, write_pos, symbol (categorical), recency (scalar)",
-           "read-out     state = argmax next_state, symbol = argmax write, head = head + move, undefined"]
+           "read-out     state = argmax next_state, symbol = argmax write, head = bits of next_qbits (offset binary, "
+           "cell + R; exact in every dtype), undefined"]
     out.append(transition_table(cm))
     if show_weights:
         dims = L.dim_names()
@@ -70,6 +72,11 @@ def describe(cm: CompiledMachine, show_weights: bool = True) -> str:
         units = [f"u({i},{j}){'ab'[t]}" for i in range(L.n) for j in range(L.k) for t in range(2)]
         out.append(_named_matrix("W_1", layer["mlp"]["w1"], dims, units, limit=6))
         out.append(_named_matrix("W_2", layer["mlp"]["w2"], units, dims, limit=4 * L.n * L.k))
+        out.append("MLP2 (the head incrementer: per bit j, 2 copy units and 4 AND pairs (direction, bit value))")
+        inc = [f"b{j}{name}" for j in range(L.D) for name in
+               ("c+", "c-", "R1a", "R1b", "R0a", "R0b", "L1a", "L1b", "L0a", "L0b")]
+        out.append(_named_matrix("W_1", layer["mlp2"]["w1"], dims, inc, limit=6))
+        out.append(_named_matrix("W_2", layer["mlp2"]["w2"], inc, dims, limit=6))
     return "\n".join(out)
 
 

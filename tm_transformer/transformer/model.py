@@ -6,7 +6,8 @@ sizes run together once padded to common shapes):
 * a token is a dict of integer fields ``{name: int}``, embedded as ``x = sum_f E_f[token_f] +
   sum_s token_s * e_s`` -- lookup tables ``E_f`` of shape (vocab_f, d_model) for categorical fields,
   vectors ``e_s`` of shape (d_model,) for scalar fields; ``x`` has shape (d_model,);
-* each layer is ``x += W_o attn(x W_q, K, V)`` then ``x += relu(x W_1 + b_1) W_2 + b_2`` with
+* each layer is ``x += W_o attn(x W_q, K, V)`` then ``x += relu(x W_1 + b_1) W_2 + b_2`` (and, when the
+  layer has a second MLP block ``mlp2``, ``x += relu(x W_1' + b_1') W_2'`` after it) with
   ``W_q, W_k`` of shape (H, d_model, d_head), ``W_v`` (H, d_model, d_v), ``W_o`` (H, d_v, d_model);
 * the read-out gives, per categorical output field, ``argmax(x R_f)`` with ``R_f`` of shape
   (d_model, vocab_f), and per scalar output field ``x . r_s``.
@@ -112,11 +113,17 @@ def finish_attention(state: AttnState, beta):
     return state.acc / state.norm[:, None], 1 / state.norm
 
 
-def mlp(layer: Params, x: jax.Array) -> jax.Array:
-    """``relu(x W_1 + b_1) W_2`` (+ ``b_2`` when the layer has one)."""
-    m = layer["mlp"]
+def mlp(layer: Params, x: jax.Array, block: str = "mlp") -> jax.Array:
+    """``relu(x W_1 + b_1) W_2`` (+ ``b_2`` when the block has one) of the layer's MLP block ``block``."""
+    m = layer[block]
     out = jax.nn.relu(x @ m["w1"] + m["b1"]) @ m["w2"]
     return out + m["b2"] if "b2" in m else out
+
+
+def feed_forward(layer: Params, x: jax.Array) -> jax.Array:
+    """The residual after the layer's MLP blocks: ``x + mlp(x)``, then ``+ mlp2(.)`` when present."""
+    x = x + mlp(layer, x)
+    return x + mlp(layer, x, "mlp2") if "mlp2" in layer else x
 
 
 def attn_out(layer: Params, heads: jax.Array) -> jax.Array:

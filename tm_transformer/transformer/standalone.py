@@ -9,10 +9,11 @@ initial-tape cell c (write_pos c, its symbol, recency 0) and the start token (st
 written cell, symbol 0, recency M(D-1)). Each position i then computes
 
     q, k_i, v_i = x W_q, x W_k, x W_v;   a = v_j for j = argmax_{j <= i} q . k_j   (first on ties)
-    x' = x + a W_o;   x'' = x' + relu(x' W_1 + b_1) W_2
+    x1 = x + a W_o;   x2 = x1 + relu(x1 W_1 + b_1) W_2;   x3 = x2 + relu(x2 W2_1 + b2_1) W2_2
 
-and reads the next token off x'': state = argmax x'' R_state (n = halt), symbol = argmax x'' R_symbol,
-head = round(x'' . r_head), write_pos = the current head, recency = step number; it stops at the halt
+(W2: the head incrementer block mlp2) and reads the next token off x3: state = argmax x3 R_state (n = halt),
+symbol = argmax x3 R_symbol, head = sum_j [(x3 R_head_bits)_j > 0] 2^j - R (offset binary), write_pos =
+the current head, recency = step number; it stops at the halt
 state, or before an undefined transition (x'' . r_undefined > 1/2). Arithmetic in float64.
 """
 import argparse
@@ -52,12 +53,13 @@ def decode(w, cfg, steps=None, tape=()):
         a = values[int(np.argmax(np.stack(keys) @ q))]
         x = x + a @ w["layers.0.attn.w_o"][0]
         x = x + np.maximum(x @ w["layers.0.mlp.w_1"] + w["layers.0.mlp.b_1"], 0) @ w["layers.0.mlp.w_2"]
+        x = x + np.maximum(x @ w["layers.0.mlp2.w_1"] + w["layers.0.mlp2.b_1"], 0) @ w["layers.0.mlp2.w_2"]
         if x @ w["readout.undefined"] > 0.5:
             reason = "undefined"  # stopped before an undefined transition (counted as halted, as tmt does)
             break
         state, symbol = int(np.argmax(x @ w["readout.state"])), int(np.argmax(x @ w["readout.symbol"]))
         cells[head] = symbol
-        new_head = int(round(float(x @ w["readout.head"])))
+        new_head = int(np.sum((x @ w["readout.head_bits"] > 0) * 2 ** np.arange(D))) - R
         if abs(new_head) > R:
             raise SystemExit(f"the head left the range +-{R} at step {t + 1}")
         t += 1

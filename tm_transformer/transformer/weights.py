@@ -1,10 +1,11 @@
 """Weights as a file: the compiled transformer's named arrays in safetensors, with its configuration.
 
-Names (shapes for n states, k symbols, D position bits, d = d_model, u = 2 n k hidden units):
+Names (shapes for n states, k symbols, D position bits, d = d_model, u = 2 n k hidden units, h = 10 D
+incrementer units):
 
 =========================  ==============  =============================================
 ``embed.state``            (n+2, d)        rows 0..n-1 one-hot states; n (halt), n+1 (none)
-``embed.head``             (2R+1, d)       cell c: +-1 bits of c into ``qbits``, c into ``head``
+``embed.head``             (2R+1, d)       cell c: +-1 bits of c + R into ``qbits``
 ``embed.write_pos``        (2R+2, d)       cell c: bits into ``kbits``; row 2R+1: no cell
 ``embed.symbol``           (k+1, d)        one-hot written symbol into ``value``; row k: none
 ``embed.recency``          (d,)            the scalar recency field's direction
@@ -16,16 +17,20 @@ Names (shapes for n states, k symbols, D position bits, d = d_model, u = 2 n k h
 ``layers.0.mlp.w_1``       (d, u)          unit pair (i, j) reads state i and symbol j
 ``layers.0.mlp.b_1``       (u,)            -5/4, -7/4 per pair
 ``layers.0.mlp.w_2``       (u, d)          the transition table
+``layers.0.mlp2.w_1``      (d, h)          head incrementer: copy and carry/borrow AND units
+``layers.0.mlp2.b_1``      (h,)            -(j+1), -(j+2) per AND pair of bit j
+``layers.0.mlp2.w_2``      (h, d)          into ``next_qbits`` (copy, or flip on a carry)
 ``readout.state``          (d, n+1)        argmax: next state (n = halt)
 ``readout.symbol``         (d, k)          argmax: symbol written
 ``readout.read``           (d, k)          argmax: symbol read (for the trace)
-``readout.head``           (d,)            next head cell = head + move
+``readout.head_bits``      (d, D)          +-1 bits of the next head cell + R (``next_qbits``)
 ``readout.undefined``      (d,)            1 before an undefined transition
 =========================  ==============  =============================================
 
 The metadata holds ``config`` (JSON: machine, n_states, n_symbols, head_range, M, steps, d_model,
-residual dimension names). :func:`load` rebuilds the parameter tree the decoder runs, so an edited
-weight changes the run.
+residual dimension names, ``format``). :func:`load` rebuilds the parameter tree the decoder runs, so an
+edited weight changes the run. Format 2 reads the head out as bits (format 1's scalar ``readout.head``,
+head + move, was exact in bfloat16 only below 2^8); format-1 files are refused with one line.
 """
 from __future__ import annotations
 
@@ -39,7 +44,7 @@ from ..errors import ToolkitError
 from ..machine import TuringMachine
 from .compile import CompiledMachine, Layout
 
-FORMAT = "tm-transformer-weights/1"
+FORMAT = "tm-transformer-weights/2"
 
 # (file name, path in the parameter tree)
 NAMES = (
@@ -50,8 +55,10 @@ NAMES = (
     ("layers.0.attn.w_v", ("layers", 0, "attn", "wv")), ("layers.0.attn.w_o", ("layers", 0, "attn", "wo")),
     ("layers.0.mlp.w_1", ("layers", 0, "mlp", "w1")), ("layers.0.mlp.b_1", ("layers", 0, "mlp", "b1")),
     ("layers.0.mlp.w_2", ("layers", 0, "mlp", "w2")),
+    ("layers.0.mlp2.w_1", ("layers", 0, "mlp2", "w1")), ("layers.0.mlp2.b_1", ("layers", 0, "mlp2", "b1")),
+    ("layers.0.mlp2.w_2", ("layers", 0, "mlp2", "w2")),
     ("readout.state", ("readout", "state")), ("readout.symbol", ("readout", "symbol")),
-    ("readout.read", ("readout", "read")), ("readout.head", ("readout_scalar", "head")),
+    ("readout.read", ("readout", "read")), ("readout.head_bits", ("readout_scalar", "head_bits")),
     ("readout.undefined", ("readout_scalar", "undefined")),
 )
 
@@ -80,9 +87,11 @@ def tree_from_named(arrays: dict[str, np.ndarray]) -> dict:
             "layers": [{"attn": {"wq": a["layers.0.attn.w_q"], "wk": a["layers.0.attn.w_k"],
                                  "wv": a["layers.0.attn.w_v"], "wo": a["layers.0.attn.w_o"]},
                         "mlp": {"w1": a["layers.0.mlp.w_1"], "b1": a["layers.0.mlp.b_1"],
-                                "w2": a["layers.0.mlp.w_2"]}}],
+                                "w2": a["layers.0.mlp.w_2"]},
+                        "mlp2": {"w1": a["layers.0.mlp2.w_1"], "b1": a["layers.0.mlp2.b_1"],
+                                 "w2": a["layers.0.mlp2.w_2"]}}],
             "readout": {"state": a["readout.state"], "symbol": a["readout.symbol"], "read": a["readout.read"]},
-            "readout_scalar": {"head": a["readout.head"], "undefined": a["readout.undefined"]}}
+            "readout_scalar": {"head_bits": a["readout.head_bits"], "undefined": a["readout.undefined"]}}
 
 
 @dataclass(frozen=True)
@@ -157,9 +166,14 @@ def load(path) -> Weights:
         raise ToolkitError(f"weights file {str(path)!r} is not a readable safetensors file: {exc}") from None
     try:
         cfg = json.loads(meta["config"])
+        fmt = cfg.get("format")
         n, k, R, M = (int(cfg[key]) for key in ("n_states", "n_symbols", "head_range", "M"))
     except (KeyError, ValueError, TypeError):
         raise ToolkitError(f"weights file {str(path)!r} has no tm-transformer config in its metadata") from None
+    if fmt != FORMAT:
+        why = (" (a scalar head read-out, exact in bfloat16 only below 2^8; re-export it with tmt export)"
+               if fmt == "tm-transformer-weights/1" else "")
+        raise ToolkitError(f"weights file {str(path)!r} is format {fmt!r}, expected {FORMAT!r}{why}")
     if min(n, k, R, M) < 1:
         raise ToolkitError(f"weights file {str(path)!r}: config needs positive n_states, n_symbols, head_range, M")
     params = tree_from_named(arrays)
@@ -174,10 +188,11 @@ def load(path) -> Weights:
 
 def shapes(L: Layout) -> dict[str, tuple[int, ...]]:
     """The shape of every named array for a layout (the table in the module docstring)."""
-    n, k, d, D, u = L.n, L.k, L.d_model, L.D, 2 * L.n * L.k
+    n, k, d, D, u, h = L.n, L.k, L.d_model, L.D, 2 * L.n * L.k, 10 * L.D
     return {"embed.state": (n + 2, d), "embed.head": (L.n_cells, d), "embed.write_pos": (L.n_cells + 1, d),
             "embed.symbol": (k + 1, d), "embed.recency": (d,), "embed.bias": (d,),
             "layers.0.attn.w_q": (1, d, D + 1), "layers.0.attn.w_k": (1, d, D + 1), "layers.0.attn.w_v": (1, d, k),
             "layers.0.attn.w_o": (1, k, d), "layers.0.mlp.w_1": (d, u), "layers.0.mlp.b_1": (u,),
-            "layers.0.mlp.w_2": (u, d), "readout.state": (d, n + 1), "readout.symbol": (d, k),
-            "readout.read": (d, k), "readout.head": (d,), "readout.undefined": (d,)}
+            "layers.0.mlp.w_2": (u, d), "layers.0.mlp2.w_1": (d, h), "layers.0.mlp2.b_1": (h,),
+            "layers.0.mlp2.w_2": (h, d), "readout.state": (d, n + 1), "readout.symbol": (d, k),
+            "readout.read": (d, k), "readout.head_bits": (d, D), "readout.undefined": (d,)}
