@@ -188,11 +188,15 @@ def init(S: int, d_head: int, d_v: int, jdtype, cdtype, layout: str, id_dtypes: 
     per slot (packed); the live-slot count, the slot attended at the previous position, and the
     element-wise largest |key|."""
     if layout == "dense":
-        cache = {"keys": jnp.zeros((S, d_head), jdtype), "values": jnp.zeros((S, d_v), jdtype)}
+        # the keys as computed in the run's dtype, *held* in the accumulator dtype cdtype (every float16,
+        # bfloat16 or float32 number is a float32 exactly, so these are the same numbers): the per-step
+        # score pass then reads them as they are instead of converting all S keys at every step
+        cache = {"keys": jnp.zeros((S, d_head), cdtype), "values": jnp.zeros((S, d_v), jdtype)}
     else:
         cache = {name: jnp.zeros((S,), dt) for name, dt in id_dtypes.items()}
         cache["rec"] = jnp.zeros((S,), jnp.int32)
-    cache.update(live=jnp.int32(0), last=jnp.int32(-1), last_key=jnp.zeros((d_head,), jdtype),
+    key_dtype = cdtype if layout == "dense" else jdtype
+    cache.update(live=jnp.int32(0), last=jnp.int32(-1), last_key=jnp.zeros((d_head,), key_dtype),
                  kmax=jnp.zeros((d_head,), cdtype))
     return cache
 
@@ -249,7 +253,7 @@ def store(cache: dict, tabs, token: dict, rec, key, value, q, rec_mask, layout: 
     # a finished machine stores nothing (out of range: dropped), so its slots never run out
     slot = jnp.where(live_token, jnp.where(replace, a, cache["live"]), capacity(cache))
     if layout == "dense":
-        new = {"keys": cache["keys"].at[slot].set(key, mode="drop"),
+        new = {"keys": cache["keys"].at[slot].set(key.astype(cache["keys"].dtype), mode="drop"),  # exact widening
                "values": cache["values"].at[slot].set(value, mode="drop")}
     else:
         new = {name: cache[name].at[slot].set(token[name].astype(cache[name].dtype), mode="drop")
