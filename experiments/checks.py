@@ -19,7 +19,7 @@ from tm_transformer.bounds.compare import compare
 from . import figures
 from . import exact
 from .arguments import for_claim
-from .montecarlo import PERCEPTRON_MAX_EPOCHS, constant_cost, count_failures, has_reduction
+from .montecarlo import PERCEPTRON_MAX_EPOCHS, auto_sampler, constant_cost, count_failures, has_reduction
 from .nstar import CONTEXT_TARGETS, SEQUENCE_TARGETS, context_probs, exact_coin, nstar, sequence_probs
 from .protocol import KAPPA, decide, test_n
 from .stats import ALPHA, agrees_with
@@ -119,6 +119,7 @@ def check_contexts(out: Path, quick: bool = True, seed: int = 0, progress: bool 
     res = CheckResult("contexts")
     # quick: simulated points (V > 3) only with one context; V <= 3 is exact everywhere
     points = [g for g in product(*grid.values()) if not (quick and g[0] > 3 and g[1] > 1)]
+    searched: dict = {}  # (V, m, eps, delta) -> {family: NStar}
     for V, m, eps, delta in _bar(points, "C1 contexts", progress):
         if target is not None:
             family = (target,)
@@ -126,9 +127,11 @@ def check_contexts(out: Path, quick: bool = True, seed: int = 0, progress: bool 
             family = CONTEXT_TARGETS
         else:
             family = ("uniform", "near-uniform")
-        ns = nstar("contexts", dict(V=V, m=m, eps=eps, delta=delta), worst_case=True, targets=family,
-                   trials=trials_for(delta, quick), seed=seed, max_points=_max_points(quick),
-                   random_allocation=random_allocation)
+        family, skipped = _families_at(family, searched, (V, m, eps), delta, grid["delta"], exact_point=V <= 3 and not random_allocation)
+        per = {name: nstar("contexts", dict(V=V, m=m, eps=eps, delta=delta), target=name, trials=trials_for(delta, quick),
+                           seed=seed, max_points=_max_points(quick), random_allocation=random_allocation) for name in family}
+        searched[(V, m, eps, delta)] = per
+        ns = max(per.values(), key=lambda r: r.n_star)
         probs = context_probs(ns.target, m, V, seed)
         kw = dict(probs=probs, eps=eps, random_allocation=random_allocation)
         tag = f"contexts/{ns.target}/{random_allocation}/{V}/{m}/{eps}/{delta}"
@@ -136,7 +139,8 @@ def check_contexts(out: Path, quick: bool = True, seed: int = 0, progress: bool 
         res.rows.append(_nstar_row(
             ns, f, {"V": V, "m": m, "eps": eps, "delta": delta}, V == grid["V"][0] and m == grid["m"][0] and
             eps == max(grid["eps"]) and delta == max(grid["delta"]), kw, tag, targets_searched=",".join(family),
-            sampler="exact" if ns.exact else ("reduced" if has_reduction("contexts", kw) else "direct"),
+            targets_not_searched=skipped,
+            sampler="exact" if ns.exact else auto_sampler("contexts", kw, ns.n_star // m),
             union_bound=get("union_contexts").evaluate(m=m, V=V, eps=eps, delta=delta)))
     _test_points(res, "contexts", quick, seed, per=lambda r: r["m"],
                  exact_fn=lambda r, n: exact.contexts_failure(n, r["_kw"]["probs"], r["eps"])
@@ -144,7 +148,7 @@ def check_contexts(out: Path, quick: bool = True, seed: int = 0, progress: bool 
                  simulate=lambda r: has_reduction("contexts", r["_kw"]))
     v = decide("C1", "max over the m contexts of TV(in-context, fine-tuned next-token distribution)", res.rows, res.tests,
                note=f"induction-head estimator; n* is the largest over the target family searched per point; contexts "
-                    f"{'drawn at random' if random_allocation else 'allocated evenly'}")
+                    f"{'drawn at random' if random_allocation else 'allocated evenly'}" + _replan_note(res.rows))
     sim = [_under_bound(res.rows, "union_bound", "union_contexts")]
     if not random_allocation:
         sim.append(_consistency(res.tests))
@@ -154,6 +158,46 @@ def check_contexts(out: Path, quick: bool = True, seed: int = 0, progress: bool 
     res.figures += _plot_nstar(res, out, "contexts_nstar", x="V", series="m", claim="C1", ref="union_bound",
                                title="C1: n* vs V (hardest target found)")
     return res
+
+
+def _replan_note(rows: list[dict]) -> str:
+    skipped = [r for r in rows if r.get("targets_not_searched")]
+    if not skipped:
+        return ""
+    return (f"; at delta = {min(r['delta'] for r in rows):g} only the target families that were the hardest, or could "
+            f"not be told apart from it, at the next larger delta of the same (V, m, eps) were searched ({len(skipped)} "
+            f"of {sum(r['delta'] == min(x['delta'] for x in rows) for r in rows)} points searched fewer than all; "
+            "columns targets_searched and targets_not_searched of contexts.csv)")
+
+
+def _families_at(family: tuple, searched: dict, point: tuple, delta: float, deltas: list, exact_point: bool):
+    """The target families searched at ``delta`` (the grid's smallest, below 0.01 -- the costly end, where a
+    count takes 100/delta trials), and a note on the ones not searched. A family is searched there when at
+    the next larger delta of the same (V, m, eps) it was the hardest or could not be told apart from it:
+    its certified interval [n*_lo, n*_hi] reaches the hardest family's n*_lo (for exact n*: its n* is
+    within 5% of the hardest's). Families clearly easier at the larger delta are not searched (their
+    n* there is listed in the note); every family is searched at every other delta."""
+    if delta != min(deltas) or delta >= 0.01 or len(family) < 2:
+        return family, ""
+    previous = sorted(d for d in deltas if d > delta)[0]
+    before = searched.get((*point, previous))
+    if not before:
+        return family, ""
+    hardest = max(before.values(), key=lambda r: r.n_star)
+    keep, notes = [], []
+    for name in family:
+        r = before.get(name)
+        if r is None:
+            keep.append(name)
+            continue
+        reach = r.n_star_hi if r.n_star_hi is not None else r.horizon
+        tied = (r.n_star >= 0.95 * hardest.n_star) if exact_point else reach >= hardest.n_star_lo
+        if r is hardest or tied:
+            keep.append(name)
+        else:
+            notes.append(f"{name} (at delta={previous:g}: n* {r.n_star} in [{r.n_star_lo}, {reach}], "
+                         f"below the hardest {hardest.target}'s {hardest.n_star_lo})")
+    return tuple(keep), "; ".join(notes)
 
 
 def _test_points(res: CheckResult, setting: str, quick: bool, seed: int, per=lambda r: 1, exact_fn=None,

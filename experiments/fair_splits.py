@@ -20,6 +20,12 @@ def words_needed(total: int, levels: int) -> int:
     return levels * max(1, math.ceil(total / 32))
 
 
+def prefix_sums(x: jnp.ndarray) -> jnp.ndarray:
+    """Inclusive prefix sums along the last axis, as a log-depth associative scan: the same integers as
+    ``jnp.cumsum``, which XLA's CPU backend computes as a reduce-window, quadratic in the length."""
+    return jax.lax.associative_scan(jnp.add, x, axis=x.ndim - 1)
+
+
 def split_counts(words: jnp.ndarray, roots: jnp.ndarray, levels: int) -> jnp.ndarray:
     """words (levels * W,) uint32 with 32 W >= sum(roots); roots (R,) int32 -> (R, 2^levels) int32 counts,
     each row Multinomial(roots[r], uniform over 2^levels)."""
@@ -28,9 +34,9 @@ def split_counts(words: jnp.ndarray, roots: jnp.ndarray, levels: int) -> jnp.nda
     for lev in range(levels):
         w = jnp.concatenate([words[lev * W:(lev + 1) * W], jnp.zeros((1,), jnp.uint32)])
         cum = jnp.concatenate([jnp.zeros((1,), jnp.int32),
-                               jnp.cumsum(jax.lax.population_count(w[:-1]).astype(jnp.int32))])
+                               prefix_sums(jax.lax.population_count(w[:-1]).astype(jnp.int32))])
         r = counts.reshape(-1)
-        b = jnp.concatenate([jnp.zeros((1,), jnp.int32), jnp.cumsum(r)])
+        b = jnp.concatenate([jnp.zeros((1,), jnp.int32), prefix_sums(r)])
         below = w[b >> 5] & ((jnp.uint32(1) << (b & 31).astype(jnp.uint32)) - jnp.uint32(1))
         ones_before = cum[b >> 5] + jax.lax.population_count(below).astype(jnp.int32)
         left = ones_before[1:] - ones_before[:-1]

@@ -39,7 +39,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import exact, fair_splits, reduced, store
+from . import exact, fair_splits, reduced, store, tree_counts
 from .devices import ordered_sum, round_up, split, to_host
 from .jit_cache import release_if_crowded
 from .streams import stream_base, stream_key, trial_words
@@ -332,7 +332,7 @@ def _count_perceptron(n: int, trials: int, seed: int, tag: str, d: int, n_buf: i
 
 
 def count_failures(setting: str, n: int, trials: int, seed: int, tag: str, sampler: str = "auto", pad_to: int = 0,
-                   **kw) -> dict:
+                   stop_above: int | None = None, **kw) -> dict:
     """Failures of ``trials`` seeded trials at sample size n; batches of trials, never a loop per trial.
 
     Returns {'failures', 'trials', 'mean_error', 'sampler'} and, for the perceptron, 'unconverged'
@@ -341,19 +341,37 @@ def count_failures(setting: str, n: int, trials: int, seed: int, tag: str, sampl
     (a scan over n then compiles one shape). The fair-split samplers lay out their words by buffer size,
     so the draws, not their distribution, depend on it: compare counts at one padding (common random
     numbers along a scan). Results are stored in the active point store (:mod:`experiments.store`)
-    and taken from it when the same measurement was made before."""
+    and taken from it when the same measurement was made before.
+
+    ``stop_above``: stop after the first batch of trials at which the failures exceed it (not for the
+    perceptron); 'trials' and 'failures' then count the trials run, and 'stopped' is True. A search that
+    only asks whether failures <= stop_above out of ``trials`` gets the same answer."""
     if setting == "halfspace":
         _check_halfspace(kw)
-    sampler = _sampler(setting, kw, sampler)
+    sampler = _sampler(setting, kw, sampler, n, pad_to)
     key = {"setting": setting, "n": int(n), "trials": int(trials), "seed": int(seed), "tag": tag, "sampler": sampler,
            "pad_to": int(pad_to), "kw": kw}
-    return store.memo("count", key, lambda: _count(setting, n, trials, seed, tag, sampler, pad_to, **kw))
+    if stop_above is not None:
+        key["stop_above"] = int(stop_above)
+    return store.memo("count", key, lambda: _count(setting, n, trials, seed, tag, sampler, pad_to, stop_above, **kw))
 
 
-def _count(setting: str, n: int, trials: int, seed: int, tag: str, sampler: str, pad_to: int, **kw) -> dict:
+def _stopped(out: dict, stop_above, total: int, done: int, trials: int) -> bool:
+    """Whether a count stops after ``done`` trials (failures ``total`` > stop_above); marks ``out``."""
+    if stop_above is None or total <= stop_above or done >= trials:
+        return False
+    out.update(trials=done, stopped=True)
+    return True
+
+
+def _count(setting: str, n: int, trials: int, seed: int, tag: str, sampler: str, pad_to: int, stop_above=None,
+           **kw) -> dict:
     release_if_crowded()
+    if sampler == "tree":
+        return _count_tree(setting, n, trials, seed, tag, tree_plan(setting, n, pad_to, kw), pad_to=pad_to,
+                           stop_above=stop_above, **kw)
     if sampler == "reduced":
-        return _count_reduced(setting, n, trials, seed, tag, pad_to=pad_to, **kw)
+        return _count_reduced(setting, n, trials, seed, tag, pad_to=pad_to, stop_above=stop_above, **kw)
     if setting not in ("contexts", "coin", "sequences", "halfspace"):
         raise ValueError(f"unknown setting {setting!r}")
     base = stream_base(seed, tag)
@@ -373,7 +391,7 @@ def _count(setting: str, n: int, trials: int, seed: int, tag: str, sampler: str,
             k, u, e = _count_perceptron(n, trials, seed, tag, kw["d"], _buffer(n), kw["eps"], kw.get("max_epochs", PERCEPTRON_MAX_EPOCHS),
                                         float(kw.get("noise", 0.0)))
             return {"failures": k, "trials": trials, "mean_error": e / trials, "sampler": "direct", "unconverged": u}
-    total, unconv, err_sum = 0, 0, 0.0
+    total, unconv, err_sum, ran = 0, 0, 0.0, {}
     for start, count, size in _sizes(trials, TRIAL_BATCH):
         args = (base, jnp.uint32(start))
         if setting == "contexts":
@@ -389,7 +407,10 @@ def _count(setting: str, n: int, trials: int, seed: int, tag: str, sampler: str,
             unconv += u
         total += k
         err_sum += e
-    out = {"failures": total, "trials": trials, "mean_error": err_sum / trials, "sampler": "direct"}
+        if _stopped(ran, stop_above, total, start + count, trials):
+            break
+    done = ran.get("trials", trials)
+    out = {"failures": total, "trials": trials, "mean_error": err_sum / done, "sampler": "direct", **ran}
     if setting == "halfspace":
         out["unconverged"] = unconv
     return out
@@ -438,6 +459,32 @@ def _sequences_reduced_batch(key, start, n, probs, eps, thr, reading, levels, wo
     return split(err), split(fail)
 
 
+@partial(jax.jit, static_argnames=("rmax", "steps", "L", "size"))
+def _contexts_tree_batch(key, start, n_c, probs, eps, thr, thr_total, qi, a, off, width, table, rmax, steps, L, size):
+    """Contexts with n_c examples each: counts by binomial inversion down a tree (:mod:`.tree_counts`),
+    one word per node."""
+    m, V = probs.shape
+
+    def one(w):
+        counts = tree_counts.counts(w, jnp.full((m,), n_c, jnp.int32), qi, a, off, width, table, rmax, steps, L)[:, :V]
+        return contexts_decision(counts, counts.sum(1), probs, eps, thr, thr_total)
+
+    err, fail = jax.vmap(one)(trial_words(key, _trials(start, size), m * ((1 << L) - 1)))
+    return split(err), split(fail)
+
+
+@partial(jax.jit, static_argnames=("reading", "rmax", "steps", "L", "size"))
+def _sequences_tree_batch(key, start, n, probs, eps, thr, qi, a, off, width, table, reading, rmax, steps, L, size):
+    W = probs.shape[0]
+
+    def one(w):
+        counts = tree_counts.counts(w, n[None], qi, a, off, width, table, rmax, steps, L)[0, :W]
+        return sequence_decision(counts, n, probs, eps, reading, thr)
+
+    err, fail = jax.vmap(one)(trial_words(key, _trials(start, size), (1 << L) - 1))
+    return split(err), split(fail)
+
+
 def _levels(q: int) -> int | None:
     """log2 q for a power of two q >= 2, else None."""
     return q.bit_length() - 1 if q >= 2 and q & (q - 1) == 0 else None
@@ -470,17 +517,44 @@ def constant_cost(setting: str, kw: dict) -> bool:
     return setting == "coin" or (setting == "halfspace" and _learner(kw["d"], kw.get("learner", "consistent")) == "midpoint")
 
 
-def _sampler(setting: str, kw: dict, sampler: str) -> str:
-    """'reduced' or 'direct' for this setting; 'auto' picks the reduction where one exists."""
-    has_reduction_ = has_reduction(setting, kw)
+def _sampler(setting: str, kw: dict, sampler: str, n: int = 1, pad_to: int = 0) -> str:
+    """'reduced', 'tree' or 'direct' for this count; 'auto' picks the cheapest exact sampler there is (the
+    reductions, the tree where it costs fewer words, else direct; see :func:`auto_sampler`)."""
     if sampler == "auto":
-        return "reduced" if has_reduction_ else "direct"
-    if sampler == "reduced" and not has_reduction_:
+        return auto_sampler(setting, kw, n, pad_to)
+    if sampler == "reduced" and not has_reduction(setting, kw):
         raise ValueError(f"sampler: no exact reduction for this {setting!r} case (there is one for the coin, the "
                          "plane midpoint, the gradient step and uniform targets over 2^L outcomes); use 'direct' or 'auto'")
-    if sampler not in ("reduced", "direct"):
-        raise ValueError(f"sampler: expected 'auto', 'reduced' or 'direct', got {sampler!r}")
+    if sampler == "tree" and tree_plan(setting, n, pad_to, kw) is None:
+        raise ValueError(f"sampler: no tree plan for this {setting!r} case (contexts allocated evenly or sequences, "
+                         f"at most {tree_counts.MAX_TABLES} distinct split probabilities); use 'direct' or 'auto'")
+    if sampler not in ("reduced", "tree", "direct"):
+        raise ValueError(f"sampler: expected 'auto', 'reduced', 'tree' or 'direct', got {sampler!r}")
     return sampler
+
+
+def auto_sampler(setting: str, kw: dict, n: int, pad_to: int = 0) -> str:
+    """The sampler 'auto' picks for a count: for contexts and sequences the fair splits (uniform targets
+    over 2^L outcomes) or the tree, whichever costs less per trial (fair splits: L bits per padded
+    example; tree: one word and a bisection per node, weighted as TREE_NODE_COST words), the tree for
+    other targets where it has a plan, else direct; the reductions of the other settings."""
+    fair = has_reduction(setting, kw)
+    if setting not in ("contexts", "sequences") or kw.get("random_allocation", False):
+        return "reduced" if fair else "direct"
+    plan = tree_plan(setting, n, pad_to, kw)
+    if plan is None:
+        return "reduced" if fair else "direct"
+    if not fair:
+        return "tree"
+    rows = np.asarray(kw["probs"]).shape[0] if setting == "contexts" else 1
+    Q = np.asarray(kw["probs"]).shape[-1]
+    examples = _buffer(rows * max(n, pad_to)) if setting == "contexts" else _buffer(max(n, pad_to))
+    fair_words = fair_splits.words_needed(examples, _levels(Q))
+    tree_words = rows * ((1 << plan.L) - 1) * TREE_NODE_COST * plan.steps
+    return "tree" if tree_words < fair_words else "reduced"
+
+
+TREE_NODE_COST = 0.7  # a bisection step of a node, in Threefry words (measured: 0.6-0.9 on the C1 grid)
 
 
 def _check_halfspace(kw: dict) -> None:
@@ -494,7 +568,8 @@ def _check_halfspace(kw: dict) -> None:
 REDUCED_BATCH = 1 << 18  # trials per call: a reduced trial is a few words, so batches can be large
 
 
-def _count_reduced(setting: str, n: int, trials: int, seed: int, tag: str, pad_to: int = 0, **kw) -> dict:
+def _count_reduced(setting: str, n: int, trials: int, seed: int, tag: str, pad_to: int = 0, stop_above=None,
+                   **kw) -> dict:
     key = stream_key(seed, tag)
     n_buf = _buffer(max(n, pad_to))
     if setting == "coin":
@@ -519,7 +594,7 @@ def _count_reduced(setting: str, n: int, trials: int, seed: int, tag: str, pad_t
     else:
         learner = _learner(kw["d"], kw.get("learner", "consistent"))
         words = 2 if learner == "midpoint" else reduced.gd_words(kw["d"], n_buf, float(kw.get("noise", 0.0)))
-    total, err_sum = 0, 0.0
+    total, err_sum, ran = 0, 0.0, {}
     # about 2^20 words (4 MiB) in flight: cache-sized batches are fastest, and memory stays bounded for any n
     batch = max(64, min(REDUCED_BATCH, 1 << ((1 << 20) // words).bit_length() - 1))
     # one compiled shape per call: whole batches, or one power of two when all trials fit in one; the
@@ -541,10 +616,53 @@ def _count_reduced(setting: str, n: int, trials: int, seed: int, tag: str, pad_t
         k, e = _sums(count, *out)
         total += k
         err_sum += e
-    out = {"failures": total, "trials": trials, "mean_error": err_sum / trials, "sampler": "reduced"}
+        if _stopped(ran, stop_above, total, start + count, trials):
+            break
+    out = {"failures": total, "trials": trials, "mean_error": err_sum / ran.get("trials", trials), "sampler": "reduced",
+           **ran}
     if setting == "halfspace":
         out["unconverged"] = 0
     return out
+
+
+def tree_plan(setting: str, n: int, pad_to: int, kw: dict):
+    """The :mod:`.tree_counts` plan of a contexts (contexts allocated evenly) or sequences count, or None
+    where there is none (random contexts, other settings, or too many distinct split probabilities)."""
+    if setting == "contexts" and not kw.get("random_allocation", False):
+        probs = np.asarray(kw["probs"], dtype=np.float64)
+    elif setting == "sequences":
+        probs = np.asarray(kw["probs"], dtype=np.float64)[None, :]
+    else:
+        return None
+    return tree_counts.plan(probs, _buffer(max(n, pad_to)))
+
+
+def _count_tree(setting: str, n: int, trials: int, seed: int, tag: str, plan, pad_to: int = 0, stop_above=None,
+                **kw) -> dict:
+    key = stream_key(seed, tag)
+    probs = np.asarray(kw["probs"])
+    tabs = dict(rmax=plan.rmax, steps=plan.steps, L=plan.L)
+    if setting == "contexts":
+        thr = _contexts_thresholds(probs, n, kw["eps"], False, pad_to)
+        args = (jnp.int32(n), jnp.asarray(probs, jnp.float32), kw["eps"], *thr, *plan.arrays)
+        words = probs.shape[0] * ((1 << plan.L) - 1)
+    else:
+        args = (jnp.int32(n), jnp.asarray(probs, jnp.float32), kw["eps"], _sequence_threshold(probs, n, kw["eps"], kw["reading"]),
+                *plan.arrays)
+        tabs["reading"] = kw["reading"]
+        words = (1 << plan.L) - 1
+    batch = max(64, min(REDUCED_BATCH, 1 << ((1 << 18) // words).bit_length() - 1))
+    size = round_up(batch if trials > batch else max(min(1024, batch), 1 << int(np.ceil(np.log2(trials)))))
+    total, err_sum, ran = 0, 0.0, {}
+    for start in range(0, trials, batch):
+        count = min(batch, trials - start)
+        fn = _contexts_tree_batch if setting == "contexts" else _sequences_tree_batch
+        k, e = _sums(count, *fn(key, jnp.uint32(start), *args, **tabs, size=size))
+        total += k
+        err_sum += e
+        if _stopped(ran, stop_above, total, start + count, trials):
+            break
+    return {"failures": total, "trials": trials, "mean_error": err_sum / ran.get("trials", trials), "sampler": "tree", **ran}
 
 
 def _contexts_thresholds(probs, n_c: int, eps: float, random_allocation: bool, pad_to: int = 0):

@@ -27,7 +27,7 @@ from .outdir import STORE
 
 # the modules whose sources compute a point (the engine, the n* search, the exact enumerations, the
 # statistics) and the bounds package (n*'s horizons and its `exact` flag come from the bounds)
-_MODULES = ("montecarlo", "streams", "reduced", "fair_splits", "exact", "nstar", "stats", "devices")
+_MODULES = ("montecarlo", "streams", "reduced", "fair_splits", "tree_counts", "exact", "nstar", "stats", "devices")
 _active: "PointStore | None" = None
 
 

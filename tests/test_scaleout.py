@@ -28,7 +28,8 @@ import json, numpy as np
 from experiments.montecarlo import count_failures
 ctx, ctx3, seq = np.full((2, 4), 0.25), np.tile([0.5, 0.3, 0.2], (2, 1)), np.full(8, 1 / 8)
 cases = [("coin", 30, 3000, dict(p=0.3, eps=0.1)), ("contexts", 9, 3000, dict(probs=ctx, eps=0.2)),
-         ("contexts", 9, 500, dict(probs=ctx3, eps=0.2)), ("sequences", 20, 3000, dict(probs=seq, eps=0.2, reading="tv")),
+         ("contexts", 9, 500, dict(probs=ctx3, eps=0.2, sampler="direct")), ("contexts", 9, 3000, dict(probs=ctx3, eps=0.2)),
+         ("sequences", 20, 3000, dict(probs=seq, eps=0.2, reading="tv")),
          ("halfspace", 20, 3000, dict(d=2, eps=0.1)), ("halfspace", 20, 3000, dict(d=3, eps=0.2, learner="gd")),
          ("halfspace", 30, 700, dict(d=3, eps=0.1, learner="perceptron", max_epochs=12))]
 results = [count_failures(s, n, T, 3, "scaleout", **kw) for s, n, T, kw in cases]

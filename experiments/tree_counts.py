@@ -1,0 +1,175 @@
+"""Multinomial counts by conditional binomial inversion down a binary tree of outcomes: one random word
+per tree node, whatever the number of examples.
+
+Outcomes 0..Q-1 are padded with zero-probability outcomes to 2^L and arranged as the leaves of a
+complete binary tree; node i of level l covers outcomes [i 2^(L-l), (i + 1) 2^(L-l)). Given its count
+r, a node's left child gets k ~ Binomial(r, q), q = P(left half) / P(node), and the right one r - k;
+the children's counts are then split in turn. This is exactly the multinomial (the chain rule of the
+multinomial over a nested partition); the counts of a context's leaves are its outcome counts.
+
+Each binomial is drawn by inversion from one uint32 word u, with the thresholds of
+:func:`experiments.reduced.binomial_thresholds`: T_j = round(2^32 F(j)), F the Binomial(r, q) CDF in
+float64, and k = #{j < r : u >= T_j}, so P(k <= j) = T_j / 2^32 -- within 2^-32 of F(j) (the coin's
+convention; a node's probability of any set of counts is exact to 2^-32 times the set's size, and the
+joint distribution of the counts to the sum of that over the nodes). Only the thresholds strictly
+inside (0, 2^32) matter: below them u >= 0 always holds, above them never; a table keeps, per split
+probability q and count r, that window (about 13 standard deviations wide), and a fixed number of
+bisection steps finds k in it.
+
+Tables are per distinct q (rounded to 2^-44, far below the 2^-32 rounding of the thresholds), so the
+method pays off when the targets share few split probabilities: identical rows of contexts, uniform
+or i.i.d.-structured sequence distributions.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+
+import jax.numpy as jnp
+import numpy as np
+from scipy import stats
+
+TWO32 = 2 ** 32
+MAX_TABLES = 32          # distinct split probabilities served by tables (more: the direct sampler)
+MAX_ENTRIES = 24_000_000  # table entries in all (uint32): about 100 MB
+
+
+def _round_q(q: float) -> float:
+    return float(np.round(q * 2.0 ** 44) / 2.0 ** 44)
+
+
+def levels(Q: int) -> int:
+    return max(1, (Q - 1).bit_length())
+
+
+def split_probabilities(probs: np.ndarray) -> np.ndarray:
+    """probs (R, Q) -> (R, 2^L - 1) float64: the left-split probability q of every node, level by level
+    (node (l, i) at column 2^l - 1 + i). A node of probability 0 gets q = 0 (its count is 0)."""
+    probs = np.asarray(probs, dtype=np.float64)
+    R, Q = probs.shape
+    L = levels(Q)
+    p = np.concatenate([probs, np.zeros((R, (1 << L) - Q))], 1)
+    out = []
+    for lev in range(L):
+        blocks = p.reshape(R, 1 << lev, -1)  # (R, nodes, leaves per node)
+        half = blocks.shape[-1] // 2
+        left, total = blocks[..., :half].sum(-1), blocks.sum(-1)
+        q = np.where(total > 0, left / np.where(total > 0, total, 1.0), 0.0)
+        out.append(np.clip(q, 0.0, 1.0))
+    return np.concatenate(out, 1)
+
+
+@lru_cache(maxsize=64)
+def table(q: float, R: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Inversion windows of Binomial(r, q) for every r in 0..R: (a (R + 1,), width (R + 1,), thresholds)
+    with row r's thresholds T_a .. T_(a + width - 1) (the ones in (0, 2^32)) at offset sum(width[:r]);
+    T_j = 0 for j < a."""
+    a = np.zeros(R + 1, np.int64)
+    width = np.zeros(R + 1, np.int64)
+    rows = []
+    for r in range(1, R + 1):
+        mu, sd = r * q, math.sqrt(r * q * (1 - q))
+        lo, hi = max(0, int(mu - 12 * sd) - 12), min(r - 1, int(mu + 12 * sd) + 12)
+        while True:
+            j = np.arange(lo, hi + 1)
+            T = np.floor(stats.binom.cdf(j, r, q) * float(TWO32) + 0.5)
+            if (lo == 0 or T[0] == 0) and (hi == r - 1 or T[-1] >= TWO32):
+                break
+            lo, hi = max(0, lo - 64), min(r - 1, hi + 64)  # never seen: the window was too narrow
+        inside = (T > 0) & (T < TWO32)
+        a[r] = lo + int((T == 0).sum())
+        width[r] = int(inside.sum())
+        rows.append(T[inside])
+    thr = np.concatenate(rows).astype(np.uint32) if rows else np.zeros(0, np.uint32)
+    return a, width, thr
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a jitted batch needs: ``arrays`` = (qi (R or 1, nodes) int32, the table index per node (one
+    row when every row shares it); a, off, width (tables * (rmax + 1),) int32, per table and count r the
+    window's first k, its offset in thr and its width; thr (entries,) uint32), as device arrays."""
+    arrays: tuple
+    rmax: int
+    steps: int          # bisection steps: 2^steps - 1 >= every width
+    L: int
+
+
+def entries_estimate(qs, R: int) -> float:
+    return sum(26 * math.sqrt(max(q * (1 - q), 1e-4)) * (2 / 3) * R ** 1.5 + R for q in qs)
+
+
+_plans: dict = {}
+
+
+def plan(probs: np.ndarray, rmax: int) -> Plan | None:
+    """A plan for rows ``probs`` (R, Q) with counts up to ``rmax``, or None when the tables would be too
+    many or too large (the caller then draws directly). Cached (the last few)."""
+    probs = np.asarray(probs, dtype=np.float64)
+    key = (probs.shape, probs.tobytes(), int(rmax))
+    if key in _plans:
+        return _plans[key]
+    q = np.vectorize(_round_q)(split_probabilities(probs))
+    if bool(np.all(q == q[:1])):
+        q = q[:1]  # every row splits alike: one row of table indices serves all
+    distinct = sorted(set(q.ravel().tolist()))
+    if len(distinct) > MAX_TABLES or entries_estimate(distinct, rmax) > MAX_ENTRIES:
+        out = None
+    else:
+        out = _plan(tuple(distinct), int(rmax), q)
+    if len(_plans) >= 8:
+        _plans.pop(next(iter(_plans)))
+    _plans[key] = out
+    return out
+
+
+def _plan(distinct: tuple, rmax: int, q: np.ndarray) -> Plan:
+    index = {v: i for i, v in enumerate(distinct)}
+    qi = np.vectorize(index.__getitem__)(q).astype(np.int32)
+    a, width, thr, off = [], [], [], []
+    base = 0
+    for v in distinct:
+        ta, tw, tt = table(v, rmax)
+        a.append(ta)
+        width.append(tw)
+        off.append(base + np.concatenate([[0], np.cumsum(tw)[:-1]]))
+        thr.append(tt)
+        base += tt.size
+    width_all = np.concatenate(width)
+    steps = max(1, int(width_all.max(initial=0)).bit_length())
+    L = int(math.log2(q.shape[1] + 1))
+    arrays = tuple(jnp.asarray(x) for x in (qi, np.concatenate(a).astype(np.int32),
+                                            np.concatenate(off).astype(np.int32), width_all.astype(np.int32),
+                                            np.concatenate(thr + [np.zeros(1, np.uint32)])))
+    return Plan(arrays, rmax, steps, L)
+
+
+def _take(table, index):
+    """table[index] for indices known to be in bounds (no clamping code in the gather)."""
+    return table.at[index].get(mode="promise_in_bounds")
+
+
+def counts(words: jnp.ndarray, roots: jnp.ndarray, qi, a, off, width, thr, rmax: int, steps: int,
+           L: int) -> jnp.ndarray:
+    """words (R * (2^L - 1),) uint32, roots (R,) int32 (each <= rmax) -> (R, 2^L) int32 counts, row r
+    Multinomial(roots[r], the row's probabilities) (padded outcomes get 0). Node (l, i) of row r reads
+    word r (2^L - 1) + 2^l - 1 + i; qi (R or 1, 2^L - 1) picks its table."""
+    R = roots.shape[0]
+    nodes = (1 << L) - 1
+    u_all = words.reshape(R, nodes)
+    c = roots.astype(jnp.int32)[:, None]
+    last = thr.shape[0] - 1
+    for lev in range(L):
+        lo, hi = (1 << lev) - 1, (1 << (lev + 1)) - 1
+        u = u_all[:, lo:hi]
+        row = qi[:, lo:hi] * (rmax + 1) + c  # (R, nodes at this level)
+        o, w = _take(off, row), _take(width, row)
+        pos = jnp.zeros_like(row)
+        for s in reversed(range(steps)):  # pos = #{window thresholds <= u}, by bisection
+            cand = pos + (1 << s)
+            t = _take(thr, jnp.minimum(o + cand - 1, last))
+            pos = jnp.where((cand <= w) & (t <= u), cand, pos)
+        k = _take(a, row) + pos
+        c = jnp.stack([k, c - k], -1).reshape(R, -1)
+    return c

@@ -1,0 +1,131 @@
+"""The tree sampler (multinomial counts by binomial inversion down a tree of outcomes), the search's early
+stop and the certificate's two looks.
+
+The sampler is checked three ways: its tables against the full inversion thresholds (exact equality),
+its count vectors against the exact multinomial pmf (chi-square at ALPHA, with power: a plan for other
+probabilities is rejected), and its failure counts against the direct simulation (the exact two-sample
+test at ALPHA, with power: the tree at a 1.5x larger n is told apart).
+"""
+import math
+from itertools import product
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy import stats
+
+from experiments import exact, tree_counts
+from experiments.montecarlo import auto_sampler, count_failures
+from experiments.nstar import certify, context_probs, sequence_probs
+from experiments.stats import ALPHA, agrees_with, rates_differ
+from experiments.streams import stream_key, trial_words
+
+TRIALS = 20_000
+
+
+@pytest.mark.parametrize("q", [0.5, 0.3, 0.97, 0.0, 1.0])
+def test_tables_hold_every_inversion_threshold(q):
+    """Row r's window with T_j = 0 before it and 2^32 after it is round(2^32 F(j)) for every j < r."""
+    R = 200
+    a, width, thr = tree_counts.table(q, R)
+    offset = np.concatenate([[0], np.cumsum(width)])
+    for r in range(R + 1):
+        full = np.floor(stats.binom.cdf(np.arange(r), r, q) * 2.0 ** 32 + 0.5)
+        rebuilt = np.full(r, 2.0 ** 32)
+        rebuilt[:a[r]] = 0
+        rebuilt[a[r]:a[r] + width[r]] = thr[offset[r]:offset[r + 1]]
+        assert np.array_equal(rebuilt, full), r
+
+
+def _law_p_value(probs_plan, probs_true, n=6, T=40_000):
+    plan = tree_counts.plan(np.asarray([probs_plan]), 8)
+    Q = len(probs_true)
+    words = trial_words(stream_key(0, "test/tree"), jnp.arange(T, dtype=jnp.uint32), (1 << plan.L) - 1)
+    draw = jax.jit(jax.vmap(lambda w: tree_counts.counts(w, jnp.asarray([n], jnp.int32), *plan.arrays, plan.rmax,
+                                                         plan.steps, plan.L)[0]))
+    counts = np.asarray(draw(words))
+    assert (counts.sum(1) == n).all() and (counts[:, Q:] == 0).all()
+    outcomes = [c for c in product(range(n + 1), repeat=Q) if sum(c) == n]
+    pmf = np.array([math.factorial(n) / math.prod(math.factorial(x) for x in c) * math.prod(p ** x for p, x in zip(probs_true, c))
+                    for c in outcomes])
+    index = {c: i for i, c in enumerate(outcomes)}
+    seen = np.bincount([index[tuple(c)] for c in counts[:, :Q].tolist()], minlength=len(outcomes))
+    keep = pmf * T >= 5
+    return stats.chisquare(np.append(seen[keep], seen[~keep].sum()), np.append(pmf[keep], pmf[~keep].sum()) * T).pvalue
+
+
+def test_tree_counts_have_the_multinomial_law():
+    """All count vectors of 6 examples over 3 outcomes (padded to 4 leaves) against the exact pmf; power:
+    a plan for slightly other probabilities is rejected by the same test."""
+    true = [0.5, 0.3, 0.2]
+    assert _law_p_value(true, true) >= ALPHA
+    assert _law_p_value([0.45, 0.35, 0.2], true) < ALPHA
+
+
+CASES = [  # (setting, n, kw): failure rates near 1/3 or 2/3, where the two-sample test has power
+    ("contexts", 40, dict(probs=context_probs("skewed", 3, 8, 0), eps=0.2)),
+    ("contexts", 70, dict(probs=context_probs("near-uniform", 2, 16, 0), eps=0.2)),
+    ("contexts", 20, dict(probs=np.full((4, 8), 1 / 8), eps=0.27)),
+    ("sequences", 50, dict(probs=sequence_probs("markov", 2, 4), eps=0.15, reading="tv")),
+    ("sequences", 100, dict(probs=sequence_probs("spike", 2, 5), eps=0.05, reading="linf")),
+]
+
+
+@pytest.mark.parametrize("setting,n,kw", CASES)
+def test_tree_sampler_has_the_direct_samplers_failure_rate(setting, n, kw):
+    direct = count_failures(setting, n, TRIALS, 11, "test/tree-law", sampler="direct", **kw)
+    tree = count_failures(setting, n, TRIALS, 12, "test/tree-law", sampler="tree", **kw)
+    assert tree["sampler"] == "tree" and direct["sampler"] == "direct"
+    assert 0.05 < direct["failures"] / TRIALS < 0.95  # the case has power
+    assert not rates_differ(direct["failures"], TRIALS, tree["failures"], TRIALS)
+    wrong = count_failures(setting, math.ceil(1.5 * n), TRIALS, 12, "test/tree-law", sampler="tree", **kw)
+    assert rates_differ(direct["failures"], TRIALS, wrong["failures"], TRIALS)
+
+
+def test_tree_sampler_matches_the_exact_failure_probability():
+    T, n_c, eps = 100_000, 30, 0.2
+    probs = context_probs("skewed", 2, 3, 0)
+    r = count_failures("contexts", n_c, T, 5, "test/tree-exact", sampler="tree", probs=probs, eps=eps)
+    assert agrees_with(r["failures"], T, exact.contexts_failure(n_c, probs, eps))
+    assert not agrees_with(r["failures"], T, exact.contexts_failure(2 * n_c, probs, eps))
+
+
+def test_auto_picks_the_cheaper_exact_sampler():
+    skewed = dict(probs=context_probs("skewed", 16, 16, 0), eps=0.1)
+    assert auto_sampler("contexts", skewed, 800, 1038) == "tree"
+    uniform = dict(probs=np.full((16, 16), 1 / 16), eps=0.1)
+    assert auto_sampler("contexts", uniform, 800, 1038) == "tree"  # fair splits: 4 x 1024 words a trial
+    assert auto_sampler("contexts", dict(probs=np.full((1, 16), 1 / 16), eps=0.1), 20) == "reduced"
+    # Dirichlet rows: 15 split probabilities per context, too many tables for 16 contexts
+    assert auto_sampler("contexts", dict(probs=context_probs("dirichlet", 16, 16, 0), eps=0.1), 800) == "direct"
+    assert auto_sampler("contexts", dict(probs=np.full((2, 4), 1 / 4), eps=0.1, random_allocation=True), 8) == "reduced"
+    with pytest.raises(ValueError, match="sampler: no tree plan"):
+        count_failures("contexts", 5, 10, 0, "x", sampler="tree", probs=context_probs("dirichlet", 16, 16, 0), eps=0.1)
+
+
+@pytest.mark.parametrize("sampler", ["tree", "direct", "reduced"])
+def test_a_count_stopped_early_gives_the_searchs_answer(sampler):
+    kw = dict(probs=np.full((2, 4), 1 / 4), eps=0.2)
+    T = 600_000  # more than one batch of every sampler
+    full = count_failures("contexts", 6, T, 0, "test/stop", sampler=sampler, **kw)
+    stopped = count_failures("contexts", 6, T, 0, "test/stop", sampler=sampler, stop_above=100, **kw)
+    assert full["failures"] > 100 and stopped["stopped"] and stopped["trials"] < T
+    assert 100 < stopped["failures"] <= full["failures"] and stopped["failures"] / stopped["trials"] > 100 / T
+    passing = count_failures("contexts", 6, T, 0, "test/stop", sampler=sampler, stop_above=full["failures"], **kw)
+    assert passing == full
+
+
+def test_the_search_finds_the_same_first_crossing_when_its_counts_stop_early():
+    calls = []
+
+    def failures(n, trials, stream, pad_to=0, stop_above=None):
+        r = count_failures("coin", n, trials, 7, f"stop/{stream}", p=0.5, eps=0.1, pad_to=pad_to, stop_above=stop_above)
+        calls.append(r["trials"])
+        return r["failures"], r["trials"]
+
+    a = certify(failures, 0.05, 4, 10_000, early_stop=True)
+    stopped = sum(t < 10_000 for t in calls)
+    b = certify(lambda n, T, s, p=0: failures(n, T, s, p), 0.05, 4, 10_000)
+    assert a == b and stopped > 0
+    assert "two looks per n" in a[-1]  # 10,000 trials per n: the certificate looks twice
