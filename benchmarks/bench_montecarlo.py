@@ -11,7 +11,7 @@ Two baselines, both one trial per Python iteration with numpy's Generator:
   gradient step), so that the ratio measures the engine, not the reduction.
 
 The engine runs each setting as ``tmt reproduce`` does (``sampler="auto"``: the exact reduction where
-one exists), timed after compilation, best of 3; ``direct engine`` is the same engine drawing whole
+one exists; on a CPU one host device per core, ``TMT_HOST_DEVICES=1`` for one), timed after compilation, best of 3; ``direct engine`` is the same engine drawing whole
 prompts with jax.random (``sampler="direct"``), which isolates what the reductions add; settings whose trials cost a few words whatever n get
 50x more trials, as in the checks. Loops run fewer trials and are scaled per trial.
 
@@ -32,7 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tm_transformer.experiments.montecarlo import constant_cost, count_failures, has_reduction
+from tm_transformer.experiments.devices import use_every_core
+from tm_transformer.experiments.montecarlo import constant_cost, count_failures
 from tm_transformer.transformer.bench import best_time
 
 
@@ -221,6 +222,8 @@ def main(argv=None):
     ap.add_argument("--scaling", help="weak scaling over host devices, e.g. 1,2,4,8")
     ap.add_argument("--figure", help="with --scaling: draw PATH.pdf and PATH.png")
     args = ap.parse_args(argv)
+    if not args.scaling:
+        use_every_core()  # as tmt reproduce does: one host device per core (TMT_HOST_DEVICES=1: one device)
     if args.engine_only:
         print(json.dumps(engine_rates(args.trials)))
         return
@@ -241,16 +244,20 @@ def main(argv=None):
     out = {}
     for name, (setting, n, kw), loop_args, prompt, statistic in cases():
         T = args.trials * (50 if constant_cost(setting, kw) else 1)
+        sampler = count_failures(setting, n, T, 0, "bench", **kw)["sampler"]
         engine = T / best_time(lambda: count_failures(setting, n, T, 0, "bench", **kw))
         direct = args.trials / best_time(lambda: count_failures(setting, n, args.trials, 0, "bench", sampler="direct", **kw))
         p = time_loop(prompt, args.loop_trials, *loop_args)
         s = time_loop(statistic, args.loop_trials, *loop_args)
-        out[name] = {"engine_sampler": "reduced" if has_reduction(setting, kw) else "direct",
+        out[name] = {"engine_sampler": sampler,
                      "engine_trials_per_s": engine, "direct_engine_trials_per_s": direct, "prompt_loop_trials_per_s": p, "statistic_loop_trials_per_s": s,
                      "speedup_vs_prompt_loop": engine / p, "speedup_vs_statistic_loop": engine / s}
     if args.json:
         print(json.dumps(out))
         return
+    import jax
+
+    print(f"engine on {jax.device_count()} {jax.default_backend()} device(s); loops: one Python thread")
     print(f"{'setting':38s} {'engine/s':>10s} {'direct eng./s':>13s} {'prompt loop/s':>14s} {'x':>7s} "
           f"{'stat. loop/s':>13s} {'x':>7s}")
     for name, r in out.items():

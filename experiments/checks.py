@@ -267,7 +267,7 @@ def check_sequences(out: Path, quick: bool = True, seed: int = 0, progress: bool
                 ns, f, {"reading": reading, "V": V, "l": l, "eps": eps, "delta": delta},
                 l == grid["l"][0] and eps == max(grid["eps"]) and delta == max(grid["delta"]), kw, tag,
                 targets_searched=",".join(family),
-                sampler="exact" if ns.exact else ("reduced" if has_reduction("sequences", kw) else "direct"),
+                sampler="exact" if ns.exact else auto_sampler("sequences", kw, ns.n_star),
                 tv_bound=get("tv_sequences").evaluate(l=l, V=V, eps=eps, delta=delta),
                 seq_union_bound=get("seq_union").evaluate(l=l, V=V, eps=eps, delta=delta),
                 tv_lower_bound=get("tv_outcomes_lower").evaluate(l=l, V=V)))

@@ -36,6 +36,35 @@ def split(x):
     return jax.lax.with_sharding_constraint(x, trial_sharding())
 
 
+def use_every_core() -> int | None:
+    """On a CPU, XLA runs a device's share of a batch on one core: give the CPU one host device per core
+    available to this process (``--xla_force_host_platform_device_count``), so the engine's trials use them
+    all. Results do not change (a trial's words and sums do not depend on the device count). Called by
+    ``tmt reproduce / experiment / nstar`` before their first JAX computation; an explicit count in
+    ``XLA_FLAGS`` wins, and ``TMT_HOST_DEVICES=N`` sets N (1: one device). Returns the count set, or None.
+    Only the CPU backend reads the flag: on a GPU the engine's devices are the GPUs."""
+    import os
+
+    from jax._src import xla_bridge
+
+    flags = os.environ.get("XLA_FLAGS", "")
+    if "xla_force_host_platform_device_count" in flags or xla_bridge.backends_are_initialized():
+        return None
+    want = os.environ.get("TMT_HOST_DEVICES", "").strip()
+    if want:
+        if not want.isdigit() or int(want) < 1:
+            from tm_transformer.errors import ToolkitError
+
+            raise ToolkitError(f"TMT_HOST_DEVICES={want!r}: expected a positive integer number of host devices")
+        count = int(want)
+    else:
+        count = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if count <= 1:
+        return None
+    os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={count}".strip()
+    return count
+
+
 def round_up(size: int) -> int:
     """``size`` rounded up to a multiple of the device count (padded trials are masked out)."""
     k = jax.device_count()

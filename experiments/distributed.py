@@ -109,7 +109,11 @@ def _reach(address: str, timeout: float) -> None:
 
 
 def start(args) -> None:
-    """Join the distributed run the command line (or the environment) describes, if any."""
+    """Join the distributed run the command line (or the environment) describes, if any; first give a CPU
+    one host device per core (:func:`~experiments.devices.use_every_core`)."""
+    from .devices import use_every_core
+
+    use_every_core()
     kw = settings(getattr(args, "coordinator", None), getattr(args, "num_processes", None),
                   getattr(args, "process_id", None))
     if kw is None:

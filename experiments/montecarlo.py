@@ -287,6 +287,7 @@ def _halfspace_batch(base, start, n, eps, d, n_buf, learner, max_epochs, noise, 
 PERCEPTRON_MAX_EPOCHS = 1000  # the cap; a trial that hits it is reported as 'unconverged'
 PERCEPTRON_FIRST_CAP = 4  # then doubling: 8, 16, ... up to the cap
 PERCEPTRON_BATCH = 256  # a batch's prompts stay in cache (4096 trials of 256 examples in d = 4: 16 MiB do not)
+PERCEPTRON_CHUNK = 8192  # trials per chunk of a count that may stop early
 PERCEPTRON_TAIL = 16  # the last few stragglers run in batches this small (two compiled shapes in all)
 
 
@@ -305,9 +306,10 @@ def _perceptron_phase(base, t, w, epochs, mistakes, n, cap, d, n_buf, noise):
 
 
 def _count_perceptron(n: int, trials: int, seed: int, tag: str, d: int, n_buf: int, eps: float, max_epochs: int,
-                      noise: float):
+                      noise: float, first: int = 0):
     """(failures, unconverged, sum of errors) of the perceptron run to zero training error (at most
-    ``max_epochs`` passes); the same numbers as :func:`halfspace_error` per trial."""
+    ``max_epochs`` passes) on trials first, ..., first + trials - 1; the same numbers as
+    :func:`halfspace_error` per trial."""
     base = stream_base(seed, tag)
     w = np.zeros((trials, d), np.float32)
     epochs, mistakes = np.zeros(trials, np.int32), np.ones(trials, np.int32)
@@ -320,7 +322,7 @@ def _count_perceptron(n: int, trials: int, seed: int, tag: str, d: int, n_buf: i
             count = idx.size
             size = PERCEPTRON_TAIL if count <= PERCEPTRON_TAIL else PERCEPTRON_BATCH
             pad = np.resize(idx, round_up(size))  # repeated trials fill the batch; their results are dropped
-            out = _perceptron_phase(base, pad.astype(np.uint32), w[pad], epochs[pad], mistakes[pad], jnp.int32(n),
+            out = _perceptron_phase(base, (first + pad).astype(np.uint32), w[pad], epochs[pad], mistakes[pad], jnp.int32(n),
                                     jnp.int32(cap), d=d, n_buf=n_buf, noise=noise)
             w[idx], epochs[idx], mistakes[idx], err[idx] = (to_host(x)[:count] for x in out)
         active = active[(mistakes[active] > 0) & (epochs[active] < max_epochs)]
@@ -343,8 +345,9 @@ def count_failures(setting: str, n: int, trials: int, seed: int, tag: str, sampl
     numbers along a scan). Results are stored in the active point store (:mod:`experiments.store`)
     and taken from it when the same measurement was made before.
 
-    ``stop_above``: stop after the first batch of trials at which the failures exceed it (not for the
-    perceptron); 'trials' and 'failures' then count the trials run, and 'stopped' is True. A search that
+    ``stop_above``: stop after the first batch of trials at which the failures (plus, for halfspaces, the
+    unconverged trials) exceed it; 'trials', 'failures' and 'unconverged' then count the trials run, and
+    'stopped' is True. A search that
     only asks whether failures <= stop_above out of ``trials`` gets the same answer."""
     if setting == "halfspace":
         _check_halfspace(kw)
@@ -388,9 +391,19 @@ def _count(setting: str, n: int, trials: int, seed: int, tag: str, sampler: str,
         learner = _learner(kw["d"], kw.get("learner", "consistent"))
         if learner == "perceptron":  # its passes scan the whole buffer: no padding past _buffer(n) (the
             # first n examples are the same for any buffer: jax.random draws are prefix-stable)
-            k, u, e = _count_perceptron(n, trials, seed, tag, kw["d"], _buffer(n), kw["eps"], kw.get("max_epochs", PERCEPTRON_MAX_EPOCHS),
-                                        float(kw.get("noise", 0.0)))
-            return {"failures": k, "trials": trials, "mean_error": e / trials, "sampler": "direct", "unconverged": u}
+            # with stop_above, in chunks (a trial's result does not depend on the chunk it runs in)
+            chunk = trials if stop_above is None else PERCEPTRON_CHUNK
+            k = u = 0
+            e, ran = 0.0, {}
+            for first in range(0, trials, chunk):
+                ck, cu, ce = _count_perceptron(n, min(chunk, trials - first), seed, tag, kw["d"], _buffer(n), kw["eps"],
+                                               kw.get("max_epochs", PERCEPTRON_MAX_EPOCHS), float(kw.get("noise", 0.0)),
+                                               first=first)
+                k, u, e = k + ck, u + cu, e + ce
+                if _stopped(ran, stop_above, k + u, first + min(chunk, trials - first), trials):
+                    break
+            return {"failures": k, "trials": trials, "mean_error": e / ran.get("trials", trials), "sampler": "direct",
+                    "unconverged": u, **ran}
     total, unconv, err_sum, ran = 0, 0, 0.0, {}
     for start, count, size in _sizes(trials, TRIAL_BATCH):
         args = (base, jnp.uint32(start))
@@ -407,7 +420,7 @@ def _count(setting: str, n: int, trials: int, seed: int, tag: str, sampler: str,
             unconv += u
         total += k
         err_sum += e
-        if _stopped(ran, stop_above, total, start + count, trials):
+        if _stopped(ran, stop_above, total + unconv, start + count, trials):  # the search counts unconverged as failures
             break
     done = ran.get("trials", trials)
     out = {"failures": total, "trials": trials, "mean_error": err_sum / done, "sampler": "direct", **ran}

@@ -254,7 +254,7 @@ def simulated(setting: str, kw: dict, delta: float, trials: int, seed: int, tag:
         return r["failures"] + (r.get("unconverged", 0) if upper else 0), r["trials"]
 
     n, lo, hi, first, f, H, desc = certify(failures, delta, n0, trials, max_points=max_points, pad=pad,
-                                           early_stop=not upper)
+                                           early_stop=True)
     return NStar(scale * n, scale * lo, None if hi is None else scale * hi, False, DEFINITION, target, learner,
                  trials, scale * H, scale * first, f, desc)
 

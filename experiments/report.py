@@ -12,6 +12,7 @@ from pathlib import Path
 from .checks import CHECKS, CheckResult
 from .manifest import manifest, write_json
 from .outdir import STORE, commit, staging_for
+from .nstar import LOOK_FRACTION, LOOK_MIN_TRIALS
 from .protocol import KAPPA
 from .stats import ALPHA
 
@@ -192,7 +193,11 @@ def render(results: dict, verdicts: list, man: dict) -> str:
              "form, C_needed, whose trend along each direction must agree (growing: fails; bounded: holds). "
              f"The calibrated protocol is kept as a further check: the constant calibrated at the easy end of the grid, "
              f"tested everywhere else at {KAPPA:g}x with exact one-sided binomial tests, Holm-corrected per check at "
-             f"level {ALPHA} (column *protocol*).",
+             f"level {ALPHA} (column *protocol*). A simulated n* is certified on a scan of fresh trials with "
+             f"simultaneous {100 * (1 - ALPHA):g}% Clopper-Pearson intervals; with {LOOK_MIN_TRIALS:,} trials or more "
+             f"per scanned n each n is looked at twice (a {LOOK_FRACTION}th of its trials, then all of them only where "
+             f"the first look leaves delta undecided; each look at level alpha / (2 x points)), and the search's counts "
+             "stop once their failures exceed delta x trials (the search's answer is the same).",
              "", f"Run: {'quick' if man['config']['quick'] else 'full'}, seed {man['seed']}, commit `{man['git_commit']}`, "
              f"{man['device']}, {man['seconds']['total']} s.", "", "## Verdicts", "",
              "| claim | reading | verdict | constant | evidence |", "|---|---|---|---|---|"]

@@ -420,3 +420,27 @@ def test_a_kill_between_the_commit_renames_does_not_strand_the_store(tmp_path, m
     os.rename(out, aside / "results")
     resumed = report.run_checks(["measuring"], out, True, 0, progress=False)
     assert resumed["manifest"]["points"]["measured"] == 0 and resumed["manifest"]["points"]["reused"] == len(POINTS)
+
+
+def test_the_commands_give_a_cpu_one_host_device_per_core():
+    """``distributed.start`` (the first thing tmt reproduce / experiment / nstar do) sets one host device per
+    available core unless XLA_FLAGS names a count; TMT_HOST_DEVICES overrides; a bad value is one line."""
+    code = ("import argparse, os, jax; from experiments import distributed; distributed.start(argparse.Namespace()); "
+            "print(jax.device_count(), len(os.sched_getaffinity(0)))")
+    clean = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "TMT_HOST_DEVICES")}
+    base = {"JAX_PLATFORMS": "cpu", "XLA_FLAGS": "", "TMT_HOST_DEVICES": ""}
+
+    def devices(**extra):
+        res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120,
+                             env={**clean, **base, **extra})
+        assert res.returncode == 0, res.stderr[-1000:]
+        return [int(x) for x in res.stdout.split()]
+
+    got, cores = devices()
+    assert got == cores
+    assert devices(TMT_HOST_DEVICES="3")[0] == 3
+    assert devices(TMT_HOST_DEVICES="1")[0] == 1
+    assert devices(XLA_FLAGS="--xla_force_host_platform_device_count=5", TMT_HOST_DEVICES="3")[0] == 5
+    bad = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120,
+                         env={**clean, **base, "TMT_HOST_DEVICES": "two"})
+    assert bad.returncode != 0 and "TMT_HOST_DEVICES='two': expected a positive integer" in bad.stderr

@@ -129,3 +129,13 @@ def test_the_search_finds_the_same_first_crossing_when_its_counts_stop_early():
     b = certify(lambda n, T, s, p=0: failures(n, T, s, p), 0.05, 4, 10_000)
     assert a == b and stopped > 0
     assert "two looks per n" in a[-1]  # 10,000 trials per n: the certificate looks twice
+
+
+def test_a_perceptron_count_stops_early_in_chunks_with_the_same_trials():
+    kw = dict(d=3, eps=0.2, learner="perceptron", max_epochs=50)
+    T = 20_000
+    full = count_failures("halfspace", 8, T, 0, "test/stop-perceptron", **kw)
+    chunked = count_failures("halfspace", 8, T, 0, "test/stop-perceptron", stop_above=T, **kw)
+    assert (chunked["failures"], chunked["unconverged"]) == (full["failures"], full["unconverged"])
+    stopped = count_failures("halfspace", 8, T, 0, "test/stop-perceptron", stop_above=50, **kw)
+    assert stopped["stopped"] and stopped["trials"] < T and stopped["failures"] + stopped["unconverged"] > 50
