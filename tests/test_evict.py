@@ -211,8 +211,10 @@ def test_cli_cache_flag(capsys):
 
 
 @pytest.mark.slow
-def test_bb24_to_its_halt_in_float32_with_the_evicting_cache():
+def test_bb24_to_its_halt_in_bfloat16_with_the_evicting_cache():
+    """BB(2,4) (3.9M steps, the head to cell 2,034) in bfloat16: beyond the 2^8 integers bfloat16 holds,
+    which the head, carried as +-1 bits, never needs."""
     _, text, steps, sigma = SLOW_HALTING[0]
     m = parse_machine(text)
-    out = run(m, None, dtype="float32", cache="evict", head_range=4096, trace=False)
+    out = run(m, None, dtype="bfloat16", cache="evict", layout="dense", head_range=4096, trace=False)
     assert (int(out.steps[0]), int(out.sigma[0]), bool(out.halted[0])) == (steps, sigma, True)
