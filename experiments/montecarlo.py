@@ -448,25 +448,42 @@ def _halfspace_reduced_batch(key, start, n, eps, d, n_buf, learner, noise, size)
     return split(err), split(err > eps)
 
 
-@partial(jax.jit, static_argnames=("m", "levels", "random_allocation", "words", "size"))
-def _contexts_reduced_batch(key, start, n_c, probs, eps, thr, thr_total, m, levels, random_allocation, words, size):
-    """Uniform targets over V = 2^L tokens: counts by fair splits; with random contexts (m = 2^a) the
-    examples are uniform over the m V (context, token) pairs, one tree of a + L levels."""
+def uniform_counts(w, roots, levels: int, top: int, tree, rmax: int, steps: int):
+    """roots (R,) -> (R, 2^levels) counts uniform over 2^levels outcomes: the first ``top`` levels of the
+    tree by binomial inversion (:mod:`.tree_counts`, one word per node; ``tree``: its plan's arrays), the
+    rest by fair splits of the nodes' counts (:mod:`.fair_splits`). Both are exact splits of a node's count
+    into its halves, so any ``top`` gives the same law; the cheapest is used (:func:`hybrid_top`)."""
+    if top == 0:
+        return fair_splits.split_counts(w, roots, levels)
+    R = roots.shape[0]
+    head = R * ((1 << top) - 1)
+    upper = tree_counts.counts(w[:head], roots, *tree, rmax, steps, top)  # (R, 2^top)
+    if top == levels:
+        return upper
+    return fair_splits.split_counts(w[head:], upper.reshape(-1), levels - top).reshape(R, -1)
+
+
+@partial(jax.jit, static_argnames=("m", "levels", "random_allocation", "words", "top", "rmax", "steps", "size"))
+def _contexts_reduced_batch(key, start, n_c, probs, eps, thr, thr_total, tree, m, levels, random_allocation, words,
+                            top, rmax, steps, size):
+    """Uniform targets over V = 2^L tokens: counts by fair splits (below ``top`` levels split by inversion);
+    with random contexts (m = 2^a) the examples are uniform over the m V (context, token) pairs, one tree
+    of a + L levels."""
     def one(w):
         if random_allocation:
             counts = fair_splits.split_counts(w, (m * n_c)[None], levels).reshape(m, -1)
         else:
-            counts = fair_splits.split_counts(w, jnp.full((m,), n_c, jnp.int32), levels)
+            counts = uniform_counts(w, jnp.full((m,), n_c, jnp.int32), levels, top, tree, rmax, steps)
         return contexts_decision(counts, counts.sum(1), probs, eps, thr, thr_total)
 
     err, fail = jax.vmap(one)(trial_words(key, _trials(start, size), words))
     return split(err), split(fail)
 
 
-@partial(jax.jit, static_argnames=("reading", "levels", "words", "size"))
-def _sequences_reduced_batch(key, start, n, probs, eps, thr, reading, levels, words, size):
+@partial(jax.jit, static_argnames=("reading", "levels", "words", "top", "rmax", "steps", "size"))
+def _sequences_reduced_batch(key, start, n, probs, eps, thr, tree, reading, levels, words, top, rmax, steps, size):
     def one(w):
-        return sequence_decision(fair_splits.split_counts(w, n[None], levels)[0], n, probs, eps, reading, thr)
+        return sequence_decision(uniform_counts(w, n[None], levels, top, tree, rmax, steps)[0], n, probs, eps, reading, thr)
 
     err, fail = jax.vmap(one)(trial_words(key, _trials(start, size), words))
     return split(err), split(fail)
@@ -560,11 +577,33 @@ def auto_sampler(setting: str, kw: dict, n: int, pad_to: int = 0) -> str:
     if not fair:
         return "tree"
     rows = np.asarray(kw["probs"]).shape[0] if setting == "contexts" else 1
-    Q = np.asarray(kw["probs"]).shape[-1]
-    examples = _buffer(rows * max(n, pad_to)) if setting == "contexts" else _buffer(max(n, pad_to))
-    fair_words = fair_splits.words_needed(examples, _levels(Q))
-    tree_words = rows * ((1 << plan.L) - 1) * TREE_NODE_COST * plan.steps
-    return "tree" if tree_words < fair_words else "reduced"
+    tree_cost = rows * ((1 << plan.L) - 1) * TREE_NODE_COST * plan.steps
+    return "tree" if tree_cost < _hybrid(setting, kw, n, pad_to)[3] else "reduced"
+
+
+def hybrid_top(setting: str, kw: dict, n: int, pad_to: int = 0):
+    """(top, plan, words) of the cheapest uniform counts for a contexts (allocated evenly) or sequences
+    count: ``top`` tree levels by inversion (its :mod:`.tree_counts` plan, None for 0), the rest by fair
+    splits, ``words`` random words a trial. Cost: TREE_NODE_COST per bisection step of a node, 1 per
+    fair-split word."""
+    return _hybrid(setting, kw, n, pad_to)[:3]
+
+
+def _hybrid(setting: str, kw: dict, n: int, pad_to: int):
+    probs = np.asarray(kw["probs"])
+    rows = probs.shape[0] if setting == "contexts" else 1
+    L = _levels(probs.shape[-1])
+    total = _buffer(rows * max(n, pad_to)) if setting == "contexts" else _buffer(max(n, pad_to))
+    best = (0, None, fair_splits.words_needed(total, L), float(fair_splits.words_needed(total, L)))
+    for top in range(1, L):
+        plan = tree_counts.plan(np.full((1, 1 << top), 1.0 / (1 << top)), _buffer(max(n, pad_to)))
+        if plan is None:
+            break
+        head = rows * ((1 << top) - 1)
+        cost = head * plan.steps * TREE_NODE_COST + fair_splits.words_needed(total, L - top)
+        if cost < best[3]:
+            best = (top, plan, head + fair_splits.words_needed(total, L - top), cost)
+    return best
 
 
 TREE_NODE_COST = 0.7  # a bisection step of a node, in Threefry words (measured: 0.6-0.9 on the C1 grid)
@@ -594,16 +633,23 @@ def _count_reduced(setting: str, n: int, trials: int, seed: int, tag: str, pad_t
         m, V = probs.shape
         random_allocation = bool(kw.get("random_allocation", False))
         levels = _levels(V) + (_levels(2 * m) - 1 if random_allocation else 0)
-        total_examples = _buffer(m * max(n, pad_to))  # words for a padded total: one compiled shape per power of two
-        words = fair_splits.words_needed(total_examples, levels)
+        if random_allocation:
+            total_examples = _buffer(m * max(n, pad_to))  # words for a padded total: one compiled shape per power of two
+            words, top, plan = fair_splits.words_needed(total_examples, levels), 0, None
+        else:
+            top, plan, words = hybrid_top(setting, kw, n, pad_to)
         thr = _contexts_thresholds(probs, n, kw["eps"], random_allocation, pad_to)
-        ctx = (jnp.int32(n), jnp.asarray(probs, jnp.float32), kw["eps"], *thr)
-        ctx_static = dict(m=m, levels=levels, random_allocation=random_allocation, words=words)
+        ctx = (jnp.int32(n), jnp.asarray(probs, jnp.float32), kw["eps"], *thr, plan.arrays if plan else None)
+        ctx_static = dict(m=m, levels=levels, random_allocation=random_allocation, words=words, top=top,
+                          rmax=plan.rmax if plan else 0, steps=plan.steps if plan else 0)
     elif setting == "sequences":
         probs = np.asarray(kw["probs"])
         levels = _levels(probs.shape[0])
-        words = fair_splits.words_needed(_buffer(max(n, pad_to)), levels)
-        seq = (jnp.int32(n), jnp.asarray(probs, jnp.float32), kw["eps"], _sequence_threshold(probs, n, kw["eps"], kw["reading"]))
+        top, plan, words = hybrid_top(setting, kw, n, pad_to)
+        seq = (jnp.int32(n), jnp.asarray(probs, jnp.float32), kw["eps"], _sequence_threshold(probs, n, kw["eps"], kw["reading"]),
+               plan.arrays if plan else None)
+        seq_static = dict(levels=levels, words=words, top=top, rmax=plan.rmax if plan else 0,
+                          steps=plan.steps if plan else 0)
     else:
         learner = _learner(kw["d"], kw.get("learner", "consistent"))
         words = 2 if learner == "midpoint" else reduced.gd_words(kw["d"], n_buf, float(kw.get("noise", 0.0)))
@@ -619,7 +665,7 @@ def _count_reduced(setting: str, n: int, trials: int, seed: int, tag: str, pad_t
         if setting == "contexts":
             out = _contexts_reduced_batch(*args, *ctx, **ctx_static, size=size)
         elif setting == "sequences":
-            out = _sequences_reduced_batch(*args, *seq, reading=kw["reading"], levels=levels, words=words, size=size)
+            out = _sequences_reduced_batch(*args, *seq, reading=kw["reading"], **seq_static, size=size)
         elif setting == "coin":
             out = _coin_reduced_batch(*args, table, jnp.int32(n), jnp.float32(kw["p"]), k_range, size=size)
         else:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -148,10 +149,17 @@ def exact_contexts(probs: np.ndarray, eps: float, delta: float, target: str) -> 
     else:
         if H > EXACT_V3_MAX_N:
             raise ValueError(f"exact enumeration over V = 3 stops at n = {EXACT_V3_MAX_N} (horizon {H})")
-        fail = np.array([exact.contexts_failure(int(k), probs, eps) for k in ns])
+        fail = np.array([_contexts_failure(int(k), probs.shape, probs.tobytes(), eps) for k in ns])
     n, first, f = from_curve(ns, fail, delta)
     return NStar(m * n, m * n, m * n, True, DEFINITION, target, "induction head (empirical conditional)", 0, m * H,
                  m * first, f, f"every n_c in [1, {H}] per context (Weissman at delta/m beyond)")
+
+
+@lru_cache(maxsize=200_000)
+def _contexts_failure(n_c: int, shape: tuple, probs: bytes, eps: float) -> float:
+    """:func:`exact.contexts_failure`, kept: a grid's deltas share one failure curve per target (each delta's
+    search reads it up to its own horizon)."""
+    return exact.contexts_failure(n_c, np.frombuffer(probs, dtype=np.float64).reshape(shape), eps)
 
 
 def exact_midpoint(eps: float, delta: float) -> NStar:

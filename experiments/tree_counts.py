@@ -124,6 +124,10 @@ def plan(probs: np.ndarray, rmax: int) -> Plan | None:
     return out
 
 
+def _pad(x: np.ndarray) -> np.ndarray:
+    return np.concatenate([x, np.zeros((1 << max(0, (x.size - 1).bit_length())) - x.size, x.dtype)])
+
+
 def _plan(distinct: tuple, rmax: int, q: np.ndarray) -> Plan:
     index = {v: i for i, v in enumerate(distinct)}
     qi = np.vectorize(index.__getitem__)(q).astype(np.int32)
@@ -139,9 +143,9 @@ def _plan(distinct: tuple, rmax: int, q: np.ndarray) -> Plan:
     width_all = np.concatenate(width)
     steps = max(1, int(width_all.max(initial=0)).bit_length())
     L = int(math.log2(q.shape[1] + 1))
-    arrays = tuple(jnp.asarray(x) for x in (qi, np.concatenate(a).astype(np.int32),
-                                            np.concatenate(off).astype(np.int32), width_all.astype(np.int32),
-                                            np.concatenate(thr + [np.zeros(1, np.uint32)])))
+    # array lengths padded to powers of two (never read there), so that grid points share compiled shapes
+    index = [_pad(np.concatenate(x).astype(np.int32)) for x in (a, off)] + [_pad(width_all.astype(np.int32))]
+    arrays = tuple(jnp.asarray(x) for x in (qi, *index, _pad(np.concatenate(thr + [np.zeros(1, np.uint32)]))))
     return Plan(arrays, rmax, steps, L)
 
 

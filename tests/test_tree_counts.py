@@ -139,3 +139,30 @@ def test_a_perceptron_count_stops_early_in_chunks_with_the_same_trials():
     assert (chunked["failures"], chunked["unconverged"]) == (full["failures"], full["unconverged"])
     stopped = count_failures("halfspace", 8, T, 0, "test/stop-perceptron", stop_above=50, **kw)
     assert stopped["stopped"] and stopped["trials"] < T and stopped["failures"] + stopped["unconverged"] > 50
+
+
+@pytest.mark.parametrize("top", [1, 2])
+def test_uniform_counts_with_tree_levels_on_top_have_the_multinomial_law(top):
+    """The reduced sampler for uniform targets: ``top`` levels by inversion, the rest by fair splits; all
+    count vectors of 6 examples over 4 outcomes against the exact pmf. Power: a top plan for a 0.6/0.4 split
+    is rejected."""
+    from experiments import fair_splits
+    from experiments.montecarlo import uniform_counts
+
+    n, L, T = 6, 2, 40_000
+    outcomes = [c for c in product(range(n + 1), repeat=4) if sum(c) == n]
+    pmf = np.array([math.factorial(n) / math.prod(math.factorial(x) for x in c) / 4 ** n for c in outcomes])
+    index = {c: i for i, c in enumerate(outcomes)}
+
+    def p_value(row):
+        plan = tree_counts.plan(np.asarray([row]), 8)
+        words = trial_words(stream_key(0, f"test/hybrid/{top}"), jnp.arange(T, dtype=jnp.uint32),
+                            (1 << top) - 1 + fair_splits.words_needed(8, L - top))
+        draw = jax.jit(jax.vmap(lambda w: uniform_counts(w, jnp.asarray([n], jnp.int32), L, top, plan.arrays, plan.rmax,
+                                                         plan.steps)[0]))
+        counts = np.asarray(draw(words))
+        seen = np.bincount([index[tuple(c)] for c in counts.tolist()], minlength=len(outcomes))
+        return stats.chisquare(seen, pmf * T).pvalue
+
+    assert p_value(np.full(1 << top, 1 / (1 << top))) >= ALPHA
+    assert p_value(np.array([0.6, 0.4]) if top == 1 else np.array([0.3, 0.3, 0.2, 0.2])) < ALPHA
