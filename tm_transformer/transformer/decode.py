@@ -415,6 +415,7 @@ class TransformerRun:
     errors: np.ndarray | None = None     # (B,) check flags (uncertified runs)
     fail_step: np.ndarray | None = None  # (B,) first step a check failed, -1 if none
     slots: np.ndarray | None = None      # (B,) evicting cache: keys in use at the end
+    devices: int = 1                     # devices the batch was split over (its rows, see _batch_mesh)
     _tapes: np.ndarray | None = dc_field(default=None, repr=False)
     _bounds: np.ndarray | None = dc_field(default=None, repr=False)
     _traces: tuple | None = dc_field(default=None, repr=False)
@@ -439,6 +440,32 @@ class TransformerRun:
 
 def _cast(tree, dtype):
     return jax.tree.map(lambda a: jnp.asarray(a, dtype), tree)
+
+
+MACHINES = "machines"
+
+
+def _batch_mesh(B: int):
+    """The 1-D mesh (axis ``"machines"``) a batch of B > 1 machines is split over: every local device.
+    Machines never read each other's weights, cache or tape, so each device decodes its own rows and the
+    result does not depend on the device count (tested). None on one device or for a single machine."""
+    devices = jax.local_devices()
+    if B < 2 or len(devices) < 2:
+        return None
+    return jax.sharding.Mesh(np.asarray(devices), (MACHINES,))
+
+
+def _split(tree, mesh, axes=None):
+    """Place a batch tree on ``mesh``: leaves with a leading machine axis (``axes`` entry 0, or every leaf
+    when ``axes`` is None) split along it, shared leaves (None) replicated."""
+    if mesh is None:
+        return tree
+    from jax.sharding import NamedSharding, PartitionSpec as P
+
+    rows, shared = NamedSharding(mesh, P(MACHINES)), NamedSharding(mesh, P())
+    leaves, struct = jax.tree.flatten(tree)
+    axes = (0,) * len(leaves) if axes is None else axes
+    return jax.tree.unflatten(struct, [jax.device_put(a, rows if ax == 0 else shared) for a, ax in zip(leaves, axes)])
 
 
 def run(machines: TuringMachine | Sequence[TuringMachine], steps: int | None = None, tapes=None, *,
@@ -492,6 +519,13 @@ def run(machines: TuringMachine | Sequence[TuringMachine], steps: int | None = N
         tapes = [tapes]
     if len(tapes) != len(batch):
         raise ToolkitError(f"{len(tapes)} initial tapes for {len(batch)} machines: expected one per machine")
+    # a batch is split over every local device: padded with copies of machine 0 to a multiple of the
+    # device count, the copies dropped from every result below
+    B = len(batch)
+    mesh = _batch_mesh(B) if weights is None else None
+    if mesh is not None:
+        extra = -B % mesh.size
+        batch, tapes = batch + [batch[0]] * extra, list(tapes) + [tapes[0]] * extra
     p = MANTISSA_BITS[dtype]
     if weights is not None:
         if len(batch) != 1:
@@ -561,7 +595,8 @@ def run(machines: TuringMachine | Sequence[TuringMachine], steps: int | None = N
         fields["tape"][b, L.R: L.R + len(t)] = t
     end = P + T - 1  # positions to process
     with x64_if(dtype == "float64"):
-        jparams = _cast(params, st.jdtype)
+        jparams = _split(_cast(params, st.jdtype), mesh, axes)
+        fields = _split(fields, mesh)
         first = end if not (to_halt or fixed_shape or evict) else min(end, _FIRST_SEGMENT)
         carry = _start(jparams, fields, axes, st, -(-(P + 1) // chunk) * chunk if evict else _bucket(first, chunk))
         pos, segments = 0, []
@@ -575,17 +610,20 @@ def run(machines: TuringMachine | Sequence[TuringMachine], steps: int | None = N
                 need = -(-(pos + length) // chunk) * chunk
                 if need > carry.cache[next(iter(carry.cache))].shape[1]:
                     carry = grow(carry, _bucket(pos + length, chunk))
+            carry = _split(carry, mesh)
             carry, bufs, done_j = _segment(jparams, fields, carry, jnp.int32(pos), jnp.int32(pos + length), axes,
                                            st, _bucket(length, 64) if trace or record else 64, until_halt)
             all_done = until_halt and bool(np.all(jax.device_get(carry.done)))
             taken = length if all_done else int(done_j)
-            segments.append(jax.tree.map(lambda a: a[:, :taken], jax.device_get(bufs)))
+            segments.append(jax.tree.map(lambda a: a[:B, :taken], jax.device_get(bufs)))
             pos += taken
             if progress is not None:
                 progress(int(np.max(jax.device_get(carry.steps))))
             if all_done:
                 break
-        c = jax.device_get(carry)
+        devices = len(carry.steps.sharding.device_set)
+        c = jax.tree.map(lambda a: a[:B], jax.device_get(carry))
+        batch, inits = batch[:B], inits[:B]
     if certify and np.any(c.err):
         b = int(np.nonzero(c.err)[0][0])
         raise PrecisionError(_failure_message(b, batch[b], int(c.err[b]), int(c.fail_step[b]), c, st, env))
@@ -613,7 +651,7 @@ def run(machines: TuringMachine | Sequence[TuringMachine], steps: int | None = N
         errors=c.err,
         fail_step=c.fail_step, slots=np.asarray(c.cache["live"]) if evict else None, _tapes=c.tape,
         _bounds=np.stack([c.lo, c.hi], axis=1), _traces=traces,
-        _inits=tuple(inits))
+        _inits=tuple(inits), devices=devices)
 
 
 def _bucket(length: int, unit: int) -> int:
