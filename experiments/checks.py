@@ -127,7 +127,11 @@ def check_contexts(out: Path, quick: bool = True, seed: int = 0, progress: bool 
             family = CONTEXT_TARGETS
         else:
             family = ("uniform", "near-uniform")
-        family, skipped = _families_at(family, searched, (V, m, eps), delta, grid["delta"], exact_point=V <= 3 and not random_allocation)
+        family, skipped = _families_at(
+            family, searched, (V, m, eps), delta, grid["delta"], exact_point=V <= 3 and not random_allocation,
+            direct=lambda name, r: auto_sampler("contexts", dict(probs=context_probs(name, m, V, seed), eps=eps,
+                                                                 random_allocation=random_allocation),
+                                                max(1, 3 * r.n_star // m)) == "direct")
         per = {name: nstar("contexts", dict(V=V, m=m, eps=eps, delta=delta), target=name, trials=trials_for(delta, quick),
                            seed=seed, max_points=_max_points(quick), random_allocation=random_allocation) for name in family}
         searched[(V, m, eps, delta)] = per
@@ -170,13 +174,17 @@ def _replan_note(rows: list[dict]) -> str:
             "columns targets_searched and targets_not_searched of contexts.csv)")
 
 
-def _families_at(family: tuple, searched: dict, point: tuple, delta: float, deltas: list, exact_point: bool):
+def _families_at(family: tuple, searched: dict, point: tuple, delta: float, deltas: list, exact_point: bool,
+                 direct=lambda name, r: False):
     """The target families searched at ``delta`` (the grid's smallest, below 0.01 -- the costly end, where a
     count takes 100/delta trials), and a note on the ones not searched. A family is searched there when at
     the next larger delta of the same (V, m, eps) it was the hardest or could not be told apart from it:
     its certified interval [n*_lo, n*_hi] reaches the hardest family's n*_lo (for exact n*: its n* is
-    within 5% of the hardest's). Families clearly easier at the larger delta are not searched (their
-    n* there is listed in the note); every family is searched at every other delta."""
+    within 5% of the hardest's) -- except a tied family only the direct sampler can draw (``direct(name,
+    r)``: Dirichlet rows, a split probability per context and node), searched there only when it was the
+    hardest: at 100/delta trials it costs minutes a point, while the tied families with fast samplers
+    (uniform, near-uniform, ...) carry the maximum. Families not searched are listed with their n* at the
+    larger delta and the reason; every family is searched at every other delta."""
     if delta != min(deltas) or delta >= 0.01 or len(family) < 2:
         return family, ""
     previous = sorted(d for d in deltas if d > delta)[0]
@@ -192,8 +200,14 @@ def _families_at(family: tuple, searched: dict, point: tuple, delta: float, delt
             continue
         reach = r.n_star_hi if r.n_star_hi is not None else r.horizon
         tied = (r.n_star >= 0.95 * hardest.n_star) if exact_point else reach >= hardest.n_star_lo
-        if r is hardest or tied:
+        if r is hardest:
             keep.append(name)
+        elif tied and (exact_point or not direct(name, r)):
+            keep.append(name)
+        elif tied:
+            notes.append(f"{name} (at delta={previous:g}: n* {r.n_star} in [{r.n_star_lo}, {reach}], not above the "
+                         f"hardest {hardest.target}'s {hardest.n_star} in [{hardest.n_star_lo}, {hardest.n_star_hi}]; "
+                         "only the direct sampler draws it)")
         else:
             notes.append(f"{name} (at delta={previous:g}: n* {r.n_star} in [{r.n_star_lo}, {reach}], "
                          f"below the hardest {hardest.target}'s {hardest.n_star_lo})")

@@ -31,8 +31,8 @@ import numpy as np
 from scipy import stats
 
 TWO32 = 2 ** 32
-MAX_TABLES = 32          # distinct split probabilities served by tables (more: the direct sampler)
-MAX_ENTRIES = 24_000_000  # table entries in all (uint32): about 100 MB
+MAX_TABLES = 64          # distinct split probabilities served by tables (more: the direct sampler)
+MAX_ENTRIES = 40_000_000  # table entries in all (uint32): about 160 MB
 
 
 def _round_q(q: float) -> float:
@@ -118,7 +118,7 @@ def plan(probs: np.ndarray, rmax: int) -> Plan | None:
         out = None
     else:
         out = _plan(tuple(distinct), int(rmax), q)
-    if len(_plans) >= 8:
+    if len(_plans) >= 4:
         _plans.pop(next(iter(_plans)))
     _plans[key] = out
     return out
