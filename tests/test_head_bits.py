@@ -42,7 +42,7 @@ def _increment(R: int, dtype: str, ids, moves, extra: bool):
         return np.asarray(bits.astype(jnp.float32), np.float64), D
 
 
-@pytest.mark.parametrize("D", [3, 8, 11])
+@pytest.mark.parametrize("D", [3, 8, 11, 16])  # 16: the layout of the CLI's evicting-cache default R = 32,767
 @pytest.mark.parametrize("dtype", ["bfloat16", "float16", "float32", "float64"])
 def test_the_incrementer_is_exact_for_every_head_and_move(D, dtype):
     """Every D-bit head id and move -1 / 0 / +1: the read-out bits are exactly +-1 (so decided with the whole
@@ -106,3 +106,14 @@ def test_a_format_1_weights_file_is_refused_in_one_line(tmp_path, capsys):
 def test_full_cache_still_exact_in_float32(name, text, steps, sigma):
     r = run(parse_machine(text), None, dtype="float32", cache="full").results[0]
     assert (r.steps, r.sigma, r.reason) == (steps, sigma, "halted")
+
+
+def test_position_bits_is_exact_integer_arithmetic_and_the_int32_id_is_guarded():
+    from tm_transformer.transformer.envelope import position_bits
+
+    for R in [0, 1, 2, 3, 4, 127, 128, 1000, 32767, 32768, 2 ** 46 - 1, 2 ** 46, 2 ** 60 - 1]:
+        D = position_bits(R)
+        assert 2 ** D >= 2 * R + 1 and (D == 1 or 2 ** (D - 1) < 2 * R + 1)  # the least D with 2R + 1 ids
+    assert Layout(2, 2, 2 ** 30 - 1).D == 31  # the largest id sum_j 2^j, j < 31, is an int32
+    with pytest.raises(ToolkitError, match="the head id is an int32"):
+        Layout(2, 2, 2 ** 30)

@@ -191,6 +191,40 @@ def test_cli_bad_weights_file_is_one_line(tmp_path, capsys):
     assert "safetensors" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("config,why", [("[1, 2]", "no tm-transformer config"), ('"text"', "no tm-transformer config"),
+                                        ("{not json", "no tm-transformer config"), (None, "no tm-transformer config"),
+                                        ("drop-format", "has no format field"),
+                                        ("format-1", "is format 'tm-transformer-weights/1'")])
+def test_a_weights_file_with_a_malformed_config_is_one_line(tmp_path, capsys, config, why):
+    """tmt run --weights and the standalone decoder both refuse a config that is not a JSON object (valid JSON
+    or not), is missing, has no format field or is format 1, in one line."""
+    from safetensors import safe_open
+    from safetensors.numpy import load_file, save_file
+
+    from tm_transformer.transformer import standalone
+
+    path = tmp_path / "w.safetensors"
+    assert main(["export", "1RB1LB_1LA1RZ", "-o", str(path), "--steps", "100", "--head-range", "8"]) == 0
+    arrays = load_file(str(path))
+    with safe_open(str(path), "np") as f:
+        cfg = json.loads(f.metadata()["config"])
+    meta = {"config": config}
+    if config is None:
+        meta = {"other": "x"}
+    elif config == "drop-format":
+        meta = {"config": json.dumps({key: v for key, v in cfg.items() if key != "format"})}
+    elif config == "format-1":
+        meta = {"config": json.dumps({**cfg, "format": "tm-transformer-weights/1"})}
+    save_file(arrays, str(path), metadata=meta)
+    capsys.readouterr()
+    assert main(["run", "1RB1LB_1LA1RZ", "--engine", "transformer", "--weights", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and why in err
+    with pytest.raises(SystemExit) as exc:
+        standalone.main([str(path), "--json"])
+    assert isinstance(exc.value.code, str) and "\n" not in exc.value.code and why in exc.value.code
+
+
 def test_run_to_the_halt_grows_the_cache(monkeypatch):
     monkeypatch.setattr(decode, "_FIRST_SEGMENT", 16)  # several segments for a 107-step machine
     m = parse_machine("1RB1LB_1LA0LC_1RZ1LD_1RD0RA")

@@ -29,17 +29,21 @@ and 0 otherwise, and adds the transition's next state, written symbol and move.
 Layer 1 second MLP block (``mlp2``, the head incrementer; the same weights for every machine): the
 next head's bits from the current head's bits and the move, with threshold units only. Cell c is coded
 in offset binary (id = c + R, bit j of the id as -1 / +1); moving by +1 flips bit j exactly when every
-lower bit is +1 (a carry), by -1 when every lower bit is -1 (a borrow). Per bit j, 10 ReLU units:
+lower bit is +1 (a carry), by -1 when every lower bit is -1 (a borrow). Per bit j, 6 ReLU units:
 
 * copy: ``relu(qbits_j) - relu(-qbits_j)`` = ``qbits_j`` into ``next_qbits_j``;
-* for each direction d = +-1 and each value sg = +-1 of bit j, the AND of the D-literals
-  ``d qbits_i = 1 (i < j)``, ``sg qbits_j = 1``, ``d move = 1``: their sum s is the integer j + 2 when all
-  hold and <= j otherwise (each literal is +-1), so ``relu(s - (j+1)) - relu(s - (j+2))`` is exactly 1 or
-  0; the pair writes -2 sg into ``next_qbits_j`` (flipping the bit).
+* for each direction d = +-1 and each value sg = +-1 of bit j, the AND of the j + 2 literals
+  ``d qbits_i = 1 (i < j)``, ``sg qbits_j = 1``, ``d move = 1``: each literal is exactly +-1, so their
+  sum s is the integer j + 2 when all hold and <= j otherwise, and ``relu(s - (j+1))`` is exactly 1 or 0
+  (no clamp ``- relu(s - (j+2))`` is needed: s never exceeds j + 2, since qbits and move are exactly
+  +-1 -- a move off +-1 would show in the read-out's 1/4 check, not be clamped away); the unit writes
+  -2 sg into ``next_qbits_j`` (flipping the bit).
 
-Every value involved is an integer of magnitude <= D + 2, exact in every dtype (bfloat16 included), so
-the head is exact at any distance -- unlike a residual scalar ``head + move``, which bfloat16 holds
-exactly only below 2^8. No wrap flag is needed: the current id is <= 2R <= 2^D - 2 (2^D is even and
+Every value involved is an integer of magnitude <= 2D + 2 (the pre-activation ``s - (j+1)`` goes down
+to -(2j + 3), and a fused ``x W_1 + b_1``'s partial sums are bounded the same way), exact while
+2D + 2 <= 2^p for a p-bit significand: D <= 127 in bfloat16, 1023 in float16, and D <= 31 anyway
+(the id is an int32). So the head is exact at any distance -- unlike a residual scalar
+``head + move``, which bfloat16 holds exactly only below 2^8. No wrap flag is needed: the current id is <= 2R <= 2^D - 2 (2^D is even and
 >= 2R + 1), so +1 never wraps, and -1 from id 0 wraps to 2^D - 1 > 2R, which the read-out reports as
 out of range like any id > 2R. Under softmax the move is still exactly +-1 (the transition units'
 thresholds absorb up to 1/4 of leakage), so the incrementer is exact there too.
@@ -73,6 +77,10 @@ class Layout:
     n: int
     k: int
     R: int
+
+    def __post_init__(self):
+        if self.D > 31:  # the decoders add the head bits up as an int32 id (sum_j bit_j 2^j)
+            raise ToolkitError(f"head range {self.R:,}: at most {2 ** 30 - 1:,} cells each side (the head id is an int32)")
 
     @property
     def D(self) -> int:
@@ -235,26 +243,25 @@ def _shared_weights(L: Layout, M: int) -> dict:
 
 
 def incrementer_weights(L: Layout) -> dict:
-    """The head incrementer ``mlp2`` (see the module docstring): w1 (d, 10 D), b1 (10 D,), w2 (10 D, d).
+    """The head incrementer ``mlp2`` (see the module docstring): w1 (d, 6 D), b1 (6 D,), w2 (6 D, d).
 
-    Units of bit j: 10 j + (0, 1) copy; 10 j + 2 + 4 a + 2 b + (0, 1) the AND pair of direction
-    d = (+1, -1)[a] and bit value sg = (+1, -1)[b]."""
+    Units of bit j: 6 j + (0, 1) copy; 6 j + 2 + 2 a + b the AND unit of direction d = (+1, -1)[a] and
+    bit value sg = (+1, -1)[b]."""
     D, d, s = L.D, L.d_model, L.slices
     q, mv, nq = s["qbits"].start, s["move"].start, s["next_qbits"].start
-    w1, b1, w2 = np.zeros((d, 10 * D)), np.zeros(10 * D), np.zeros((10 * D, d))
+    w1, b1, w2 = np.zeros((d, 6 * D)), np.zeros(6 * D), np.zeros((6 * D, d))
     for j in range(D):
-        u = 10 * j
+        u = 6 * j
         w1[q + j, u], w1[q + j, u + 1] = 1, -1
         w2[u, nq + j], w2[u + 1, nq + j] = 1, -1
         for a, dr in enumerate((1, -1)):
             for b, sg in enumerate((1, -1)):
-                v = u + 2 + 4 * a + 2 * b
-                for i in range(j):
-                    w1[q + i, v: v + 2] = dr
-                w1[q + j, v: v + 2] = sg
-                w1[mv, v: v + 2] = dr
-                b1[v: v + 2] = (-(j + 1), -(j + 2))
-                w2[v, nq + j], w2[v + 1, nq + j] = -2 * sg, 2 * sg
+                v = u + 2 + 2 * a + b
+                w1[q: q + j, v] = dr
+                w1[q + j, v] = sg
+                w1[mv, v] = dr
+                b1[v] = -(j + 1)
+                w2[v, nq + j] = -2 * sg
     return {"w1": w1, "b1": b1, "w2": w2}
 
 

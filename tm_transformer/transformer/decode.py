@@ -267,7 +267,7 @@ def _position(params, tabs, fields, carry: Carry, i, st: Static):
     bits_ok = jnp.all(jnp.abs(head_bits - jnp.where(bit, 1.0, -1.0)) <= 0.25)
     new_head = new_id.astype(jnp.int32) - R
     executes = stepping & ~undefined
-    out_of_range = (new_head < -R) | (new_head > R)
+    out_of_range = new_head > R  # new_id >= 0, so new_head >= -R: leaving at -R - 1 wraps to id 2^D - 1 > 2R
 
     # the certificate, from the model's own numbers
     exact_int = 2.0 ** st.p

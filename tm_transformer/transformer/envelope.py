@@ -48,8 +48,9 @@ MANTISSA_BITS = {"float16": 11, "bfloat16": 8, "float32": 24, "float64": 53}
 
 
 def position_bits(R: int) -> int:
-    """D: bits needed for the 2R + 1 cells -R..R."""
-    return max(1, math.ceil(math.log2(2 * R + 1)))
+    """D: bits needed for the 2R + 1 cells -R..R, i.e. ceil(log2(2R + 1)) = the bit length of 2R (exact integer
+    arithmetic at any R)."""
+    return max(1, int(2 * R).bit_length())
 
 
 def steps_exact(p: int, R: int) -> int:

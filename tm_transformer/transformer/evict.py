@@ -29,9 +29,10 @@ goes on, and both are exact rewrites of the real-arithmetic attention where they
 **Arithmetic and certificate.** q, k, v are computed from W_q, W_k, W_v in the run's dtype (as in the
 full cache). A score is the dot product of the dtype's q and k with products and sums in the accumulator
 dtype ``acc`` (float32 for float16/bfloat16/float32, float64 for float64) in any order, then rounded
-once to the run's dtype -- the arithmetic of a bf16 matmul unit with an f32 accumulator. Products of two
-bf16 (or f16) numbers are exact in f32; for any summation order the computed score s^ of n = d_head terms
-satisfies
+once to the run's dtype -- the arithmetic of a bf16 matmul unit with an f32 accumulator. (The dense cache
+*holds* each key in ``acc``: the dtype's computed key widened exactly, so the numbers are the same and the
+score pass converts nothing.) Products of two bf16 (or f16) numbers are exact in f32; for any summation
+order the computed score s^ of n = d_head terms satisfies
 
     |s^ - q.k| <= (u + gamma_n(u_acc) (1 + u)) sum_e |q_e k_e|,    gamma_n(v) = n v / (1 - n v)
 

@@ -72,9 +72,8 @@ def describe(cm: CompiledMachine, show_weights: bool = True) -> str:
         units = [f"u({i},{j}){'ab'[t]}" for i in range(L.n) for j in range(L.k) for t in range(2)]
         out.append(_named_matrix("W_1", layer["mlp"]["w1"], dims, units, limit=6))
         out.append(_named_matrix("W_2", layer["mlp"]["w2"], units, dims, limit=4 * L.n * L.k))
-        out.append("MLP2 (the head incrementer: per bit j, 2 copy units and 4 AND pairs (direction, bit value))")
-        inc = [f"b{j}{name}" for j in range(L.D) for name in
-               ("c+", "c-", "R1a", "R1b", "R0a", "R0b", "L1a", "L1b", "L0a", "L0b")]
+        out.append("MLP2 (the head incrementer: per bit j, 2 copy units and 4 AND units (direction, bit value))")
+        inc = [f"b{j}{name}" for j in range(L.D) for name in ("c+", "c-", "R1", "R0", "L1", "L0")]
         out.append(_named_matrix("W_1", layer["mlp2"]["w1"], dims, inc, limit=6))
         out.append(_named_matrix("W_2", layer["mlp2"]["w2"], inc, dims, limit=6))
     return "\n".join(out)

@@ -14,7 +14,7 @@ written cell, symbol 0, recency M(D-1)). Each position i then computes
 (W2: the head incrementer block mlp2) and reads the next token off x3: state = argmax x3 R_state (n = halt),
 symbol = argmax x3 R_symbol, head = sum_j [(x3 R_head_bits)_j > 0] 2^j - R (offset binary), write_pos =
 the current head, recency = step number; it stops at the halt
-state, or before an undefined transition (x'' . r_undefined > 1/2). Arithmetic in float64.
+state, or before an undefined transition (x3 . r_undefined > 1/2). Arithmetic in float64.
 """
 import argparse
 import json
@@ -23,9 +23,25 @@ import numpy as np
 from safetensors import safe_open
 
 
+FORMAT = "tm-transformer-weights/2"
+
+
 def load(path):
     with safe_open(path, "np") as f:
-        return {name: f.get_tensor(name).astype(np.float64) for name in f.keys()}, json.loads(f.metadata()["config"])
+        meta = f.metadata() or {}
+        try:
+            cfg = json.loads(meta["config"])
+        except (KeyError, ValueError):
+            cfg = None
+        if not isinstance(cfg, dict):
+            raise SystemExit(f"weights file {path!r} has no tm-transformer config in its metadata")
+        fmt = cfg.get("format")
+        if fmt != FORMAT:  # the same one-line refusal as tm_transformer.transformer.weights.load
+            why = (" (a scalar head read-out, exact in bfloat16 only below 2^8; re-export it with tmt export)"
+                   if fmt == "tm-transformer-weights/1" else "")
+            what = "has no format field (written before format 2?)" if fmt is None else f"is format {fmt!r}"
+            raise SystemExit(f"weights file {path!r} {what}, expected {FORMAT!r}{why}")
+        return {name: f.get_tensor(name).astype(np.float64) for name in f.keys()}, cfg
 
 
 def embed(w, state, head, write_pos, symbol, recency):

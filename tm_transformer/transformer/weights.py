@@ -1,6 +1,6 @@
 """Weights as a file: the compiled transformer's named arrays in safetensors, with its configuration.
 
-Names (shapes for n states, k symbols, D position bits, d = d_model, u = 2 n k hidden units, h = 10 D
+Names (shapes for n states, k symbols, D position bits, d = d_model, u = 2 n k hidden units, h = 6 D
 incrementer units):
 
 =========================  ==============  =============================================
@@ -18,7 +18,7 @@ incrementer units):
 ``layers.0.mlp.b_1``       (u,)            -5/4, -7/4 per pair
 ``layers.0.mlp.w_2``       (u, d)          the transition table
 ``layers.0.mlp2.w_1``      (d, h)          head incrementer: copy and carry/borrow AND units
-``layers.0.mlp2.b_1``      (h,)            -(j+1), -(j+2) per AND pair of bit j
+``layers.0.mlp2.b_1``      (h,)            0 (copy), -(j+1) per AND unit of bit j
 ``layers.0.mlp2.w_2``      (h, d)          into ``next_qbits`` (copy, or flip on a carry)
 ``readout.state``          (d, n+1)        argmax: next state (n = halt)
 ``readout.symbol``         (d, k)          argmax: symbol written
@@ -166,6 +166,8 @@ def load(path) -> Weights:
         raise ToolkitError(f"weights file {str(path)!r} is not a readable safetensors file: {exc}") from None
     try:
         cfg = json.loads(meta["config"])
+        if not isinstance(cfg, dict):
+            raise TypeError
         fmt = cfg.get("format")
         n, k, R, M = (int(cfg[key]) for key in ("n_states", "n_symbols", "head_range", "M"))
     except (KeyError, ValueError, TypeError):
@@ -173,7 +175,8 @@ def load(path) -> Weights:
     if fmt != FORMAT:
         why = (" (a scalar head read-out, exact in bfloat16 only below 2^8; re-export it with tmt export)"
                if fmt == "tm-transformer-weights/1" else "")
-        raise ToolkitError(f"weights file {str(path)!r} is format {fmt!r}, expected {FORMAT!r}{why}")
+        what = "has no format field (written before format 2?)" if fmt is None else f"is format {fmt!r}"
+        raise ToolkitError(f"weights file {str(path)!r} {what}, expected {FORMAT!r}{why}")
     if min(n, k, R, M) < 1:
         raise ToolkitError(f"weights file {str(path)!r}: config needs positive n_states, n_symbols, head_range, M")
     params = tree_from_named(arrays)
@@ -188,7 +191,7 @@ def load(path) -> Weights:
 
 def shapes(L: Layout) -> dict[str, tuple[int, ...]]:
     """The shape of every named array for a layout (the table in the module docstring)."""
-    n, k, d, D, u, h = L.n, L.k, L.d_model, L.D, 2 * L.n * L.k, 10 * L.D
+    n, k, d, D, u, h = L.n, L.k, L.d_model, L.D, 2 * L.n * L.k, 6 * L.D
     return {"embed.state": (n + 2, d), "embed.head": (L.n_cells, d), "embed.write_pos": (L.n_cells + 1, d),
             "embed.symbol": (k + 1, d), "embed.recency": (d,), "embed.bias": (d,),
             "layers.0.attn.w_q": (1, d, D + 1), "layers.0.attn.w_k": (1, d, D + 1), "layers.0.attn.w_v": (1, d, k),
