@@ -606,6 +606,7 @@ def _hybrid(setting: str, kw: dict, n: int, pad_to: int):
     return best
 
 
+TREE_BATCH = 8192
 TREE_NODE_COST = 0.7  # a bisection step of a node, in Threefry words (measured: 0.6-0.9 on the C1 grid)
 
 
@@ -710,7 +711,8 @@ def _count_tree(setting: str, n: int, trials: int, seed: int, tag: str, plan, pa
                 *plan.arrays)
         tabs["reading"] = kw["reading"]
         words = (1 << plan.L) - 1
-    batch = max(64, min(REDUCED_BATCH, 1 << ((1 << 18) // words).bit_length() - 1))
+    # at most TREE_BATCH trials a call: counts of 250 to 100,000 trials then compile two or three shapes
+    batch = max(64, min(TREE_BATCH, 1 << ((1 << 18) // words).bit_length() - 1))
     size = round_up(batch if trials > batch else max(min(1024, batch), 1 << int(np.ceil(np.log2(trials)))))
     total, err_sum, ran = 0, 0.0, {}
     for start in range(0, trials, batch):

@@ -141,7 +141,9 @@ def _plan(distinct: tuple, rmax: int, q: np.ndarray) -> Plan:
         thr.append(tt)
         base += tt.size
     width_all = np.concatenate(width)
-    steps = max(1, int(width_all.max(initial=0)).bit_length())
+    # enough bisection steps for any q at this rmax (the widest windows are q = 1/2's), so that plans of
+    # one rmax share their compiled shape
+    steps = max(1, int(width_all.max(initial=0)).bit_length(), int(table(0.5, rmax)[1].max(initial=0)).bit_length())
     L = int(math.log2(q.shape[1] + 1))
     # array lengths padded to powers of two (never read there), so that grid points share compiled shapes
     index = [_pad(np.concatenate(x).astype(np.int32)) for x in (a, off)] + [_pad(width_all.astype(np.int32))]
