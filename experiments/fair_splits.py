@@ -37,8 +37,11 @@ def split_counts(words: jnp.ndarray, roots: jnp.ndarray, levels: int) -> jnp.nda
                                prefix_sums(jax.lax.population_count(w[:-1]).astype(jnp.int32))])
         r = counts.reshape(-1)
         b = jnp.concatenate([jnp.zeros((1,), jnp.int32), prefix_sums(r)])
-        below = w[b >> 5] & ((jnp.uint32(1) << (b & 31).astype(jnp.uint32)) - jnp.uint32(1))
-        ones_before = cum[b >> 5] + jax.lax.population_count(below).astype(jnp.int32)
+        # one gather for both the word holding bit b and the ones before that word
+        both = jnp.stack([jax.lax.bitcast_convert_type(w, jnp.int32), cum], -1)[b >> 5]
+        word = jax.lax.bitcast_convert_type(both[:, 0], jnp.uint32)
+        below = word & ((jnp.uint32(1) << (b & 31).astype(jnp.uint32)) - jnp.uint32(1))
+        ones_before = both[:, 1] + jax.lax.population_count(below).astype(jnp.int32)
         left = ones_before[1:] - ones_before[:-1]
         counts = jnp.stack([left, r - left], -1).reshape(counts.shape[0], -1)
     return counts
