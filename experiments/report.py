@@ -37,8 +37,11 @@ def _write_csv(path: Path, rows: list[dict]) -> None:
             w.writerow({k: r.get(k) for k in keys})
 
 
-# seconds each check of a full run took (2-core CI machine): the weights of the overall progress bar
-FULL_SECONDS = {"symbolic": 30, "contexts": 520, "sequences": 240, "halfspaces": 600, "coin": 60, "transformer": 120}
+# estimated seconds of each check of a full run on an idle 2-core CPU with one host device per core (issue 14's
+# closing note: from per-search CPU times under contention and an earlier full run of check 7): the weights of
+# the overall progress bar; refresh them from a finished run's manifest.json
+FULL_SECONDS = {"symbolic": 5, "contexts": 700, "sequences": 300, "halfspaces": 420, "coin": 15, "transformer": 600,
+                "icl": 300}
 
 
 def _overall_bar(names: list[str], quick: bool, progress: bool):
