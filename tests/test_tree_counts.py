@@ -166,3 +166,26 @@ def test_uniform_counts_with_tree_levels_on_top_have_the_multinomial_law(top):
 
     assert p_value(np.full(1 << top, 1 / (1 << top))) >= ALPHA
     assert p_value(np.array([0.6, 0.4]) if top == 1 else np.array([0.3, 0.3, 0.2, 0.2])) < ALPHA
+
+
+def test_c1_searches_at_its_smallest_delta_only_the_families_that_may_be_hardest():
+    from experiments.checks import _families_at
+    from experiments.nstar import NStar
+
+    def ns(target, n, lo, hi):
+        return NStar(n, lo, hi, False, "", target, "", 10_000, 3 * n, n, 0.01)
+
+    fam = ("uniform", "near-uniform", "skewed", "sparse", "dirichlet")
+    before = {(16, 16, 0.1, 0.01): {"uniform": ns("uniform", 11072, 10448, 11600),
+                                    "near-uniform": ns("near-uniform", 11328, 10448, 11800),
+                                    "skewed": ns("skewed", 9744, 9360, 10160), "sparse": ns("sparse", 4736, 4384, 4944),
+                                    "dirichlet": ns("dirichlet", 9936, 9500, 10500)}}
+    deltas = [0.1, 0.01, 0.001]
+    keep, note = _families_at(fam, before, (16, 16, 0.1), 0.001, deltas, exact_point=False)
+    assert keep == ("uniform", "near-uniform", "dirichlet") and "skewed" in note and "sparse" in note
+    keep, note = _families_at(fam, before, (16, 16, 0.1), 0.001, deltas, exact_point=False,
+                              direct=lambda name, r: name == "dirichlet")
+    assert keep == ("uniform", "near-uniform") and "only the direct sampler" in note
+    # every family at the other deltas, and wherever the larger delta was not searched
+    assert _families_at(fam, before, (16, 16, 0.1), 0.01, deltas, exact_point=False) == (fam, "")
+    assert _families_at(fam, before, (8, 16, 0.1), 0.001, deltas, exact_point=False) == (fam, "")
