@@ -109,14 +109,15 @@ def _reach(address: str, timeout: float) -> None:
 
 
 def start(args) -> None:
-    """Join the distributed run the command line (or the environment) describes, if any; first give a CPU
-    one host device per core (:func:`~experiments.devices.use_every_core`)."""
+    """Join the distributed run the command line (or the environment) describes, if any. A run of one
+    process gives a CPU one host device per core (:func:`~experiments.devices.use_every_core`); processes of
+    a distributed run keep the devices XLA_FLAGS gives them (several may share a machine)."""
     from .devices import use_every_core
 
-    use_every_core()
     kw = settings(getattr(args, "coordinator", None), getattr(args, "num_processes", None),
                   getattr(args, "process_id", None))
     if kw is None:
+        use_every_core()
         return
     timeout = getattr(args, "join_timeout", None) or TIMEOUT
     if timeout < 1:
