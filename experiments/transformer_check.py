@@ -28,7 +28,7 @@ def check_transformer(out: Path, quick: bool = True, seed: int = 0, progress: bo
     from tm_transformer.transformer.envelope import MANTISSA_BITS, min_beta, steps_exact
     from tm_transformer.transformer.evict import evict_envelope
     from tm_transformer.transformer.frontier import (beta_frontier, certified_steps_frontier, envelope_steps,
-                                                     real_steps_frontier, steps_frontier)
+                                                     real_steps_frontier, runs_certified, steps_frontier)
 
     from .checks import CheckResult, _bar
 
@@ -55,6 +55,12 @@ def check_transformer(out: Path, quick: bool = True, seed: int = 0, progress: bo
             row["certified_free_range"] = certified_steps_frontier(dtype, **kw)
             kw["start"] = row["certified_free_range"] - 1  # a certified run is exact: no real failure below
             row["real_free_range"] = real_steps_frontier(dtype, **kw)
+        # the evicting cache measured: real random runs at its envelope (capped at what a check can afford;
+        # BB(5)'s 47M steps are benchmarks/bb5_*_evict.txt), certified step by step and equal to the reference
+        cap = 1_024 if quick else 4_096
+        row["evict_tested_steps"] = min(cap, evict_envelope(dtype, cap + 8))
+        row["evict_certified"] = runs_certified(dtype, row["evict_tested_steps"], None, n_machines=4 if quick else 8,
+                                                seed=seed, cache="evict")
         res.rows.append(row)
     Ns = [100] if quick else [10, 100, 1000, 3000]
     for N in _bar(Ns, "softmax beta", progress):
@@ -66,11 +72,14 @@ def check_transformer(out: Path, quick: bool = True, seed: int = 0, progress: bo
     sound = all((r.get(f"probe_R{R}") is None or r[f"probe_R{R}"] > r[f"envelope_R{R}"]) for r in fr
                 for R in (4, 100, 1000)) and all(
         r["envelope_free_range"] < r["certified_free_range"] <= r["real_free_range"] for r in fr if "real_free_range" in r)
+    evict_sound = all(r["evict_certified"] for r in fr)
     beta_sound = all(r["real_beta"] <= r["envelope_beta"] + 0.05 for r in res.rows if r["kind"] == "beta")
     low = ", ".join(f"{r['dtype']} {r['envelope_free_range']} / {r['certified_free_range']} / {r['real_free_range']}"
                     for r in fr if "real_free_range" in r)
     res.summary = (f"published machines exact and certified for {T} steps in float32: {exact}; envelope < certified "
                    f"frontier <= first real failure: {sound} (steps at R = T + 8, envelope / certified / real: {low}); "
+                   f"evicting cache: random runs at its envelope certified and exact in every dtype: {evict_sound} ("
+                   + ", ".join(f"{r['dtype']} {r['evict_tested_steps']}" for r in fr) + " steps); "
                    f"the tight softmax bound covers every measured beta: {beta_sound}")
     fig = plots.precision_frontier(fr, [r for r in res.rows if r["kind"] == "beta"])
     res.figures += figures.save(fig, out, "transformer_frontier")

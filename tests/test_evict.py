@@ -218,3 +218,16 @@ def test_bb24_to_its_halt_in_bfloat16_with_the_evicting_cache():
     m = parse_machine(text)
     out = run(m, None, dtype="bfloat16", cache="evict", layout="dense", head_range=4096, trace=False)
     assert (int(out.steps[0]), int(out.sigma[0]), bool(out.halted[0])) == (steps, sigma, True)
+
+
+def test_measured_evicting_cache_frontier_matches_its_envelope_in_float16():
+    """Check 6's evict measurement: random runs at the float16 evicting-cache envelope certify (and equal
+    the reference, asserted inside), and runs far past it do not (the start key's recency M (D - 1) beyond
+    float16's 65,504). The envelope is conservative: measured, these runs certify up to T = 2,047."""
+    from tm_transformer.transformer.evict import evict_envelope
+    from tm_transformer.transformer.frontier import runs_certified
+
+    T = evict_envelope("float16", 1024 + 8)
+    assert 100 < T < 1024
+    assert runs_certified("float16", T, None, n_machines=2, seed=0, cache="evict")
+    assert not runs_certified("float16", 8 * T, None, n_machines=2, seed=0, cache="evict")

@@ -56,6 +56,8 @@ def test_bounds_frontier_run_and_spacetime():
            "envelope_free_range": 20, "certified_free_range": 21, "real_free_range": 22}
     fig = plots.precision_frontier([row], [{"steps": 100, "real_beta": 1.2}])
     assert isinstance(fig, Figure) and len(fig.axes[0].get_lines()) == 4
+    fig = plots.precision_frontier([{**row, "evict_tested_steps": 511, "evict_certified": True}])
+    assert len(fig.axes[0].get_lines()) == 5 and any("evicting cache, runs certified" in ln.get_label() for ln in fig.axes[0].get_lines())
     from tm_transformer.transformer import compile_machine, run
 
     m = parse_machine("1RB1LB_1LA1RZ")

@@ -265,7 +265,9 @@ def precision_frontier(rows, beta_rows=(), head_ranges=(4, 100, 1000)):
     head, read out as +-1 bits, limits no dtype, so bfloat16's reaches the int32 recency cap).
 
     ``rows``: one per dtype with ``envelope_R{R}``, ``probe_R{R}`` (None where not probed) and optionally
-    ``envelope_free_range``, ``certified_free_range``, ``real_free_range`` (check 6's frontier rows);
+    ``envelope_free_range``, ``certified_free_range``, ``real_free_range`` (check 6's frontier rows), and
+    ``evict_tested_steps``, ``evict_certified`` (real evicting-cache runs of that length at R = T + 8: a
+    filled triangle when every step certified);
     ``beta_rows``: ``steps`` and ``real_beta``.
     """
     from tm_transformer.transformer.envelope import min_beta
@@ -288,6 +290,11 @@ def precision_frontier(rows, beta_rows=(), head_ranges=(4, 100, 1000)):
                              label=f"{r['dtype']} envelope, evicting cache")
             if r.get(f"probe_R{Rs[0]}") is not None:
                 axes[0].plot(Rs, [r[f"probe_R{R}"] for R in Rs], "o", color=col, ms=3, label=f"{r['dtype']} worst-case probe")
+            if r.get("evict_tested_steps") is not None:  # measured: real evicting-cache runs at that length
+                axes[0].plot([r["evict_tested_steps"] + 8], [r["evict_tested_steps"]], "^", color=col, ms=5,
+                             mfc=col if r.get("evict_certified") else "none",
+                             label=f"{r['dtype']} evicting cache, runs " +
+                                   ("certified" if r.get("evict_certified") else "NOT certified"))
             if r.get("real_free_range") is not None:
                 x = r["envelope_free_range"] + 8
                 axes[0].plot([x], [r["certified_free_range"]], "s", color=col, ms=5, mfc="none",

@@ -72,22 +72,23 @@ def steps_frontier(dtype: str, R: int, limit: int = 2 ** 40) -> int:
     return _first_failure(lambda T: probe_steps(dtype, T, R), limit)
 
 
-def _random_runs(dtype, T, R, n_machines, seed, beta, certify):
+def _random_runs(dtype, T, R, n_machines, seed, beta, certify, cache="full"):
     R = T + 8 if R is None else R
     rng = np.random.default_rng(seed)
     machines = [random_machine(rng, 4, 3, p_halt=0.0) for _ in range(n_machines)]
     tapes = [rng.integers(0, 3, size=int(rng.integers(0, 6))).tolist() for _ in machines]
     out = run(machines, T, tapes, dtype=dtype, beta=beta, head_range=R, layout="dense", check_envelope=False,
-              certify=certify)
+              certify=certify, cache=cache)
     return machines, tapes, out
 
 
 def runs_certified(dtype: str, T: int, R: int | None = None, n_machines: int = 16, seed: int = 0,
-                   beta: float | None = None) -> bool:
+                   beta: float | None = None, cache: str = "full") -> bool:
     """Whether real T-step dense runs in ``dtype`` of ``n_machines`` random 4-state 3-symbol machines
-    certify every step. ``R=None`` takes the head range T + 8, which no run can leave."""
+    certify every step (with the full or the evicting ``cache``). ``R=None`` takes the head range T + 8,
+    which no run can leave."""
     try:
-        machines, tapes, out = _random_runs(dtype, T, R, n_machines, seed, beta, True)
+        machines, tapes, out = _random_runs(dtype, T, R, n_machines, seed, beta, True, cache)
     except PrecisionError:
         return False
     for m, tape, res in zip(machines, tapes, out.results):
