@@ -40,7 +40,7 @@ def _write_csv(path: Path, rows: list[dict]) -> None:
 # estimated seconds of each check of a full run on an idle 2-core CPU with one host device per core (issue 14's
 # closing note: from per-search CPU times under contention and an earlier full run of check 7): the weights of
 # the overall progress bar; refresh them from a finished run's manifest.json
-FULL_SECONDS = {"symbolic": 5, "contexts": 700, "sequences": 800, "halfspaces": 420, "coin": 15, "transformer": 700,
+FULL_SECONDS = {"symbolic": 5, "contexts": 700, "sequences": 800, "halfspaces": 420, "coin": 15, "transformer": 200,
                 "icl": 300}
 
 
