@@ -20,7 +20,8 @@ from . import figures
 from . import exact
 from .arguments import for_claim
 from .montecarlo import PERCEPTRON_MAX_EPOCHS, auto_sampler, constant_cost, count_failures, has_reduction
-from .nstar import CONTEXT_TARGETS, SEQUENCE_TARGETS, context_probs, exact_coin, nstar, sequence_probs
+from .nstar import (CONTEXT_TARGETS, LOOK_FRACTION, LOOK_MIN_TRIALS, SEQUENCE_TARGETS, context_probs, exact_coin, nstar,
+                    sequence_probs)
 from .protocol import KAPPA, decide, test_n
 from .stats import ALPHA, agrees_with
 from .verdicts import compose, needed_rows
@@ -78,7 +79,12 @@ def check_symbolic(out: Path, quick: bool = True, seed: int = 0, progress: bool 
 def _nstar_row(ns, f: float, params: dict, calibration: bool, kw: dict, tag: str, **extra) -> dict:
     """A measured point: n* (exact, or simulated with its certified interval), C_req = n*_hi / f."""
     hi = ns.n_star_hi if ns.n_star_hi is not None else ns.n_star
+    # trials: the certificate's full count per scanned n; with two looks most n read only the first
+    # (trials_first_look); trials_at_n_star: the trials behind the failure rate at n* (0: exact or not recorded)
+    looks = ns.trials >= LOOK_MIN_TRIALS
     return {**params, "target": ns.target, "learner": ns.learner, "exact": ns.exact, "trials": ns.trials,
+            "trials_first_look": ns.trials // LOOK_FRACTION if looks else ns.trials,
+            "trials_at_n_star": getattr(ns, "trials_at_n_star", 0),
             "n_star": ns.n_star, "n_star_lo": ns.n_star_lo, "n_star_hi": hi, "n_star_hi_certified": ns.n_star_hi is not None,
             "first_crossing": ns.first_crossing, "horizon": ns.horizon, "scan": ns.scan, "claim_f": f,
             "C_req": hi / f, "calibration": calibration, "_kw": kw, "_tag": tag, **extra}
@@ -127,11 +133,8 @@ def check_contexts(out: Path, quick: bool = True, seed: int = 0, progress: bool 
             family = CONTEXT_TARGETS
         else:
             family = ("uniform", "near-uniform")
-        family, skipped = _families_at(
-            family, searched, (V, m, eps), delta, grid["delta"], exact_point=V <= 3 and not random_allocation,
-            direct=lambda name, r: auto_sampler("contexts", dict(probs=context_probs(name, m, V, seed), eps=eps,
-                                                                 random_allocation=random_allocation),
-                                                max(1, 3 * r.n_star // m)) == "direct")
+        family, skipped = _families_at(family, searched, (V, m, eps), delta, grid["delta"],
+                                       exact_point=V <= 3 and not random_allocation)
         per = {name: nstar("contexts", dict(V=V, m=m, eps=eps, delta=delta), target=name, trials=trials_for(delta, quick),
                            seed=seed, max_points=_max_points(quick), random_allocation=random_allocation) for name in family}
         searched[(V, m, eps, delta)] = per
@@ -144,7 +147,7 @@ def check_contexts(out: Path, quick: bool = True, seed: int = 0, progress: bool 
             ns, f, {"V": V, "m": m, "eps": eps, "delta": delta}, V == grid["V"][0] and m == grid["m"][0] and
             eps == max(grid["eps"]) and delta == max(grid["delta"]), kw, tag, targets_searched=",".join(family),
             targets_not_searched=skipped,
-            sampler="exact" if ns.exact else auto_sampler("contexts", kw, ns.n_star // m),
+            sampler=_sampler_used(ns, lambda: auto_sampler("contexts", kw, ns.n_star // m)),
             union_bound=get("union_contexts").evaluate(m=m, V=V, eps=eps, delta=delta)))
     _test_points(res, "contexts", quick, seed, per=lambda r: r["m"],
                  exact_fn=lambda r, n: exact.contexts_failure(n, r["_kw"]["probs"], r["eps"])
@@ -164,53 +167,79 @@ def check_contexts(out: Path, quick: bool = True, seed: int = 0, progress: bool 
     return res
 
 
+def _sampler_used(ns, guess) -> str:
+    """The sampler the certificate's counts ran with (recorded by the search); ``guess()`` only for a point
+    kept from a run that did not record it."""
+    if ns.exact:
+        return "exact"
+    return ns.sampler or guess()
+
+
+REPLAN_RULE = ("at delta = 0.001 every target family was searched at every exact point (V <= 3, contexts "
+               "allocated evenly); at a simulated point a family was left out only when, at delta = 0.01, its "
+               "certified interval lay wholly below the hardest family's n*_lo and its n* extrapolated linearly in "
+               "log(1/delta) to 0.001 from its interval ends (upper end at 0.01, slope from the lower end at 0.1) "
+               "stayed below the hardest family's likewise extrapolated lower end (lower end at 0.01, slope from "
+               "the upper end at 0.1); a family tied with the hardest was always searched. Where families were left "
+               "out, n* at delta = 0.001 is the largest over the families searched (a lower bound on the maximum "
+               "over the family: a miss could only make C1 look easier)")
+
+
 def _replan_note(rows: list[dict]) -> str:
     skipped = [r for r in rows if r.get("targets_not_searched")]
     if not skipped:
         return ""
-    return (f"; at delta = {min(r['delta'] for r in rows):g} only the target families that were the hardest, or could "
-            f"not be told apart from it, at the next larger delta of the same (V, m, eps) were searched ({len(skipped)} "
-            f"of {sum(r['delta'] == min(x['delta'] for x in rows) for r in rows)} points searched fewer than all; "
-            "columns targets_searched and targets_not_searched of contexts.csv)")
+    smallest = min(r["delta"] for r in rows)
+    return (f"; {REPLAN_RULE} ({len(skipped)} of {sum(r['delta'] == smallest for r in rows)} points at delta = "
+            f"{smallest:g} searched fewer than all families, none of them tied with the hardest; columns "
+            "targets_searched and targets_not_searched of contexts.csv)")
 
 
-def _families_at(family: tuple, searched: dict, point: tuple, delta: float, deltas: list, exact_point: bool,
-                 direct=lambda name, r: False):
+def _families_at(family: tuple, searched: dict, point: tuple, delta: float, deltas: list, exact_point: bool):
     """The target families searched at ``delta`` (the grid's smallest, below 0.01 -- the costly end, where a
-    count takes 100/delta trials), and a note on the ones not searched. A family is searched there when at
-    the next larger delta of the same (V, m, eps) it was the hardest or could not be told apart from it:
-    its certified interval [n*_lo, n*_hi] reaches the hardest family's n*_lo (for exact n*: its n* is
-    within 5% of the hardest's) -- except a tied family only the direct sampler can draw (``direct(name,
-    r)``: Dirichlet rows, a split probability per context and node), searched there only when it was the
-    hardest: at 100/delta trials it costs minutes a point, while the tied families with fast samplers
-    (uniform, near-uniform, ...) carry the maximum. Families not searched are listed with their n* at the
-    larger delta and the reason; every family is searched at every other delta."""
-    if delta != min(deltas) or delta >= 0.01 or len(family) < 2:
+    count takes 100/delta trials), and a note on the ones not searched (see ``REPLAN_RULE``).
+
+    At exact points every family is searched (cheap). At simulated points, with d1 the next larger delta
+    and d0 the one above it, x = log(1/delta), a family is left out only when both hold:
+      * it is not tied with the hardest at d1: its n*_hi (or horizon, uncertified) < the hardest's n*_lo;
+      * up = hi(d1) + max(0, hi(d1) - lo(d0)) (x - x1) / (x1 - x0) < down = lo_h(d1) + max(0, lo_h(d1) -
+        hi_h(d0)) (x - x1) / (x1 - x0): the family's most generous linear extrapolation in log(1/delta)
+        stays below the hardest's least generous one (a family with fewer effective outcomes has a larger
+        variance of TV, so its n* grows faster as delta shrinks and may catch up).
+    A family without results at both d1 and d0 is searched. Every family is searched at every other delta."""
+    if exact_point or delta != min(deltas) or delta >= 0.01 or len(family) < 2:
         return family, ""
-    previous = sorted(d for d in deltas if d > delta)[0]
-    before = searched.get((*point, previous))
-    if not before:
+    larger = sorted(d for d in deltas if d > delta)
+    if len(larger) < 2:
         return family, ""
-    hardest = max(before.values(), key=lambda r: r.n_star)
+    d1, d0 = larger[0], larger[1]
+    at1, at0 = searched.get((*point, d1)), searched.get((*point, d0))
+    if not at1 or not at0:
+        return family, ""
+    hardest = max(at1.values(), key=lambda r: r.n_star)
+    h0 = at0.get(hardest.target)
+    if h0 is None:
+        return family, ""
+    x, x1, x0 = math.log(1 / delta), math.log(1 / d1), math.log(1 / d0)
+    t = (x - x1) / (x1 - x0)
+
+    def hi(r):
+        return r.n_star_hi if r.n_star_hi is not None else r.horizon
+
+    down = hardest.n_star_lo + max(0, hardest.n_star_lo - hi(h0)) * t
     keep, notes = [], []
     for name in family:
-        r = before.get(name)
-        if r is None:
+        r, r0 = at1.get(name), at0.get(name)
+        if r is None or r0 is None or r is hardest:
             keep.append(name)
             continue
-        reach = r.n_star_hi if r.n_star_hi is not None else r.horizon
-        tied = (r.n_star >= 0.95 * hardest.n_star) if exact_point else reach >= hardest.n_star_lo
-        if r is hardest:
+        up = hi(r) + max(0, hi(r) - r0.n_star_lo) * t
+        if hi(r) >= hardest.n_star_lo or up >= down:
             keep.append(name)
-        elif tied and (exact_point or not direct(name, r)):
-            keep.append(name)
-        elif tied:
-            notes.append(f"{name} (at delta={previous:g}: n* {r.n_star} in [{r.n_star_lo}, {reach}], not above the "
-                         f"hardest {hardest.target}'s {hardest.n_star} in [{hardest.n_star_lo}, {hardest.n_star_hi}]; "
-                         "only the direct sampler draws it)")
         else:
-            notes.append(f"{name} (at delta={previous:g}: n* {r.n_star} in [{r.n_star_lo}, {reach}], "
-                         f"below the hardest {hardest.target}'s {hardest.n_star_lo})")
+            notes.append(f"{name} (at delta={d1:g}: n* {r.n_star} in [{r.n_star_lo}, {hi(r)}], below the hardest "
+                         f"{hardest.target}'s {hardest.n_star_lo}; extrapolated to delta={delta:g}: <= {up:.0f}, "
+                         f"below the hardest's >= {down:.0f})")
     return tuple(keep), "; ".join(notes)
 
 
@@ -281,8 +310,8 @@ def check_sequences(out: Path, quick: bool = True, seed: int = 0, progress: bool
                 ns, f, {"reading": reading, "V": V, "l": l, "eps": eps, "delta": delta},
                 l == grid["l"][0] and eps == max(grid["eps"]) and delta == max(grid["delta"]), kw, tag,
                 targets_searched=",".join(family),
-                sampler="exact" if ns.exact else auto_sampler("sequences", kw, ns.n_star),
-                tv_bound=get("tv_sequences").evaluate(l=l, V=V, eps=eps, delta=delta),
+                sampler=_sampler_used(ns, lambda: auto_sampler("sequences", kw, ns.n_star)),
+                    tv_bound=get("tv_sequences").evaluate(l=l, V=V, eps=eps, delta=delta),
                 seq_union_bound=get("seq_union").evaluate(l=l, V=V, eps=eps, delta=delta),
                 tv_lower_bound=get("tv_outcomes_lower").evaluate(l=l, V=V)))
         sub = CheckResult("sequences", rows=rows)
@@ -340,7 +369,7 @@ def check_halfspaces(out: Path, quick: bool = True, seed: int = 0, progress: boo
         res.rows.append(_nstar_row(
             ns, f, {"d": d, "eps": eps, "delta": delta}, d == grid["d"][0] and eps == max(grid["eps"]) and
             delta == max(grid["delta"]), kw, tag, noise=noise,
-            sampler="exact" if ns.exact else ("reduced" if has_reduction("halfspace", kw) else "direct"),
+            sampler=_sampler_used(ns, lambda: "reduced" if has_reduction("halfspace", kw) else "direct"),
             optimal_rate=get("halfspace_optimal").evaluate(C=1, d=d, eps=eps, delta=delta),
             behw_bound=get("behw").evaluate(d=d, eps=eps, delta=delta)))
     # the calibrated claim tested at every point; failures count only converged trials (a refutation

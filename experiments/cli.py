@@ -190,11 +190,20 @@ def cmd_nstar(args) -> int:
         print(json.dumps(d))
     else:
         interval = f"[{r.n_star_lo}, {r.n_star_hi if r.n_star_hi is not None else 'not certified'}]"
-        print(f"n* = {r.n_star} {interval} ({'exact' if r.exact else f'simulated, {r.trials} fresh trials per n'})")
+        print(f"n* = {r.n_star} {interval} ({'exact' if r.exact else f'simulated, {_trials_text(r)}'})")
         print(f"  target: {r.target}; learner: {r.learner}")
         print(f"  definition: {r.definition} (horizon {r.horizon}; {r.scan})")
         print(f"  first crossing: {r.first_crossing}; failure at n*: {r.failure_at_n_star:.4g}")
     return 0
+
+
+def _trials_text(r) -> str:
+    """The fresh trials per scanned n as the certificate used them (two looks: a quarter, then all where
+    undecided) and the trials behind the failure rate at n*."""
+    from .nstar import LOOK_FRACTION, LOOK_MIN_TRIALS
+    per = (f"{r.trials // LOOK_FRACTION} to {r.trials} fresh trials per n" if r.trials >= LOOK_MIN_TRIALS
+           else f"{r.trials} fresh trials per n")
+    return per + (f", {r.trials_at_n_star} at n*" if r.trials_at_n_star else "")
 
 
 def _add_distributed(p) -> None:

@@ -55,6 +55,9 @@ class NStar:
     first_crossing: int   # the smallest n with failure <= delta (what a search reports)
     failure_at_n_star: float
     scan: str = ""        # which n' were checked
+    trials_at_n_star: int = 0  # trials behind failure_at_n_star: trials, or trials / LOOK_FRACTION where the
+                               # certificate's first look decided n* (0 when exact)
+    sampler: str = ""     # the sampler the certificate's counts used ("exact" when exact; "" if not recorded)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -177,8 +180,20 @@ LOOK_MIN_TRIALS = 8_000  # certificates of at least this many trials per point l
 LOOK_FRACTION = 4        # the first look reads trials / LOOK_FRACTION
 
 
+def stop_bound(delta: float, trials: int) -> int:
+    """The largest failure count k with ``k / trials <= delta`` -- the search's pass test, in the same float
+    expression (``floor(delta * trials)`` can differ by one: delta = 0.043, trials = 10,000 gives 429,
+    while 430 / 10,000 <= 0.043). A count stopped once its failures exceed this fails the pass test."""
+    k = max(0, math.floor(delta * trials))
+    while (k + 1) / trials <= delta:
+        k += 1
+    while k > 0 and k / trials > delta:
+        k -= 1
+    return k
+
+
 def certify(failures, delta: float, n0: int, trials: int, alpha: float = ALPHA, max_points: int | None = None,
-            pad: int = 0, early_stop: bool = False) -> tuple:
+            pad: int = 0, early_stop: bool = False, info: dict | None = None) -> tuple:
     """``failures(n, trials, stream, pad_to[, stop_above])`` -> (k, T). Returns (n*, n*_lo, n*_hi, first
     crossing, failure rate at n*, horizon, scan description).
 
@@ -188,9 +203,14 @@ def certify(failures, delta: float, n0: int, trials: int, alpha: float = ALPHA, 
     trials / LOOK_FRACTION trials, and only if their interval leaves delta undecided (upper bound above
     delta, lower bound not) all its trials. Both looks are Clopper-Pearson intervals at level
     1 - alpha / (2 x points), so by the union bound every reported interval holds at once with probability
-    >= 1 - alpha, as with one look at 1 - alpha / points; the scan's n far from n* then costs a quarter."""
+    >= 1 - alpha, as with one look at 1 - alpha / points; the scan's n far from n* then costs a quarter.
+
+    With two looks the rates behind n* (the point estimate: the smallest scanned n from which every rate is
+    <= delta) and the failure rate at n* come from the look that decided each n: trials / LOOK_FRACTION
+    where the first look was decisive, else all trials (mixed sample sizes; n* stays in [n*_lo, n*_hi]).
+    ``info`` (a dict, if given) receives ``trials_at_n_star``: the trials behind the rate at n*."""
     if early_stop:
-        stop = math.floor(delta * trials)
+        stop = stop_bound(delta, trials)
         first = first_crossing(lambda n: failures(n, trials, "search", pad, stop), delta, n0)
     else:
         first = first_crossing(lambda n: failures(n, trials, "search", pad), delta, n0)
@@ -238,6 +258,8 @@ def certify(failures, delta: float, n0: int, trials: int, alpha: float = ALPHA, 
             f"in [{lo_scan}, {H}]; simultaneous {100 * (1 - alpha):g}% Clopper-Pearson" +
             (f" over two looks per n ({trials // LOOK_FRACTION} trials, then {trials} where undecided: "
              f"{sum(T == trials for _, T in counts)} of {len(scan)} n)" if looks == 2 else ""))
+    if info is not None:
+        info["trials_at_n_star"] = int(counts[i][1])
     return n_point, min(n_lo, n_point), n_hi, first, float(rate[i]), H, desc
 
 
@@ -257,14 +279,19 @@ def simulated(setting: str, kw: dict, delta: float, trials: int, seed: int, tag:
     total examples (m contexts)."""
     upper = setting == "halfspace"
 
+    used = set()  # the samplers the certificate's counts ran with
+
     def failures(n, T, stream, pad_to=0, stop_above=None):
         r = count_failures(setting, n, T, seed, f"{tag}/{stream}", pad_to=pad_to, stop_above=stop_above, **kw)
+        if stream == "certify":
+            used.add(r.get("sampler", ""))
         return r["failures"] + (r.get("unconverged", 0) if upper else 0), r["trials"]
 
+    info = {}
     n, lo, hi, first, f, H, desc = certify(failures, delta, n0, trials, max_points=max_points, pad=pad,
-                                           early_stop=True)
+                                           early_stop=True, info=info)
     return NStar(scale * n, scale * lo, None if hi is None else scale * hi, False, DEFINITION, target, learner,
-                 trials, scale * H, scale * first, f, desc)
+                 trials, scale * H, scale * first, f, desc, info["trials_at_n_star"], ",".join(sorted(used - {""})))
 
 
 # ---- one entry point -----------------------------------------------------------------------------
