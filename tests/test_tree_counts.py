@@ -305,3 +305,18 @@ def test_tree_counts_are_the_exact_inversion_at_large_counts(probs, n, words):
     lo = np.where(k == 0, 0.0, np.floor(stats.binom.cdf(k - 1, r, q) * W + 0.5))
     hi = np.where(k == r, W, np.floor(stats.binom.cdf(k, r, q) * W + 0.5))
     assert (r.max() >= min(n, 5_000)) and ((lo <= w) & (w < hi)).all(), int((~((lo <= w) & (w < hi))).sum())
+
+
+def test_the_replan_note_states_the_rule_and_the_direction_of_a_miss():
+    """D2: the verdict note says which families were left out and that n* at 0.001 is then a lower bound on
+    the family maximum."""
+    from experiments.checks import _replan_note
+
+    rows = [{"delta": 0.01, "targets_not_searched": ""}, {"delta": 0.001, "targets_not_searched": "sparse (...)"},
+            {"delta": 0.001, "targets_not_searched": ""}]
+    note = _replan_note(rows)
+    assert "every target family was searched at every exact point" in note
+    assert "a family tied with the hardest was always searched" in note
+    assert "largest over the families searched (a lower bound on the maximum" in note
+    assert "1 of 2 points at delta = 0.001" in note
+    assert _replan_note(rows[:1]) == ""
