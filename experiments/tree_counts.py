@@ -20,8 +20,9 @@ Tables are per distinct q, rounded to 2^-44. That moves a CDF value by at most a
 2^-45 / sqrt(2 pi q (1 - q) / r), below the 2^-32 rounding of the thresholds only while q (1 - q) is above
 about r 2^-26 / (2 pi) (and a q under 2^-45 rounds to 0: an outcome never drawn). Every grid family is inside
 that range (smallest q (1 - q): 3.9e-4 for the context families, whose counts stay <= 2^14 (bound 3.9e-5);
-9.7e-4 for the sequence sources, bound 3.1e-4 even at r = 2^17). The method pays off when the targets share few split probabilities: identical rows of contexts, uniform
-or i.i.d.-structured sequence distributions.
+9.7e-4 for the sequence sources, bound 3.1e-4 even at r = 2^17). The method pays off when the targets
+share few split probabilities: identical rows of contexts, uniform or i.i.d.-structured sequence
+distributions.
 """
 from __future__ import annotations
 
