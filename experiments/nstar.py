@@ -208,7 +208,8 @@ def certify(failures, delta: float, n0: int, trials: int, alpha: float = ALPHA, 
     With two looks the rates behind n* (the point estimate: the smallest scanned n from which every rate is
     <= delta) and the failure rate at n* come from the look that decided each n: trials / LOOK_FRACTION
     where the first look was decisive, else all trials (mixed sample sizes; n* stays in [n*_lo, n*_hi]).
-    ``info`` (a dict, if given) receives ``trials_at_n_star``: the trials behind the rate at n*."""
+    ``info`` (a dict, if given) receives ``trials_at_n_star``: the trials behind the rate at n*; ``level``;
+    ``looks``: per scanned n, (n, k, T, band) of the look that decided it."""
     if early_stop:
         stop = stop_bound(delta, trials)
         first = first_crossing(lambda n: failures(n, trials, "search", pad, stop), delta, n0)
@@ -260,6 +261,8 @@ def certify(failures, delta: float, n0: int, trials: int, alpha: float = ALPHA, 
              f"{sum(T == trials for _, T in counts)} of {len(scan)} n)" if looks == 2 else ""))
     if info is not None:
         info["trials_at_n_star"] = int(counts[i][1])
+        info["level"] = level
+        info["looks"] = [(int(m), k, T, b) for m, (k, T), b in zip(scan, counts, bands)]  # the deciding look per n
     return n_point, min(n_lo, n_point), n_hi, first, float(rate[i]), H, desc
 
 

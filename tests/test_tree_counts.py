@@ -320,3 +320,41 @@ def test_the_replan_note_states_the_rule_and_the_direction_of_a_miss():
     assert "largest over the families searched (a lower bound on the maximum" in note
     assert "1 of 2 points at delta = 0.001" in note
     assert _replan_note(rows[:1]) == ""
+
+
+def test_the_certificate_bands_are_clopper_pearson_at_alpha_over_two_looks_per_point():
+    """D7 (2): every look is a Clopper-Pearson interval at 1 - alpha / (2 x scanned n); a first look that
+    leaves delta undecided is followed by the full count; n*_lo and n*_hi follow from the deciding looks."""
+    from experiments.nstar import LOOK_FRACTION
+    from experiments.stats import clopper_pearson
+
+    delta, T, alpha = 0.05, 10_000, ALPHA
+    calls = []
+
+    def failures(n, trials, stream, pad_to=0, stop_above=None):
+        k = int(np.random.default_rng(7 * n + trials).binomial(trials, 0.2 * math.exp(-n / 30)))
+        if stream == "certify":
+            calls.append((n, trials, k))
+        return k, trials
+
+    info = {}
+    n, lo, hi, first, f, H, desc = certify(failures, delta, 4, T, alpha=alpha, info=info)
+    scan = sorted({c[0] for c in calls})
+    level = 1 - alpha / (2 * len(scan))
+    assert info["level"] == level and [x[0] for x in info["looks"]] == scan
+    final = {}
+    full_after_undecided = 0
+    for m in scan:
+        looks = [c for c in calls if c[0] == m]
+        assert looks[0][1] == T // LOOK_FRACTION and len(looks) <= 2
+        b = clopper_pearson(looks[0][2], looks[0][1], level)
+        undecided = not (b[1] <= delta or b[0] > delta)
+        assert (len(looks) == 2) == undecided and (not undecided or looks[1][1] == T)
+        full_after_undecided += undecided
+        final[m] = clopper_pearson(looks[-1][2], looks[-1][1], level)
+        assert info["looks"][scan.index(m)] == (m, looks[-1][2], looks[-1][1], final[m])
+    assert full_after_undecided > 0  # the test exercises both paths
+    ok = [final[m][1] <= delta for m in scan]
+    expect_hi = next(scan[i] for i in range(len(scan)) if all(ok[i:]))
+    above = [m for m in scan if final[m][0] > delta]
+    assert hi == expect_hi and lo == min(max(above) + 1 if above else 1, n)
