@@ -37,11 +37,11 @@ def _write_csv(path: Path, rows: list[dict]) -> None:
             w.writerow({k: r.get(k) for k in keys})
 
 
-# estimated seconds of each check of a full run on an idle 2-core CPU with one host device per core (issue 14's
-# closing note: from per-search CPU times under contention and an earlier full run of check 7): the weights of
-# the overall progress bar; refresh them from a finished run's manifest.json
-FULL_SECONDS = {"symbolic": 5, "contexts": 700, "sequences": 800, "halfspaces": 420, "coin": 15, "transformer": 200,
-                "icl": 300}
+# seconds of each check of a full run on the 2-core CPU with one host device per core, measured in one run
+# (benchmarks/full_reproduce_manifest.json, 2026-11-27): the weights of the overall progress bar; refresh
+# them from a finished run's manifest.json
+FULL_SECONDS = {"symbolic": 5, "contexts": 1300, "sequences": 1250, "halfspaces": 380, "coin": 10, "transformer": 190,
+                "icl": 120}
 
 
 def _overall_bar(names: list[str], quick: bool, progress: bool):
