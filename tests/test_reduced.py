@@ -16,8 +16,10 @@ from scipy import stats
 
 from experiments import fair_splits, reduced
 from experiments.montecarlo import count_failures, version_space_midpoint_2d
-from experiments.stats import ALPHA, rates_differ
+from experiments.stats import ALPHA
 from experiments.streams import normal, stream_key, trial_words, unit
+
+from .law import assert_same_failure_law
 
 TRIALS = 20_000
 
@@ -97,14 +99,7 @@ CASES = [  # (setting, n, kw): failure rates near 1/3, where the two-sample test
 
 @pytest.mark.parametrize("setting,n,kw", CASES)
 def test_reduced_sampler_has_the_direct_samplers_failure_rate(setting, n, kw):
-    direct = count_failures(setting, n, TRIALS, 11, "test/law", sampler="direct", **kw)
-    red = count_failures(setting, n, TRIALS, 12, "test/law", sampler="reduced", **kw)
-    assert red["sampler"] == "reduced" and direct["sampler"] == "direct"
-    assert 0.05 < direct["failures"] / TRIALS < 0.95  # the case has power
-    assert not rates_differ(direct["failures"], TRIALS, red["failures"], TRIALS)
-    # power: the same test tells the direct sampler from the reduction at a 1.5x larger n
-    wrong = count_failures(setting, math.ceil(1.5 * n), TRIALS, 12, "test/law", sampler="reduced", **kw)
-    assert rates_differ(direct["failures"], TRIALS, wrong["failures"], TRIALS)
+    assert_same_failure_law(setting, n, kw, "reduced", "test/law", TRIALS)
 
 
 def test_fair_splits_give_the_multinomial_law():

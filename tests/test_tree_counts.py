@@ -18,8 +18,10 @@ from scipy import stats
 from experiments import exact, tree_counts
 from experiments.montecarlo import auto_sampler, count_failures
 from experiments.nstar import certify, context_probs, sequence_probs
-from experiments.stats import ALPHA, agrees_with, rates_differ
+from experiments.stats import ALPHA, agrees_with
 from experiments.streams import stream_key, trial_words
+
+from .law import assert_same_failure_law
 
 TRIALS = 20_000
 
@@ -74,13 +76,7 @@ CASES = [  # (setting, n, kw): failure rates near 1/3 or 2/3, where the two-samp
 
 @pytest.mark.parametrize("setting,n,kw", CASES)
 def test_tree_sampler_has_the_direct_samplers_failure_rate(setting, n, kw):
-    direct = count_failures(setting, n, TRIALS, 11, "test/tree-law", sampler="direct", **kw)
-    tree = count_failures(setting, n, TRIALS, 12, "test/tree-law", sampler="tree", **kw)
-    assert tree["sampler"] == "tree" and direct["sampler"] == "direct"
-    assert 0.05 < direct["failures"] / TRIALS < 0.95  # the case has power
-    assert not rates_differ(direct["failures"], TRIALS, tree["failures"], TRIALS)
-    wrong = count_failures(setting, math.ceil(1.5 * n), TRIALS, 12, "test/tree-law", sampler="tree", **kw)
-    assert rates_differ(direct["failures"], TRIALS, wrong["failures"], TRIALS)
+    assert_same_failure_law(setting, n, kw, "tree", "test/tree-law", TRIALS)
 
 
 def test_tree_sampler_matches_the_exact_failure_probability():
