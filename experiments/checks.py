@@ -119,7 +119,9 @@ def _under_bound(rows: list[dict], bound_key: str, name: str) -> dict:
 
 # ---- 2: next-token estimation over m contexts (C1) -----------------------------------------------------
 def check_contexts(out: Path, quick: bool = True, seed: int = 0, progress: bool = True, target: str | None = None,
-                   random_allocation: bool = False) -> CheckResult:
+                   random_allocation: bool = False, only=None) -> CheckResult:
+    """``only``: a collection of (V, m) parts (:func:`parts`): measure those points' n* into the point store and
+    return nothing else (:mod:`experiments.parallel`)."""
     grid = dict(V=[2, 3, 8] if quick else [2, 3, 4, 8, 16], m=[1, 4] if quick else [1, 4, 16],
                 eps=[0.2] if quick else [0.2, 0.1], delta=[0.1, 0.01] if quick else [0.1, 0.01, 0.001])
     res = CheckResult("contexts")
@@ -127,6 +129,8 @@ def check_contexts(out: Path, quick: bool = True, seed: int = 0, progress: bool 
     points = [g for g in product(*grid.values()) if not (quick and g[0] > 3 and g[1] > 1)]
     searched: dict = {}  # (V, m, eps, delta) -> {family: NStar}
     for V, m, eps, delta in _bar(points, "C1 contexts", progress):
+        if only is not None and (V, m) not in only:
+            continue
         if target is not None:
             family = (target,)
         elif V <= 3 or not quick:
@@ -149,6 +153,8 @@ def check_contexts(out: Path, quick: bool = True, seed: int = 0, progress: bool 
             targets_not_searched=skipped,
             sampler=_sampler_used(ns, lambda: auto_sampler("contexts", kw, ns.n_star // m)),
             union_bound=get("union_contexts").evaluate(m=m, V=V, eps=eps, delta=delta)))
+    if only is not None:
+        return CheckResult("contexts")
     _test_points(res, "contexts", quick, seed, per=lambda r: r["m"],
                  exact_fn=lambda r, n: exact.contexts_failure(n, r["_kw"]["probs"], r["eps"])
                  if r["exact"] and not random_allocation else None,
@@ -285,7 +291,8 @@ def _plot_nstar(res, out, name, x, series, claim, ref, title, reading=None):
 
 
 # ---- 3: length-l outputs (C2) -------------------------------------------------------------------------
-def check_sequences(out: Path, quick: bool = True, seed: int = 0, progress: bool = True) -> CheckResult:
+def check_sequences(out: Path, quick: bool = True, seed: int = 0, progress: bool = True, only=None) -> CheckResult:
+    """``only``: a collection of (reading, l) parts: measure those points' n* only (see :func:`check_contexts`)."""
     V = 2
     grid = dict(l=[1, 2, 4, 8] if quick else [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], eps=[0.2] if quick else [0.2, 0.1],
                 delta=[0.1] if quick else [0.1, 0.01])
@@ -296,6 +303,8 @@ def check_sequences(out: Path, quick: bool = True, seed: int = 0, progress: bool
     for reading in ("tv", "linf"):
         rows = []
         for l, eps, delta in _bar(list(product(*grid.values())), f"C2 {reading}", progress):
+            if only is not None and (reading, l) not in only:
+                continue
             # sources other than the uniform one need the direct sampler (a multinomial over V^l outcomes):
             # searched up to l = 6
             family = families[reading] if l <= 6 or quick else tuple(t for t in families[reading] if t == "uniform" or
@@ -314,6 +323,8 @@ def check_sequences(out: Path, quick: bool = True, seed: int = 0, progress: bool
                     tv_bound=get("tv_sequences").evaluate(l=l, V=V, eps=eps, delta=delta),
                 seq_union_bound=get("seq_union").evaluate(l=l, V=V, eps=eps, delta=delta),
                 tv_lower_bound=get("tv_outcomes_lower").evaluate(l=l, V=V)))
+        if only is not None:
+            continue
         sub = CheckResult("sequences", rows=rows)
         _test_points(sub, "sequences", quick, seed,
                      exact_fn=lambda r, n: exact.multinomial_failure(n, r["_kw"]["probs"], r["eps"], r["reading"])
@@ -349,8 +360,22 @@ _LEARNER_NOTES = {
 }
 
 
+def _compare_learners(grid: dict, quick: bool, seed: int, progress: bool) -> list:
+    """n* of the perceptron and the max-margin learner in the plane, at the easy end of delta."""
+    compared = []
+    cmp = [(0.1, 0.1)] if quick else list(product(grid["eps"], [0.1, 0.01]))
+    for other, (eps, delta) in _bar(list(product(("perceptron", "max-margin"), cmp)), "C3 learners", progress):
+        ns = nstar("halfspaces", dict(d=2, eps=eps, delta=delta), learner=other, trials=trials_for(delta, quick),
+                   seed=seed, max_points=_max_points(quick))
+        compared.append(_nstar_row(ns, get("C3").evaluate(C=1, d=2, eps=eps), {"d": 2, "eps": eps, "delta": delta},
+                                   False, {}, "", sampler="direct", comparison=True))
+    return compared
+
+
 def check_halfspaces(out: Path, quick: bool = True, seed: int = 0, progress: bool = True,
-                     learner: str = "consistent", noise: float = 0.0) -> CheckResult:
+                     learner: str = "consistent", noise: float = 0.0, only=None) -> CheckResult:
+    """``only``: a collection of parts ("d", d) and ("learners",): measure those n* only (see
+    :func:`check_contexts`)."""
     default = learner == "consistent" and not noise
     slow = learner in ("perceptron", "max-margin")  # the whole prompt, a loop per trial's examples
     grid = dict(d=[2] if quick or not default else [2, 3, 4], eps=[0.2, 0.1],
@@ -360,6 +385,8 @@ def check_halfspaces(out: Path, quick: bool = True, seed: int = 0, progress: boo
     # above the plane the learner is the perceptron (simulated): delta down to 10^-3 there
     points = [g for g in product(*grid.values()) if g[0] == 2 or g[2] >= 1e-3]
     for d, eps, delta in _bar(points, "C3 halfspaces", progress):
+        if only is not None and ("d", d) not in only:
+            continue
         main = ("midpoint" if d == 2 else "perceptron") if learner == "consistent" else learner
         ns = nstar("halfspaces", dict(d=d, eps=eps, delta=delta), learner=main, trials=trials_for(delta, quick),
                    seed=seed, max_points=_max_points(quick), noise=noise)
@@ -372,6 +399,10 @@ def check_halfspaces(out: Path, quick: bool = True, seed: int = 0, progress: boo
             sampler=_sampler_used(ns, lambda: "reduced" if has_reduction("halfspace", kw) else "direct"),
             optimal_rate=get("halfspace_optimal").evaluate(C=1, d=d, eps=eps, delta=delta),
             behw_bound=get("behw").evaluate(d=d, eps=eps, delta=delta)))
+    if only is not None:
+        if default and ("learners",) in only:
+            _compare_learners(grid, quick, seed, progress)
+        return CheckResult("halfspaces")
     # the calibrated claim tested at every point; failures count only converged trials (a refutation
     # must not lean on the learner's cap)
     _test_points(res, "halfspace", quick, seed,
@@ -388,14 +419,7 @@ def check_halfspaces(out: Path, quick: bool = True, seed: int = 0, progress: boo
                f"; FLAG: counted as failures they give another protocol verdict ({alt} instead of {v.verdict}): "
                "this verdict leans on the learner's cap")
     # other learners at the easy end of delta: the refutation must hold for the best learner tried
-    compared = []
-    if default:
-        cmp = [(0.1, 0.1)] if quick else list(product(grid["eps"], [0.1, 0.01]))
-        for other, (eps, delta) in _bar(list(product(("perceptron", "max-margin"), cmp)), "C3 learners", progress):
-            ns = nstar("halfspaces", dict(d=2, eps=eps, delta=delta), learner=other, trials=trials_for(delta, quick),
-                       seed=seed, max_points=_max_points(quick))
-            compared.append(_nstar_row(ns, get("C3").evaluate(C=1, d=2, eps=eps), {"d": 2, "eps": eps, "delta": delta},
-                                       False, {}, "", sampler="direct", comparison=True))
+    compared = _compare_learners(grid, quick, seed, progress) if default else []
     best = []
     for r in res.rows:
         rivals = [c for c in compared if (c["d"], c["eps"], c["delta"]) == (r["d"], r["eps"], r["delta"])]

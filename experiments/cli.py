@@ -50,6 +50,21 @@ def _status(result: dict) -> int:
     return int(any(v["claim"] in SELF_CHECKS and v["verdict"] == "fails" for v in result["verdicts"]))
 
 
+def _jobs(args) -> int:
+    """--jobs, else TMT_JOBS, else one worker process per core (:mod:`experiments.parallel`)."""
+    from .parallel import default_jobs
+
+    return getattr(args, "jobs", None) or default_jobs()
+
+
+def _positive_int(text: str) -> int:
+    import argparse
+
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return int(text)
+
+
 def cmd_reproduce(args) -> int:
     from . import distributed
     from .report import run_checks
@@ -58,7 +73,7 @@ def cmd_reproduce(args) -> int:
     distributed.start(args)
     with distributed.collective_errors():
         result = run_checks(ORDER, Path(args.out), args.quick, args.seed, progress=not args.no_progress,
-                            fresh=args.fresh)
+                            fresh=args.fresh, jobs=_jobs(args))
     if not distributed.writer():
         return _status(result)  # process 0 writes and reports
     if args.json:
@@ -99,7 +114,7 @@ def cmd_experiment(args) -> int:
     distributed.start(args)
     with distributed.collective_errors():
         result = run_checks([args.name], out, not args.full, args.seed, progress=not args.no_progress,
-                            options=options, fresh=args.fresh)
+                            options=options, fresh=args.fresh, jobs=_jobs(args))
     if not distributed.writer():
         return _status(result)  # process 0 writes and reports
     if args.json:
@@ -233,6 +248,9 @@ def register(sub):
     p.add_argument("--json", action="store_true", help="print the verdicts as JSON")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--fresh", action="store_true", help="ignore the points stored in the output folder by earlier runs")
+    p.add_argument("--jobs", type=_positive_int, default=None, metavar="N",
+                   help="worker processes that measure the grid points (default: TMT_JOBS, else one per core; "
+                        "1: this process alone; always one on a GPU or under jax.distributed)")
     _add_distributed(p)
     p.set_defaults(func=cmd_reproduce)
 
@@ -250,5 +268,8 @@ def register(sub):
     p.add_argument("--json", action="store_true")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--fresh", action="store_true", help="ignore the points stored in the output folder by earlier runs")
+    p.add_argument("--jobs", type=_positive_int, default=None, metavar="N",
+                   help="worker processes that measure the grid points (default: TMT_JOBS, else one per core; "
+                        "1: this process alone; always one on a GPU or under jax.distributed)")
     _add_distributed(p)
     p.set_defaults(func=cmd_experiment)

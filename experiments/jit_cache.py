@@ -10,6 +10,7 @@ cleared and later calls recompile what they need.
 from __future__ import annotations
 
 import gc
+import time
 from pathlib import Path
 
 import jax
@@ -21,8 +22,7 @@ _LIMIT = Path("/proc/sys/vm/max_map_count")
 def mappings() -> int | None:
     """Memory mappings this process holds (Linux), else None."""
     try:
-        with _MAPS.open("rb") as f:
-            return sum(1 for _ in f)
+        return _MAPS.read_bytes().count(b"\n")
     except OSError:
         return None
 
@@ -34,8 +34,18 @@ def map_limit() -> int | None:
         return None
 
 
-def release_if_crowded(fraction: float = 0.5) -> bool:
-    """Clear JAX's caches when the process holds more than ``fraction`` of the mapping limit."""
+CHECK_EVERY = 0.5  # seconds: a compilation takes longer than that and adds about 200 mappings
+_last_check = [float("-inf")]
+
+
+def release_if_crowded(fraction: float = 0.5, every: float = CHECK_EVERY) -> bool:
+    """Clear JAX's caches when the process holds more than ``fraction`` of the mapping limit. Looks at most
+    once per ``every`` seconds (reading /proc/self/maps costs milliseconds, and a search makes thousands of
+    counts); between looks at most a compilation or two can add mappings, far below the other half."""
+    now = time.monotonic()
+    if now - _last_check[0] < every:
+        return False
+    _last_check[0] = now
     held, limit = mappings(), map_limit()
     if held is None or limit is None or held <= fraction * limit:
         return False

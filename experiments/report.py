@@ -55,44 +55,74 @@ def _overall_bar(names: list[str], quick: bool, progress: bool):
 
 
 def run_checks(names: list[str], out: Path, quick: bool, seed: int, progress: bool = True,
-               options: dict | None = None, fresh: bool = False) -> dict:
+               options: dict | None = None, fresh: bool = False, jobs: int = 1) -> dict:
     """Run ``names`` into ``out``. Every measured point goes into the point store ``out/.tmt-points.jsonl``
     as soon as it is done (:mod:`experiments.store`), so a re-run after an interruption resumes, and a
     re-run of a finished command only redraws; ``fresh`` ignores the store. Under jax.distributed every
-    process runs the checks and process 0 alone writes."""
+    process runs the checks and process 0 alone writes. ``jobs`` > 1 (the CLI's default: one per core, or
+    ``TMT_JOBS``) measures in that many worker processes first (:mod:`experiments.parallel`; one process on a GPU or
+    under jax.distributed): the same results."""
     import tempfile
 
-    from . import distributed, store
+    from . import distributed, parallel, store
 
     out = Path(out)
     writes = distributed.writer()
     staging = staging_for(out) if writes else Path(tempfile.mkdtemp(prefix="tmt-process-"))
     if writes and not fresh:
         _recover_store(out)
+    asked_fresh = fresh
+    workers = writes and parallel.usable(jobs) and all(n in parallel.KNOWN for n in names)
     try:
-        with store.opened(out / STORE, fresh=fresh, write=writes) as points:
+        t0 = time.perf_counter()
+        bar = _overall_bar(names, quick, progress)
+        timings: dict[str, float] = {}
+        whole: dict[str, CheckResult] = {}
+        earlier, hits, measured_by_workers, records, wall1 = frozenset(), set(), 0, [], None
+        if workers:
+            earlier = _prepare_shared_store(out / STORE, fresh)
+            fresh = False  # the store is now this run's (emptied above where fresh)
+
+            def on_done(record, cost):
+                if bar is not None:
+                    share = sum(c for n, _, c in parallel.tasks(names, quick, options or {}) if n == record["check"])
+                    bar[0].update(round(0.9 * bar[1][record["check"]] * cost / share))
+
+            records = parallel.measure(names, staging, quick, seed, options or {}, out / STORE, earlier, jobs, on_done)
+            wall1 = round(time.perf_counter() - t0, 1)
+            for r in records:
+                timings[r["check"]] = round(timings.get(r["check"], 0.0) + r["seconds"], 1)
+                hits |= r["hits"]
+                measured_by_workers += r["measured"]
+                if r["result"] is not None:
+                    whole[r["check"]] = r["result"]
+        with store.opened(out / STORE, fresh=fresh, write=writes, earlier=earlier if workers else None) as points:
             if not distributed.same_everywhere(points.fingerprint()):
                 from tm_transformer.errors import ToolkitError
 
                 raise ToolkitError(f"--out {str(out)!r}: the processes see different point stores; give them one "
                                    "shared output folder, or add --fresh")
-            t0 = time.perf_counter()
             results: dict[str, CheckResult] = {}
-            timings = {}
-            bar = _overall_bar(names, quick, progress)
             for name in names:
                 t = time.perf_counter()
-                results[name] = CHECKS[name](staging, quick=quick, seed=seed, progress=progress,
-                                             **(options or {}).get(name, {}))
-                timings[name] = round(time.perf_counter() - t, 1)
+                if name in whole:
+                    results[name] = whole[name]
+                else:
+                    results[name] = CHECKS[name](staging, quick=quick, seed=seed, progress=progress and not workers,
+                                                 **(options or {}).get(name, {}))
+                timings[name] = round(timings.get(name, 0.0) + time.perf_counter() - t, 1)
                 if bar is not None:
-                    bar[0].update(round(bar[1][name]))
+                    bar[0].update(round(bar[1][name] * (0.1 if workers and name not in whole else 0 if workers else 1)))
                 _write_csv(staging / f"{name}.csv", results[name].rows)
                 if results[name].tests:
                     _write_csv(staging / f"{name}_tests.csv", results[name].tests)
             if bar is not None:
                 bar[0].close()
-            reuse = {"measured": points.measured, "reused": points.reused, "fresh": fresh, "store": STORE}
+            if workers:
+                reuse = {"measured": points.measured + measured_by_workers, "reused": len(hits | points.hits),
+                         "fresh": asked_fresh, "store": STORE}
+            else:
+                reuse = {"measured": points.measured, "reused": points.reused, "fresh": fresh, "store": STORE}
             elapsed = time.perf_counter() - t0
             verdicts = []
             for claim, check in {**CLAIM_CHECK, **SELF_CHECKS}.items():
@@ -114,6 +144,11 @@ def run_checks(names: list[str], out: Path, quick: bool, seed: int, progress: bo
             man["seconds"] = {"total": round(elapsed, 1), **timings}
             man["points"] = reuse
             man["processes"] = _processes()
+            if workers:
+                man["parallel"] = {"jobs": min(jobs, len(records)), "measure_seconds": wall1,
+                                   "tasks": [{"check": r["check"], "parts": r["parts"], "seconds": r["seconds"],
+                                              "points_measured": r["measured"], "process": r["process"]}
+                                             for r in records]}
             write_json(staging / "manifest.json", man)
             write_json(staging / "verdicts.json", verdicts)
             (staging / "report.md").write_text(render(results, verdicts, man))
@@ -128,6 +163,19 @@ def run_checks(names: list[str], out: Path, quick: bool, seed: int, progress: bo
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
     return {"verdicts": verdicts, "manifest": man, "out": str(out)}
+
+
+def _prepare_shared_store(path: Path, fresh: bool) -> frozenset:
+    """Before workers append to the store: empty it (``fresh``) or cut a torn last line; returns the digests
+    it holds (the points of earlier runs)."""
+    from . import store
+
+    if fresh:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"")
+        return frozenset()
+    store._drop_torn_line(path)
+    return frozenset(store.PointStore(path).points) if path.is_file() else frozenset()
 
 
 def _recover_store(out: Path) -> None:

@@ -10,6 +10,9 @@ only the rest; a point whose inputs or code changed has another key and is measu
 
 Lines are appended and flushed one at a time, so a crash loses at most the point in flight (a torn
 last line is ignored on reading, and cut back to the last newline before the next point is appended). Only the writing process (process 0 of a distributed run) appends.
+
+Several worker processes of one run (:mod:`experiments.parallel`) share the file: each record is one
+``write`` to a descriptor opened with ``O_APPEND``, so records from different processes never interleave.
 """
 from __future__ import annotations
 
@@ -109,12 +112,17 @@ def _drop_torn_line(path: Path) -> None:
 
 class PointStore:
     """Points of one output folder. ``fresh``: ignore (and overwrite) what is there; ``write``: append
-    new points to the file (False on every process but 0 of a distributed run)."""
+    new points to the file (False on every process but 0 of a distributed run); ``shared``: other processes
+    append to the same file meanwhile (never truncate it; one ``O_APPEND`` write per record); ``earlier``:
+    the digests that count as reused when found (default: every point read at opening) -- a run's workers
+    pass the points held before the run, so that what another worker measured is not counted as reused."""
 
-    def __init__(self, path: Path, fresh: bool = False, write: bool = True):
-        self.path, self.write = Path(path), write
+    def __init__(self, path: Path, fresh: bool = False, write: bool = True, shared: bool = False,
+                 earlier: "set[str] | None" = None):
+        self.path, self.write, self.shared = Path(path), write, shared
         self.points: dict[str, object] = {}
         self.reused = self.measured = 0
+        self.hits: set[str] = set()  # the earlier points found
         if not fresh and self.path.is_file():
             with self.path.open() as f:
                 for line in f:
@@ -124,14 +132,30 @@ class PointStore:
                     except (ValueError, KeyError, TypeError):
                         continue  # a torn line from an interrupted write
         self._file, self._mode = None, "w" if fresh else "a"  # opened at the first new point
+        self.earlier = set(self.points) if earlier is None else set(earlier)
 
     def get(self, kind: str, key: dict):
-        return self.points.get(digest(kind, key))
+        d = digest(kind, key)
+        hit = self.points.get(d)
+        if hit is not None and d in self.earlier:
+            self.hits.add(d)
+        return hit
 
     def put(self, kind: str, key: dict, value) -> None:
         d = digest(kind, key)
         self.points[d] = value
-        if self.write:
+        if self.write and self.shared:
+            what = {k: key[k] for k in ("setting", "tag", "n", "params", "learner", "target") if key.get(k) is not None}
+            rec = {"digest": d, "kind": kind, "what": what, "value": value, "at": round(time.time(), 1)}
+            data = (json.dumps(rec, default=_plain) + "\n").encode()
+            if self._file is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._file = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            written = os.write(self._file, data)
+            if written != len(data):  # a short write (a full disk): never leave half a record behind others
+                raise OSError(f"{self.path}: wrote {written} of {len(data)} bytes of a point")
+            os.fsync(self._file)
+        elif self.write:
             if self._file is None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 if self._mode == "a":
@@ -149,15 +173,18 @@ class PointStore:
 
     def close(self) -> None:
         if self._file is not None:
-            self._file.close()
+            if self.shared:
+                os.close(self._file)
+            else:
+                self._file.close()
             self._file = None
 
 
 @contextmanager
-def opened(path: Path, fresh: bool = False, write: bool = True):
+def opened(path: Path, fresh: bool = False, write: bool = True, shared: bool = False, earlier=None):
     """Make a store the active one (``memo`` uses it) for the duration of a run."""
     global _active
-    s = PointStore(path, fresh, write)
+    s = PointStore(path, fresh, write, shared, earlier)
     previous, _active = _active, s
     try:
         yield s

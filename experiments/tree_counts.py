@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import lru_cache
+from collections import OrderedDict
 
 import jax.numpy as jnp
 import numpy as np
@@ -64,29 +64,51 @@ def split_probabilities(probs: np.ndarray) -> np.ndarray:
     return np.concatenate(out, 1)
 
 
-@lru_cache(maxsize=64)
+TABLE_CACHE_ENTRIES = 100_000_000  # thresholds kept across counts (uint32: about 400 MB)
+_tables: OrderedDict = OrderedDict()  # q -> (R, a, width, thr), least recently used first
+
+
 def table(q: float, R: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Inversion windows of Binomial(r, q) for every r in 0..R: (a (R + 1,), width (R + 1,), thresholds)
     with row r's thresholds T_a .. T_(a + width - 1) (the ones in (0, 2^32)) at offset sum(width[:r]);
-    T_j = 0 for j < a."""
+    T_j = 0 for j < a.
+
+    Rows do not depend on R, so one table per q is kept (the largest R asked for so far): a smaller R reads
+    its prefix, a larger one computes only the new rows (a search's counts ask for several R)."""
+    kept = _tables.get(q)
+    if kept is not None and kept[0] >= R:
+        _tables.move_to_end(q)
+        _, a, width, thr = kept
+        return a[:R + 1], width[:R + 1], thr[:int(width[:R + 1].sum())]
+    r0 = 1 if kept is None else kept[0] + 1
     a = np.zeros(R + 1, np.int64)
     width = np.zeros(R + 1, np.int64)
-    rows = []
-    for r in range(1, R + 1):
-        mu, sd = r * q, math.sqrt(r * q * (1 - q))
-        lo, hi = max(0, int(mu - 12 * sd) - 12), min(r - 1, int(mu + 12 * sd) + 12)
-        while True:
-            j = np.arange(lo, hi + 1)
-            T = np.floor(stats.binom.cdf(j, r, q) * float(TWO32) + 0.5)
-            if (lo == 0 or T[0] == 0) and (hi == r - 1 or T[-1] >= TWO32):
-                break
-            lo, hi = max(0, lo - 64), min(r - 1, hi + 64)  # never seen: the window was too narrow
-        inside = (T > 0) & (T < TWO32)
-        a[r] = lo + int((T == 0).sum())
-        width[r] = int(inside.sum())
-        rows.append(T[inside])
+    rows = [] if kept is None else [kept[3]]
+    if kept is not None:
+        a[:r0], width[:r0] = kept[1], kept[2]
+    for r in range(r0, R + 1):
+        a[r], width[r], t = _row(q, r)
+        rows.append(t)
     thr = np.concatenate(rows).astype(np.uint32) if rows else np.zeros(0, np.uint32)
+    _tables[q] = (R, a, width, thr)
+    _tables.move_to_end(q)
+    while len(_tables) > 1 and sum(t[3].size for t in _tables.values()) > TABLE_CACHE_ENTRIES:
+        _tables.popitem(last=False)
     return a, width, thr
+
+
+def _row(q: float, r: int) -> tuple[int, int, np.ndarray]:
+    """Row r >= 1 of :func:`table`: (a, width, the thresholds strictly inside (0, 2^32), ascending)."""
+    mu, sd = r * q, math.sqrt(r * q * (1 - q))
+    lo, hi = max(0, int(mu - 12 * sd) - 12), min(r - 1, int(mu + 12 * sd) + 12)
+    while True:
+        j = np.arange(lo, hi + 1)
+        T = np.floor(stats.binom.cdf(j, r, q) * float(TWO32) + 0.5)
+        if (lo == 0 or T[0] == 0) and (hi == r - 1 or T[-1] >= TWO32):
+            break
+        lo, hi = max(0, lo - 64), min(r - 1, hi + 64)  # never seen: the window was too narrow
+    inside = (T > 0) & (T < TWO32)
+    return lo + int((T == 0).sum()), int(inside.sum()), T[inside]
 
 
 @dataclass(frozen=True)
@@ -104,6 +126,7 @@ def entries_estimate(qs, R: int) -> float:
     return sum(26 * math.sqrt(max(q * (1 - q), 1e-4)) * (2 / 3) * R ** 1.5 + R for q in qs)
 
 
+PLANS_KEPT = 16  # a plan's arrays are copies of its tables on the device
 _plans: dict = {}
 
 
@@ -122,7 +145,7 @@ def plan(probs: np.ndarray, rmax: int) -> Plan | None:
         out = None
     else:
         out = _plan(tuple(distinct), int(rmax), q)
-    if len(_plans) >= 4:
+    if len(_plans) >= PLANS_KEPT:
         _plans.pop(next(iter(_plans)))
     _plans[key] = out
     return out

@@ -1,0 +1,165 @@
+"""A run's grid points measured by several worker processes at once, then composed by one.
+
+One process on a CPU keeps its cores busy only part of the time: compilation, the search's Python and the
+inversion tables run on one core while the other waits. ``tmt reproduce`` therefore measures in two
+phases:
+
+1. **Workers** (one process per core, one host device each) take *tasks* off a queue, the costliest first:
+   a part of a check's grid (contexts by (V, m), sequences by (reading, l), halfspaces by d and the
+   learners' comparison), whose n* searches go into the run's point store (:mod:`experiments.store`,
+   shared: one ``O_APPEND`` write per point), or a whole check that keeps no points (the transformer,
+   ICL, the coin, the symbolic ratios), whose result comes back to the parent.
+2. **The parent** runs the grid checks as a single process would: every n* search is found in the store,
+   so what is left is the calibrated claim's test points, the verdicts and the figures.
+
+A point is computed by the same code from the same inputs either way, and a trial's result does not
+depend on the device count (:mod:`experiments.devices`), so the results equal a one-process run's bit
+for bit (tests). An interrupted run resumes from the store as before; a worker whose parent dies exits.
+"""
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+# The grid checks' parts and their cost in seconds on the 2-core CPU (measured per (V, m) and (reading, l)
+# in full runs; only their order matters: the costliest start first). Quick runs use the same parts.
+CONTEXT_COST = {(16, 16): 400, (8, 16): 240, (16, 4): 215, (4, 16): 170, (8, 4): 150, (16, 1): 130, (8, 1): 90,
+                (4, 4): 75, (4, 1): 55}
+SEQUENCE_COST = {("tv", 10): 200, ("tv", 9): 120, ("tv", 8): 110, ("tv", 6): 80, ("tv", 5): 70, ("linf", 10): 60}
+HALFSPACE_COST = {("d", 3): 200, ("d", 4): 120, ("learners",): 50, ("d", 2): 20}
+WHOLE_COST = {"transformer": 190, "icl": 120, "coin": 10, "symbolic": 5}
+SMALL = 45  # parts cheaper than this are grouped into tasks of about this cost
+GRID_CHECKS = ("contexts", "sequences", "halfspaces")
+KNOWN = (*GRID_CHECKS, *WHOLE_COST)  # the checks a worker can run (others: the parent alone)
+
+
+def _parts(name: str, quick: bool, options: dict) -> list[tuple[tuple, float]]:
+    """(part, cost) of a grid check: the values its ``only`` argument selects by."""
+    if name == "contexts":
+        Vs, ms = ([2, 3, 8], [1, 4]) if quick else ([2, 3, 4, 8, 16], [1, 4, 16])
+        return [((V, m), CONTEXT_COST.get((V, m), 5)) for V in Vs for m in ms]
+    if name == "sequences":
+        ls = [1, 2, 4, 8] if quick else list(range(1, 11))
+        return [((r, l), SEQUENCE_COST.get((r, l), 30)) for r in ("tv", "linf") for l in ls]
+    ds = [2] if quick or options.get("learner", "consistent") != "consistent" or options.get("noise") else [2, 3, 4]
+    return [(("d", d), HALFSPACE_COST.get(("d", d), 20)) for d in ds] + [(("learners",), HALFSPACE_COST[("learners",)])]
+
+
+def tasks(names: list[str], quick: bool, options: dict) -> list[tuple[str, tuple | None, float]]:
+    """(check, parts or None for the whole check, cost), costliest first; small parts of a check grouped."""
+    out = []
+    for name in names:
+        if name not in GRID_CHECKS:
+            out.append((name, None, WHOLE_COST.get(name, 30)))
+            continue
+        group, cost = [], 0.0
+        for part, c in sorted(_parts(name, quick, options.get(name, {})), key=lambda pc: pc[1]):
+            if c >= SMALL:
+                out.append((name, (part,), c))
+                continue
+            group.append(part)
+            cost += c
+            if cost >= SMALL:
+                out.append((name, tuple(group), cost))
+                group, cost = [], 0.0
+        if group:
+            out.append((name, tuple(group), cost))
+    return sorted(out, key=lambda t: -t[2])
+
+
+def default_jobs() -> int:
+    """Worker processes for a run: ``TMT_JOBS`` if set, else one per core available to this process."""
+    want = os.environ.get("TMT_JOBS", "").strip()
+    if want:
+        if not want.isdigit() or int(want) < 1:
+            from tm_transformer.errors import ToolkitError
+
+            raise ToolkitError(f"TMT_JOBS={want!r}: expected a positive integer number of worker processes")
+        return int(want)
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def usable(jobs: int) -> bool:
+    """Whether workers may be used: more than one asked for, one process (no jax.distributed run), and the CPU
+    backend (processes would contend for one accelerator's memory)."""
+    if jobs <= 1:
+        return False
+    from . import distributed
+
+    if distributed.settings() is not None:
+        return False
+    import jax
+
+    return jax.default_backend() == "cpu"
+
+
+def _start_worker(parent: int, xla_flags: str) -> None:
+    """In each worker, before its first JAX computation: one host device, and exit when the parent is gone."""
+    os.environ["XLA_FLAGS"] = xla_flags
+    os.environ["TMT_HOST_DEVICES"] = "1"
+
+    def watch():
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def _run_task(name: str, parts, staging: str, quick: bool, seed: int, options: dict, store_path: str,
+              earlier: frozenset) -> dict:
+    from . import store
+    from .checks import CHECKS
+
+    t = time.perf_counter()
+    with store.opened(Path(store_path), shared=True, earlier=earlier) as points:
+        kw = dict(quick=quick, seed=seed, progress=False, **options)
+        if parts is None:
+            result = CHECKS[name](Path(staging), **kw)
+        else:
+            CHECKS[name](Path(staging), only=frozenset(parts), **kw)
+            result = None
+    return {"check": name, "parts": None if parts is None else [list(p) for p in parts], "result": result,
+            "seconds": round(time.perf_counter() - t, 1), "measured": points.measured, "hits": points.hits,
+            "process": os.getpid()}
+
+
+def _one_device_flags() -> str:
+    flags = " ".join(f for f in os.environ.get("XLA_FLAGS", "").split()
+                     if "xla_force_host_platform_device_count" not in f)
+    return f"{flags} --xla_force_host_platform_device_count=1".strip()
+
+
+def measure(names: list[str], staging: Path, quick: bool, seed: int, options: dict, store_path: Path,
+            earlier: frozenset, jobs: int, on_done=None) -> list[dict]:
+    """Phase 1: run :func:`tasks` in ``jobs`` worker processes; returns each task's record (``result``: the
+    CheckResult of a whole check, else None). ``on_done(record, cost)`` is called as each finishes."""
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    todo = tasks(names, quick, options)
+    ctx = multiprocessing.get_context("spawn")  # never fork a process that has started JAX
+    done = []
+    with ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=ctx, initializer=_start_worker,
+                             initargs=(os.getpid(), _one_device_flags())) as pool:
+        running = {pool.submit(_run_task, name, parts, str(staging), quick, seed, options.get(name, {}),
+                               str(store_path), earlier): cost for name, parts, cost in todo}
+        try:
+            while running:
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for f in finished:
+                    cost = running.pop(f)
+                    record = f.result()  # a worker's error is raised here
+                    done.append(record)
+                    if on_done is not None:
+                        on_done(record, cost)
+        except BaseException:
+            for f in running:
+                f.cancel()
+            for proc in list(getattr(pool, "_processes", {}).values()):  # do not wait for their tasks
+                proc.terminate()
+            raise
+    return done
