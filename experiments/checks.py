@@ -120,8 +120,8 @@ def _under_bound(rows: list[dict], bound_key: str, name: str) -> dict:
 # ---- 2: next-token estimation over m contexts (C1) -----------------------------------------------------
 def check_contexts(out: Path, quick: bool = True, seed: int = 0, progress: bool = True, target: str | None = None,
                    random_allocation: bool = False, only=None) -> CheckResult:
-    """``only``: a collection of (V, m) parts (:func:`parts`): measure those points' n* into the point store and
-    return nothing else (:mod:`experiments.parallel`)."""
+    """``only``: a collection of (V, m) parts (:func:`experiments.parallel.tasks`): measure those points' n*
+    into the point store and return nothing else."""
     grid = dict(V=[2, 3, 8] if quick else [2, 3, 4, 8, 16], m=[1, 4] if quick else [1, 4, 16],
                 eps=[0.2] if quick else [0.2, 0.1], delta=[0.1, 0.01] if quick else [0.1, 0.01, 0.001])
     res = CheckResult("contexts")

@@ -52,7 +52,7 @@ def use_every_core() -> int | None:
         return None
     want = os.environ.get("TMT_HOST_DEVICES", "").strip()
     if want:
-        if not want.isdigit() or int(want) < 1:
+        if not want.isdecimal() or int(want) < 1:
             from tm_transformer.errors import ToolkitError
 
             raise ToolkitError(f"TMT_HOST_DEVICES={want!r}: expected a positive integer number of host devices")

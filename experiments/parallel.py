@@ -7,14 +7,19 @@ phases:
 1. **Workers** (one process per core, one host device each) take *tasks* off a queue, the costliest first:
    a part of a check's grid (contexts by (V, m), sequences by (reading, l), halfspaces by d and the
    learners' comparison), whose n* searches go into the run's point store (:mod:`experiments.store`,
-   shared: one ``O_APPEND`` write per point), or a whole check that keeps no points (the transformer,
+   shared: one ``O_APPEND`` write per point), or a whole check without a grid to split (the transformer,
    ICL, the coin, the symbolic ratios), whose result comes back to the parent.
-2. **The parent** runs the grid checks as a single process would: every n* search is found in the store,
-   so what is left is the calibrated claim's test points, the verdicts and the figures.
+2. **The grid checks whole**, one per worker, as a single process would run them: every n* search is found
+   in the store, so what is left is the calibrated claim's test points, the verdicts and the figures. The
+   parent then writes the tables, the manifest and the report.
+
+The workers share compiled code through JAX's persistent compilation cache, in a temporary folder of
+the run (:func:`share_compiled_code`).
 
 A point is computed by the same code from the same inputs either way, and a trial's result does not
 depend on the device count (:mod:`experiments.devices`), so the results equal a one-process run's bit
-for bit (tests). An interrupted run resumes from the store as before; a worker whose parent dies exits.
+for bit (tests). An interrupted run resumes from the store as before (losing at most the points in flight,
+one per worker); a worker whose parent dies exits. Each worker gets cores / workers host devices.
 """
 from __future__ import annotations
 
@@ -30,6 +35,7 @@ CONTEXT_COST = {(16, 16): 400, (8, 16): 240, (16, 4): 215, (4, 16): 170, (8, 4):
 SEQUENCE_COST = {("tv", 10): 200, ("tv", 9): 120, ("tv", 8): 110, ("tv", 6): 80, ("tv", 5): 70, ("linf", 10): 60}
 HALFSPACE_COST = {("d", 3): 200, ("d", 4): 120, ("learners",): 50, ("d", 2): 20}
 WHOLE_COST = {"transformer": 190, "icl": 120, "coin": 10, "symbolic": 5}
+CHECK_COST = {"sequences": 150, "contexts": 80, "halfspaces": 25}  # phase 2: the test points, measured
 SMALL = 45  # parts cheaper than this are grouped into tasks of about this cost
 GRID_CHECKS = ("contexts", "sequences", "halfspaces")
 KNOWN = (*GRID_CHECKS, *WHOLE_COST)  # the checks a worker can run (others: the parent alone)
@@ -73,7 +79,7 @@ def default_jobs() -> int:
     """Worker processes for a run: ``TMT_JOBS`` if set, else one per core available to this process."""
     want = os.environ.get("TMT_JOBS", "").strip()
     if want:
-        if not want.isdigit() or int(want) < 1:
+        if not want.isdecimal() or int(want) < 1:
             from tm_transformer.errors import ToolkitError
 
             raise ToolkitError(f"TMT_JOBS={want!r}: expected a positive integer number of worker processes")
@@ -81,24 +87,29 @@ def default_jobs() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-def usable(jobs: int) -> bool:
-    """Whether workers may be used: more than one asked for, one process (no jax.distributed run), and the CPU
-    backend (processes would contend for one accelerator's memory)."""
-    if jobs <= 1:
+def usable(jobs: int, names: list[str], quick: bool, options: dict) -> bool:
+    """Whether workers may be used: more than one asked for, at least two tasks (one whole check gains nothing
+    from a worker), checks a worker knows, one process (no jax.distributed run, whether started from flags or
+    the environment), and the CPU backend (processes would contend for one accelerator's memory)."""
+    if jobs <= 1 or not all(n in KNOWN for n in names) or len(tasks(names, quick, options)) < 2:
         return False
     from . import distributed
 
-    if distributed.settings() is not None:
-        return False
     import jax
 
+    if distributed.settings() is not None or jax.process_count() > 1:
+        return False
     return jax.default_backend() == "cpu"
 
 
-def _start_worker(parent: int, xla_flags: str) -> None:
-    """In each worker, before its first JAX computation: one host device, and exit when the parent is gone."""
+def _start_worker(parent: int, xla_flags: str, devices: int) -> None:
+    """In each worker, before its first JAX computation: its share of the host devices; Ctrl-C is the
+    parent's to handle; exit when the parent is gone."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.environ["XLA_FLAGS"] = xla_flags
-    os.environ["TMT_HOST_DEVICES"] = "1"
+    os.environ["TMT_HOST_DEVICES"] = str(devices)
 
     def watch():
         while True:
@@ -109,11 +120,26 @@ def _start_worker(parent: int, xla_flags: str) -> None:
     threading.Thread(target=watch, daemon=True).start()
 
 
+def share_compiled_code(cache_dir: str | None) -> None:
+    """Let the workers of a run share compiled executables (JAX's persistent compilation cache, in a
+    folder of the run's that is removed at its end): each part of a grid compiles the same few shapes, and
+    one worker's compilation then serves the others. An executable is the same code whichever process
+    compiled it."""
+    if not cache_dir:
+        return
+    import jax
+
+    jax.config.update("jax_compilation_cache_dir", cache_dir)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
+
+
 def _run_task(name: str, parts, staging: str, quick: bool, seed: int, options: dict, store_path: str,
-              earlier: frozenset) -> dict:
+              earlier: frozenset, cache_dir: str | None = None) -> dict:
     from . import store
     from .checks import CHECKS
 
+    share_compiled_code(cache_dir)
     t = time.perf_counter()
     with store.opened(Path(store_path), shared=True, earlier=earlier) as points:
         kw = dict(quick=quick, seed=seed, progress=False, **options)
@@ -127,39 +153,47 @@ def _run_task(name: str, parts, staging: str, quick: bool, seed: int, options: d
             "process": os.getpid()}
 
 
-def _one_device_flags() -> str:
+def _worker_flags(devices: int) -> str:
+    """XLA_FLAGS for a worker: the parent's, with ``devices`` host devices (the cores shared out evenly)."""
     flags = " ".join(f for f in os.environ.get("XLA_FLAGS", "").split()
                      if "xla_force_host_platform_device_count" not in f)
-    return f"{flags} --xla_force_host_platform_device_count=1".strip()
+    return f"{flags} --xla_force_host_platform_device_count={devices}".strip()
 
 
 def measure(names: list[str], staging: Path, quick: bool, seed: int, options: dict, store_path: Path,
-            earlier: frozenset, jobs: int, on_done=None) -> list[dict]:
-    """Phase 1: run :func:`tasks` in ``jobs`` worker processes; returns each task's record (``result``: the
-    CheckResult of a whole check, else None). ``on_done(record, cost)`` is called as each finishes."""
+            earlier: frozenset, jobs: int, on_done=None, cache_dir: str | None = None, whole: bool = False) -> list[dict]:
+    """Run :func:`tasks` in ``jobs`` worker processes; returns each task's record (``result``: the
+    CheckResult of a whole check, else None). ``on_done(record, cost)`` is called as each finishes.
+    ``whole``: every check whole (phase 2 of the grid checks: their n* are in the store by then, and what
+    is left -- test points, verdicts, figures -- runs one check per worker)."""
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
-    todo = tasks(names, quick, options)
+    todo = [(n, None, CHECK_COST.get(n, 30)) for n in names] if whole else tasks(names, quick, options)
+    todo.sort(key=lambda t: -t[2])
     ctx = multiprocessing.get_context("spawn")  # never fork a process that has started JAX
     done = []
-    with ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=ctx, initializer=_start_worker,
-                             initargs=(os.getpid(), _one_device_flags())) as pool:
+    workers = min(jobs, len(todo))
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    devices = max(1, cores // workers)
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_start_worker,
+                               initargs=(os.getpid(), _worker_flags(devices), devices))
+    try:
         running = {pool.submit(_run_task, name, parts, str(staging), quick, seed, options.get(name, {}),
-                               str(store_path), earlier): cost for name, parts, cost in todo}
-        try:
-            while running:
-                finished, _ = wait(running, return_when=FIRST_COMPLETED)
-                for f in finished:
-                    cost = running.pop(f)
-                    record = f.result()  # a worker's error is raised here
-                    done.append(record)
-                    if on_done is not None:
-                        on_done(record, cost)
-        except BaseException:
-            for f in running:
-                f.cancel()
-            for proc in list(getattr(pool, "_processes", {}).values()):  # do not wait for their tasks
-                proc.terminate()
-            raise
+                               str(store_path), earlier, cache_dir): cost for name, parts, cost in todo}
+        while running:
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for f in finished:
+                cost = running.pop(f)
+                record = f.result()  # a worker's error is raised here
+                done.append(record)
+                if on_done is not None:
+                    on_done(record, cost)
+    except BaseException:
+        processes = list((getattr(pool, "_processes", None) or {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for proc in processes:  # do not wait for the tasks in flight
+            proc.terminate()
+        raise
+    pool.shutdown(wait=True)
     return done

@@ -37,9 +37,9 @@ def _write_csv(path: Path, rows: list[dict]) -> None:
             w.writerow({k: r.get(k) for k in keys})
 
 
-# seconds of each check of a full run on the 2-core CPU with one host device per core, measured in one run
-# (benchmarks/full_reproduce_manifest.json, 2026-11-27): the weights of the overall progress bar; refresh
-# them from a finished run's manifest.json
+# seconds of each check of a full run on the 2-core CPU, one process with one host device per core (before
+# the worker processes of experiments.parallel; benchmarks/full_reproduce_manifest.json, 2026-11-27): only
+# the weights of the overall progress bar (their ratios matter)
 FULL_SECONDS = {"symbolic": 5, "contexts": 1300, "sequences": 1250, "halfspaces": 380, "coin": 10, "transformer": 190,
                 "icl": 120}
 
@@ -72,7 +72,8 @@ def run_checks(names: list[str], out: Path, quick: bool, seed: int, progress: bo
     if writes and not fresh:
         _recover_store(out)
     asked_fresh = fresh
-    workers = writes and parallel.usable(jobs) and all(n in parallel.KNOWN for n in names)
+    jit_dir = None
+    workers = writes and parallel.usable(jobs, names, quick, options or {})
     try:
         t0 = time.perf_counter()
         bar = _overall_bar(names, quick, progress)
@@ -86,10 +87,20 @@ def run_checks(names: list[str], out: Path, quick: bool, seed: int, progress: bo
             def on_done(record, cost):
                 if bar is not None:
                     share = sum(c for n, _, c in parallel.tasks(names, quick, options or {}) if n == record["check"])
-                    bar[0].update(round(0.9 * bar[1][record["check"]] * cost / share))
+                    grid_part = record["check"] in parallel.GRID_CHECKS  # the rest comes in phase 2
+                    bar[0].update(round((0.9 if grid_part else 1.0) * bar[1][record["check"]] * cost / share))
 
-            records = parallel.measure(names, staging, quick, seed, options or {}, out / STORE, earlier, jobs, on_done)
+            jit_dir = tempfile.mkdtemp(prefix="tmt-jit-")
+            records = parallel.measure(names, staging, quick, seed, options or {}, out / STORE, earlier, jobs, on_done,
+                                       cache_dir=jit_dir)
             wall1 = round(time.perf_counter() - t0, 1)
+            for r in records:
+                r["phase"] = 1
+            grid = [n for n in names if n in parallel.GRID_CHECKS]
+            if grid:  # phase 2: each grid check whole (its n* now in the store), one per worker
+                records += parallel.measure(grid, staging, quick, seed, options or {}, out / STORE, earlier, jobs,
+                                            lambda r, c: bar[0].update(round(0.1 * bar[1][r["check"]]))
+                                            if bar is not None else None, cache_dir=jit_dir, whole=True)
             for r in records:
                 timings[r["check"]] = round(timings.get(r["check"], 0.0) + r["seconds"], 1)
                 hits |= r["hits"]
@@ -112,7 +123,7 @@ def run_checks(names: list[str], out: Path, quick: bool, seed: int, progress: bo
                                                  **(options or {}).get(name, {}))
                 timings[name] = round(timings.get(name, 0.0) + time.perf_counter() - t, 1)
                 if bar is not None:
-                    bar[0].update(round(bar[1][name] * (0.1 if workers and name not in whole else 0 if workers else 1)))
+                    bar[0].update(0 if workers else round(bar[1][name]))
                 _write_csv(staging / f"{name}.csv", results[name].rows)
                 if results[name].tests:
                     _write_csv(staging / f"{name}_tests.csv", results[name].tests)
@@ -145,8 +156,9 @@ def run_checks(names: list[str], out: Path, quick: bool, seed: int, progress: bo
             man["points"] = reuse
             man["processes"] = _processes()
             if workers:
-                man["parallel"] = {"jobs": min(jobs, len(records)), "measure_seconds": wall1,
-                                   "tasks": [{"check": r["check"], "parts": r["parts"], "seconds": r["seconds"],
+                man["parallel"] = {"jobs": jobs, "phase1_seconds": wall1,
+                                   "tasks": [{"check": r["check"], "phase": r.get("phase", 2), "parts": r["parts"],
+                                              "seconds": r["seconds"],
                                               "points_measured": r["measured"], "process": r["process"]}
                                              for r in records]}
             write_json(staging / "manifest.json", man)
@@ -162,6 +174,8 @@ def run_checks(names: list[str], out: Path, quick: bool, seed: int, progress: bo
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
+        if jit_dir is not None:
+            shutil.rmtree(jit_dir, ignore_errors=True)
     return {"verdicts": verdicts, "manifest": man, "out": str(out)}
 
 

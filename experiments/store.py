@@ -12,7 +12,8 @@ Lines are appended and flushed one at a time, so a crash loses at most the point
 last line is ignored on reading, and cut back to the last newline before the next point is appended). Only the writing process (process 0 of a distributed run) appends.
 
 Several worker processes of one run (:mod:`experiments.parallel`) share the file: each record is one
-``write`` to a descriptor opened with ``O_APPEND``, so records from different processes never interleave.
+``write`` to a descriptor opened with ``O_APPEND``, so records from different processes never interleave
+(on a local file system; a crash then loses at most one point per worker).
 """
 from __future__ import annotations
 

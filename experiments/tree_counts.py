@@ -90,6 +90,8 @@ def table(q: float, R: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         a[r], width[r], t = _row(q, r)
         rows.append(t)
     thr = np.concatenate(rows).astype(np.uint32) if rows else np.zeros(0, np.uint32)
+    for x in (a, width, thr):  # shared by every later caller: read-only
+        x.flags.writeable = False
     _tables[q] = (R, a, width, thr)
     _tables.move_to_end(q)
     while len(_tables) > 1 and sum(t[3].size for t in _tables.values()) > TABLE_CACHE_ENTRIES:

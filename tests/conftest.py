@@ -1,6 +1,7 @@
 import os
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, settings, strategies as st
 
 settings.register_profile("toolkit", derandomize=True, database=None, deadline=None, max_examples=40,
@@ -31,3 +32,10 @@ def machines(draw, max_states=6, max_symbols=4, allow_undefined=True, max_halts=
 
 def rng_from(seed: int) -> np.random.Generator:
     return np.random.default_rng(seed)
+
+
+@pytest.fixture(autouse=True)
+def _one_process_unless_asked(monkeypatch):
+    """CLI runs inside tests measure in this process (tests monkeypatch it); tests of the worker processes
+    ask for them with --jobs (experiments.parallel)."""
+    monkeypatch.setenv("TMT_JOBS", "1")
