@@ -58,11 +58,18 @@ def use_every_core() -> int | None:
             raise ToolkitError(f"TMT_HOST_DEVICES={want!r}: expected a positive integer number of host devices")
         count = int(want)
     else:
-        count = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        count = cores()
     if count <= 1:
         return None
     os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={count}".strip()
     return count
+
+
+def cores() -> int:
+    """CPU cores available to this process (its affinity mask where the system has one)."""
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def round_up(size: int) -> int:

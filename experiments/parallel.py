@@ -4,7 +4,7 @@ One process on a CPU keeps its cores busy only part of the time: compilation, th
 inversion tables run on one core while the other waits. ``tmt reproduce`` therefore measures in two
 phases:
 
-1. **Workers** (one process per core, one host device each) take *tasks* off a queue, the costliest first:
+1. **Workers** (one process per core by default, cores / workers host devices each) take *tasks* off a queue, the costliest first:
    a part of a check's grid (contexts by (V, m), sequences by (reading, l), halfspaces by d and the
    learners' comparison), whose n* searches go into the run's point store (:mod:`experiments.store`,
    shared: one ``O_APPEND`` write per point), or a whole check without a grid to split (the transformer,
@@ -84,7 +84,9 @@ def default_jobs() -> int:
 
             raise ToolkitError(f"TMT_JOBS={want!r}: expected a positive integer number of worker processes")
         return int(want)
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    from .devices import cores
+
+    return cores()
 
 
 def usable(jobs: int, names: list[str], quick: bool, options: dict) -> bool:
@@ -174,8 +176,9 @@ def measure(names: list[str], staging: Path, quick: bool, seed: int, options: di
     ctx = multiprocessing.get_context("spawn")  # never fork a process that has started JAX
     done = []
     workers = min(jobs, len(todo))
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    devices = max(1, cores // workers)
+    from .devices import cores
+
+    devices = max(1, cores() // workers)
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_start_worker,
                                initargs=(os.getpid(), _worker_flags(devices), devices))
     try:

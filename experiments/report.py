@@ -84,9 +84,13 @@ def run_checks(names: list[str], out: Path, quick: bool, seed: int, progress: bo
             earlier = _prepare_shared_store(out / STORE, fresh)
             fresh = False  # the store is now this run's (emptied above where fresh)
 
+            shares: dict[str, float] = {}  # each check's total task cost, for its share of the bar
+            for n, _, c in parallel.tasks(names, quick, options or {}):
+                shares[n] = shares.get(n, 0.0) + c
+
             def on_done(record, cost):
                 if bar is not None:
-                    share = sum(c for n, _, c in parallel.tasks(names, quick, options or {}) if n == record["check"])
+                    share = shares[record["check"]]
                     grid_part = record["check"] in parallel.GRID_CHECKS  # the rest comes in phase 2
                     bar[0].update(round((0.9 if grid_part else 1.0) * bar[1][record["check"]] * cost / share))
 

@@ -145,10 +145,13 @@ class PointStore:
     def put(self, kind: str, key: dict, value) -> None:
         d = digest(kind, key)
         self.points[d] = value
-        if self.write and self.shared:
-            what = {k: key[k] for k in ("setting", "tag", "n", "params", "learner", "target") if key.get(k) is not None}
-            rec = {"digest": d, "kind": kind, "what": what, "value": value, "at": round(time.time(), 1)}
-            data = (json.dumps(rec, default=_plain) + "\n").encode()
+        if not self.write:
+            return
+        what = {k: key[k] for k in ("setting", "tag", "n", "params", "learner", "target") if key.get(k) is not None}
+        rec = {"digest": d, "kind": kind, "what": what, "value": value, "at": round(time.time(), 1)}
+        line = json.dumps(rec, default=_plain) + "\n"
+        if self.shared:
+            data = line.encode()
             if self._file is None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 self._file = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
@@ -156,15 +159,13 @@ class PointStore:
             if written != len(data):  # a short write (a full disk): never leave half a record behind others
                 raise OSError(f"{self.path}: wrote {written} of {len(data)} bytes of a point")
             os.fsync(self._file)
-        elif self.write:
+        else:
             if self._file is None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 if self._mode == "a":
                     _drop_torn_line(self.path)
                 self._file = self.path.open(self._mode)
-            what = {k: key[k] for k in ("setting", "tag", "n", "params", "learner", "target") if key.get(k) is not None}
-            rec = {"digest": d, "kind": kind, "what": what, "value": value, "at": round(time.time(), 1)}
-            self._file.write(json.dumps(rec, default=_plain) + "\n")
+            self._file.write(line)
             self._file.flush()
             os.fsync(self._file.fileno())
 
