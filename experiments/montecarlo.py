@@ -657,9 +657,9 @@ def _count_reduced(setting: str, n: int, trials: int, seed: int, tag: str, pad_t
     total, err_sum, ran = 0, 0.0, {}
     # about 2^20 words (4 MiB) in flight: cache-sized batches are fastest, and memory stays bounded for any n
     batch = max(64, min(REDUCED_BATCH, 1 << ((1 << 20) // words).bit_length() - 1))
-    # one compiled shape per call: whole batches, or one power of two when all trials fit in one; the
-    # padding is masked out
-    size = round_up(batch if trials > batch else max(min(1024, batch), 1 << int(np.ceil(np.log2(trials)))))
+    # one compiled shape per batch size, whatever the trials: a call of fewer trials is padded (masked
+    # out). A batch is about 2^20 words, a few milliseconds; a compilation costs about a second
+    size = round_up(batch)
     for start in range(0, trials, batch):
         count = min(batch, trials - start)
         args = (key, jnp.uint32(start))
@@ -711,9 +711,10 @@ def _count_tree(setting: str, n: int, trials: int, seed: int, tag: str, plan, pa
                 *plan.arrays)
         tabs["reading"] = kw["reading"]
         words = (1 << plan.L) - 1
-    # at most TREE_BATCH trials a call: counts of 250 to 100,000 trials then compile two or three shapes
+    # at most TREE_BATCH trials a call, and every call that size (fewer trials are padded, masked out):
+    # one compiled shape per plan, whatever the trials -- a batch is milliseconds, a compilation a second
     batch = max(64, min(TREE_BATCH, 1 << ((1 << 18) // words).bit_length() - 1))
-    size = round_up(batch if trials > batch else max(min(1024, batch), 1 << int(np.ceil(np.log2(trials)))))
+    size = round_up(batch)
     total, err_sum, ran = 0, 0.0, {}
     for start in range(0, trials, batch):
         count = min(batch, trials - start)

@@ -33,9 +33,10 @@ from collections import OrderedDict
 import jax.numpy as jnp
 import numpy as np
 from scipy import stats
+from scipy.special._ufuncs import _binom_cdf  # what stats.binom.cdf evaluates, without its per-call checks
 
 TWO32 = 2 ** 32
-MAX_TABLES = 64          # distinct split probabilities served by tables (more: the direct sampler)
+MAX_TABLES = 256         # distinct split probabilities served by tables (more: the direct sampler)
 MAX_ENTRIES = 40_000_000  # table entries in all (uint32): about 160 MB
 
 
@@ -86,8 +87,8 @@ def table(q: float, R: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     rows = [] if kept is None else [kept[3]]
     if kept is not None:
         a[:r0], width[:r0] = kept[1], kept[2]
-    for r in range(r0, R + 1):
-        a[r], width[r], t = _row(q, r)
+    if R >= r0:
+        a[r0:], width[r0:], t = _rows(q, r0, R)
         rows.append(t)
     thr = np.concatenate(rows).astype(np.uint32) if rows else np.zeros(0, np.uint32)
     for x in (a, width, thr):  # shared by every later caller: read-only
@@ -113,10 +114,47 @@ def _row(q: float, r: int) -> tuple[int, int, np.ndarray]:
     return lo + int((T == 0).sum()), int(inside.sum()), T[inside]
 
 
+ROWS_CHUNK = 1 << 22  # CDF values per vectorised call (32 MB of float64)
+
+
+def _rows(q: float, r0: int, R: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows r0..R of :func:`table` at once: (a, width, thresholds of the rows in order). The same CDF
+    values as :func:`_row` (scipy's binomial CDF, one vectorised call per chunk of rows, so the per-call
+    overhead is paid once, not per row) in a narrower first window (8 sd); a row whose window turns out too
+    narrow is redone by :func:`_row`."""
+    r = np.arange(r0, R + 1, dtype=np.int64)
+    mu, sd = r * q, np.sqrt(r * q * (1 - q))
+    lo = np.maximum(0, (mu - 8 * sd).astype(np.int64) - 12)
+    hi = np.minimum(r - 1, (mu + 8 * sd).astype(np.int64) + 12)
+    n = hi - lo + 1
+    a, width, out = np.zeros(r.size, np.int64), np.zeros(r.size, np.int64), []
+    start = 0
+    while start < r.size:  # chunks of whole rows, about ROWS_CHUNK values each
+        stop = start + max(1, int(np.searchsorted(np.cumsum(n[start:]), ROWS_CHUNK)))
+        stop = min(stop, r.size)
+        cn = n[start:stop]
+        rid = np.repeat(np.arange(stop - start), cn)
+        first = np.concatenate([[0], np.cumsum(cn)[:-1]])
+        j = lo[start:stop][rid] + (np.arange(rid.size) - first[rid])
+        T = np.floor(_binom_cdf(j.astype(np.float64), r[start:stop][rid].astype(np.float64), q) * float(TWO32) + 0.5)
+        last = first + cn - 1
+        ok = (((lo[start:stop] == 0) | (T[first] == 0)) & ((hi[start:stop] == r[start:stop] - 1) | (T[last] >= TWO32)))
+        inside = (T > 0) & (T < TWO32)
+        if ok.all():
+            a[start:stop] = lo[start:stop] + np.bincount(rid, weights=T == 0, minlength=stop - start).astype(np.int64)
+            width[start:stop] = np.bincount(rid, weights=inside, minlength=stop - start).astype(np.int64)
+            out.append(T[inside])
+        else:  # rare: some window was too narrow; redo this chunk row by row with the wide windows
+            for i in range(start, stop):
+                a[i], width[i], t = _row(q, int(r[i]))
+                out.append(t)
+        start = stop
+    return a, width, (np.concatenate(out) if out else np.zeros(0))
+
+
 @dataclass(frozen=True)
 class Plan:
-    """What a jitted batch needs: ``arrays`` = (qi (R or 1, nodes) int32, the table index per node (one
-    row when every row shares it); a, off, width (tables * (rmax + 1),) int32, per table and count r the
+    """What a jitted batch needs: ``arrays`` = (qi (R, nodes) int32, the table index per node; a, off, width (tables * (rmax + 1),) int32, per table and count r the
     window's first k, its offset in thr and its width; thr (entries,) uint32), as device arrays."""
     arrays: tuple
     rmax: int
@@ -124,8 +162,48 @@ class Plan:
     L: int
 
 
-def entries_estimate(qs, R: int) -> float:
-    return sum(26 * math.sqrt(max(q * (1 - q), 1e-4)) * (2 / 3) * R ** 1.5 + R for q in qs)
+def entries_estimate(qs, R) -> float:
+    """About how many thresholds the tables of split probabilities ``qs`` hold up to count R (one R, or
+    one per q): a row's window is about 13 standard deviations wide (an overestimate by about 2)."""
+    Rs = np.broadcast_to(np.asarray(R, dtype=np.float64), (len(qs),))
+    return sum(26 * math.sqrt(max(q * (1 - q), 1e-4)) * (2 / 3) * r ** 1.5 + r for q, r in zip(qs, Rs))
+
+
+def node_masses(probs: np.ndarray) -> np.ndarray:
+    """probs (R, Q) -> (R, 2^L - 1): the probability of every node's outcomes, laid out as
+    :func:`split_probabilities`."""
+    probs = np.asarray(probs, dtype=np.float64)
+    R, Q = probs.shape
+    L = levels(Q)
+    p = np.concatenate([probs, np.zeros((R, (1 << L) - Q))], 1)
+    return np.concatenate([p.reshape(R, 1 << lev, -1).sum(-1) for lev in range(L)], 1)
+
+
+def count_limits(q: np.ndarray, rmax: int) -> dict:
+    """q (R, 2^L - 1) rounded split probabilities, roots <= rmax -> {q: the largest count a node split
+    by q can hold}, exactly, from the tables themselves (which it builds): a root holds at most rmax; a
+    node that holds at most U gives its left child at most max_(c <= U) (a_c + width_c) -- inversion never
+    returns more than a + width -- and its right child at most max_(c <= U) (c - a_c). A table needs no
+    row above its limit: those counts never occur."""
+    rows, nodes = q.shape
+    U = np.full((rows, 1), int(rmax), np.int64)
+    need: dict = {}
+    for lev in range(int(math.log2(nodes + 1))):
+        ql = q[:, (1 << lev) - 1:(1 << (lev + 1)) - 1]
+        left, right = np.zeros_like(U), np.zeros_like(U)
+        for v in np.unique(ql).tolist():
+            sel = ql == v
+            need[v] = max(need.get(v, 0), int(U[sel].max()))
+            a, width, _ = table(v, need[v])
+            left[sel] = np.maximum.accumulate(a + width)[U[sel]]
+            right[sel] = np.maximum.accumulate(np.arange(a.size) - a)[U[sel]]
+        U = np.stack([left, right], -1).reshape(rows, -1)
+    return need
+
+
+def _limit_estimate(mass: float, rmax: int) -> float:
+    """About the largest count of a node of probability ``mass`` (for sizing before any table is built)."""
+    return min(rmax, mass * rmax + 8 * math.sqrt(mass * rmax) + 16)
 
 
 PLANS_KEPT = 16  # a plan's arrays are copies of its tables on the device
@@ -134,16 +212,17 @@ _plans: dict = {}
 
 def plan(probs: np.ndarray, rmax: int) -> Plan | None:
     """A plan for rows ``probs`` (R, Q) with counts up to ``rmax``, or None when the tables would be too
-    many or too large (the caller then draws directly). Cached (the last few)."""
+    many or too large (the caller then draws directly). Each table holds only the counts its nodes can
+    reach (:func:`count_limits`): a node of probability P holds about P rmax at most. Cached (the last few)."""
     probs = np.asarray(probs, dtype=np.float64)
     key = (probs.shape, probs.tobytes(), int(rmax))
     if key in _plans:
         return _plans[key]
     q = np.vectorize(_round_q)(split_probabilities(probs))
-    if bool(np.all(q == q[:1])):
-        q = q[:1]  # every row splits alike: one row of table indices serves all
+    mass = node_masses(probs)
     distinct = sorted(set(q.ravel().tolist()))
-    if len(distinct) > MAX_TABLES or entries_estimate(distinct, rmax) > MAX_ENTRIES:
+    largest = {v: _limit_estimate(float(mass[q == v].max()), rmax) for v in distinct}
+    if len(distinct) > MAX_TABLES or entries_estimate(distinct, [largest[v] for v in distinct]) > MAX_ENTRIES:
         out = None
     else:
         out = _plan(tuple(distinct), int(rmax), q)
@@ -153,20 +232,30 @@ def plan(probs: np.ndarray, rmax: int) -> Plan | None:
     return out
 
 
-def _pad(x: np.ndarray) -> np.ndarray:
-    return np.concatenate([x, np.zeros((1 << max(0, (x.size - 1).bit_length())) - x.size, x.dtype)])
+def _pad(x: np.ndarray, at_least: int = 0) -> np.ndarray:
+    """x padded with zeros to a power of two, at least ``at_least`` long."""
+    size = 1 << max(0, (max(x.size, at_least) - 1).bit_length())
+    return np.concatenate([x, np.zeros(size - x.size, x.dtype)])
+
+
+# plans of one rmax share compiled shapes up to this many tables (index arrays) and this many q = 1/2 tables'
+# worth of thresholds (padding is zeros, never read; a few MB)
+SHARED_TABLES, SHARED_THRESHOLDS = 64, 4
 
 
 def _plan(distinct: tuple, rmax: int, q: np.ndarray) -> Plan:
     index = {v: i for i, v in enumerate(distinct)}
     qi = np.vectorize(index.__getitem__)(q).astype(np.int32)
+    limits = count_limits(q, rmax)
     a, width, thr, off = [], [], [], []
     base = 0
     for v in distinct:
-        ta, tw, tt = table(v, rmax)
-        a.append(ta)
-        width.append(tw)
-        off.append(base + np.concatenate([[0], np.cumsum(tw)[:-1]]))
+        ta, tw, tt = table(v, limits[v])
+        # rows past the limit are never read (count_limits); they are zero so that every table has rmax + 1
+        pad = np.zeros(rmax - limits[v], np.int64)
+        a.append(np.concatenate([ta, pad]))
+        width.append(np.concatenate([tw, pad]))
+        off.append(base + np.concatenate([[0], np.cumsum(tw)[:-1], pad]))
         thr.append(tt)
         base += tt.size
     width_all = np.concatenate(width)
@@ -174,9 +263,12 @@ def _plan(distinct: tuple, rmax: int, q: np.ndarray) -> Plan:
     # one rmax share their compiled shape
     steps = max(1, int(width_all.max(initial=0)).bit_length(), int(table(0.5, rmax)[1].max(initial=0)).bit_length())
     L = int(math.log2(q.shape[1] + 1))
-    # array lengths padded to powers of two (never read there), so that grid points share compiled shapes
-    index = [_pad(np.concatenate(x).astype(np.int32)) for x in (a, off)] + [_pad(width_all.astype(np.int32))]
-    arrays = tuple(jnp.asarray(x) for x in (qi, *index, _pad(np.concatenate(thr + [np.zeros(1, np.uint32)]))))
+    # array lengths padded (never read there) to powers of two, and at least to SHARED_TABLES tables' worth,
+    # so that the grid points of one rmax share compiled shapes whatever their tables
+    rows = SHARED_TABLES * (rmax + 1)
+    index = [_pad(np.concatenate(x).astype(np.int32), rows) for x in (a, off)] + [_pad(width_all.astype(np.int32), rows)]
+    thr = _pad(np.concatenate(thr + [np.zeros(1, np.uint32)]), SHARED_THRESHOLDS * table(0.5, rmax)[2].size)
+    arrays = tuple(jnp.asarray(x) for x in (qi, *index, thr))
     return Plan(arrays, rmax, steps, L)
 
 
@@ -189,7 +281,7 @@ def counts(words: jnp.ndarray, roots: jnp.ndarray, qi, a, off, width, thr, rmax:
            L: int) -> jnp.ndarray:
     """words (R * (2^L - 1),) uint32, roots (R,) int32 (each <= rmax) -> (R, 2^L) int32 counts, row r
     Multinomial(roots[r], the row's probabilities) (padded outcomes get 0). Node (l, i) of row r reads
-    word r (2^L - 1) + 2^l - 1 + i; qi (R or 1, 2^L - 1) picks its table."""
+    word r (2^L - 1) + 2^l - 1 + i; qi (R, 2^L - 1) picks its table."""
     R = roots.shape[0]
     nodes = (1 << L) - 1
     u_all = words.reshape(R, nodes)

@@ -69,6 +69,7 @@ CASES = [  # (setting, n, kw): failure rates near 1/3 or 2/3, where the two-samp
     ("contexts", 40, dict(probs=context_probs("skewed", 3, 8, 0), eps=0.2)),
     ("contexts", 70, dict(probs=context_probs("near-uniform", 2, 16, 0), eps=0.2)),
     ("contexts", 20, dict(probs=np.full((4, 8), 1 / 8), eps=0.27)),
+    ("contexts", 55, dict(probs=context_probs("dirichlet", 16, 8, 0), eps=0.2)),  # 112 tables, cut (count_limits)
     ("sequences", 50, dict(probs=sequence_probs("markov", 2, 4), eps=0.15, reading="tv")),
     ("sequences", 100, dict(probs=sequence_probs("spike", 2, 5), eps=0.05, reading="linf")),
 ]
@@ -93,11 +94,41 @@ def test_auto_picks_the_cheaper_exact_sampler():
     uniform = dict(probs=np.full((16, 16), 1 / 16), eps=0.1)
     assert auto_sampler("contexts", uniform, 800, 1038) == "tree"  # fair splits: 4 x 1024 words a trial
     assert auto_sampler("contexts", dict(probs=np.full((1, 16), 1 / 16), eps=0.1), 20) == "reduced"
-    # Dirichlet rows: 15 split probabilities per context, too many tables for 16 contexts
-    assert auto_sampler("contexts", dict(probs=context_probs("dirichlet", 16, 16, 0), eps=0.1), 800) == "direct"
+    # Dirichlet rows: 15 split probabilities per context; 16 contexts' 240 tables fit (each only up to the
+    # counts its nodes reach), 32 contexts' 480 do not
+    assert auto_sampler("contexts", dict(probs=context_probs("dirichlet", 16, 16, 0), eps=0.1), 800) == "tree"
+    assert auto_sampler("contexts", dict(probs=context_probs("dirichlet", 32, 16, 0), eps=0.1), 800) == "direct"
     assert auto_sampler("contexts", dict(probs=np.full((2, 4), 1 / 4), eps=0.1, random_allocation=True), 8) == "reduced"
     with pytest.raises(ValueError, match="sampler: no tree plan"):
-        count_failures("contexts", 5, 10, 0, "x", sampler="tree", probs=context_probs("dirichlet", 16, 16, 0), eps=0.1)
+        count_failures("contexts", 5, 10, 0, "x", sampler="tree", probs=context_probs("dirichlet", 32, 16, 0), eps=0.1)
+
+
+@pytest.mark.parametrize("m,V,rmax", [(3, 8, 64), (16, 16, 512), (2, 5, 1024)])
+def test_tables_cut_at_the_reachable_counts_give_the_same_counts(m, V, rmax, monkeypatch):
+    """Tables that stop at each node's largest reachable count (count_limits) against full tables (every
+    count up to rmax), on the same words: random words, and the extreme words (all 0, all 2^32 - 1, and
+    mixtures) that push every node to the largest and smallest counts its windows allow."""
+    probs = context_probs("dirichlet", m, V, 3)
+    cut = tree_counts.plan(probs, rmax)
+    monkeypatch.setattr(tree_counts, "count_limits", lambda q, r: {v: r for v in np.unique(q).tolist()})
+    tree_counts._plans.clear()
+    full = tree_counts.plan(probs, rmax)
+    tree_counts._plans.clear()
+    held = [int(np.asarray(p.arrays[3]).sum()) for p in (cut, full)]  # thresholds in the tables
+    assert held[0] < held[1]  # the cut tables hold fewer rows
+    nodes = m * ((1 << cut.L) - 1)
+    rng = np.random.default_rng(0)
+    top = np.uint32(2 ** 32 - 1)
+    words = [rng.integers(0, 2 ** 32, (4000, nodes), dtype=np.uint32), np.zeros((1, nodes), np.uint32),
+             np.full((1, nodes), top), np.where(rng.random((4000, nodes)) < 0.5, np.uint32(0), top).astype(np.uint32),
+             np.where(rng.random((4000, nodes)) < 0.9, top, rng.integers(0, 2 ** 32, (4000, nodes), dtype=np.uint32))]
+    words = jnp.asarray(np.concatenate(words))
+    for n in (1, rmax // 3, rmax):
+        roots = jnp.full((m,), n, jnp.int32)
+        draw = [jax.jit(jax.vmap(lambda w, p=p: tree_counts.counts(w, roots, *p.arrays, p.rmax, p.steps, p.L)))(words)
+                for p in (cut, full)]
+        assert np.array_equal(*draw), n
+        assert (np.asarray(draw[0]).sum(-1) == n).all()
 
 
 @pytest.mark.parametrize("sampler", ["tree", "direct", "reduced"])
