@@ -9,9 +9,10 @@ phases:
    learners' comparison), whose n* searches go into the run's point store (:mod:`experiments.store`,
    shared: one ``O_APPEND`` write per point), or a whole check without a grid to split (the transformer,
    ICL, the coin, the symbolic ratios), whose result comes back to the parent.
-2. **The grid checks whole**, one per worker, as a single process would run them: every n* search is found
-   in the store, so what is left is the calibrated claim's test points, the verdicts and the figures. The
-   parent then writes the tables, the manifest and the report.
+2. **The grid checks whole**, each queued as soon as its last part is done, as a single process would run
+   them: every n* search is found in the store, so what is left is the calibrated claim's test points, the
+   verdicts and the figures; the other workers go on with phase 1 meanwhile. The parent then writes the
+   tables, the manifest and the report.
 
 The workers share compiled code through JAX's persistent compilation cache, in a temporary folder of
 the run (:func:`share_compiled_code`).
@@ -165,33 +166,51 @@ def _worker_flags(devices: int) -> str:
 def measure(names: list[str], staging: Path, quick: bool, seed: int, options: dict, store_path: Path,
             earlier: frozenset, jobs: int, on_done=None, cache_dir: str | None = None, whole: bool = False) -> list[dict]:
     """Run :func:`tasks` in ``jobs`` worker processes; returns each task's record (``result``: the
-    CheckResult of a whole check, else None). ``on_done(record, cost)`` is called as each finishes.
-    ``whole``: every check whole (phase 2 of the grid checks: their n* are in the store by then, and what
-    is left -- test points, verdicts, figures -- runs one check per worker)."""
+    CheckResult of a whole check, else None; ``phase``: 1 for the tasks of :func:`tasks`, 2 for a grid check
+    run whole). As soon as the last part of a grid check is done, the check is queued whole (phase 2: its n*
+    are in the store by then, and what is left -- test points, verdicts, figures -- runs in one worker while
+    the others go on with phase 1). ``on_done(record, cost)`` is called as each finishes. ``whole``: every
+    check whole, at once (no phase 1)."""
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
     todo = [(n, None, CHECK_COST.get(n, 30)) for n in names] if whole else tasks(names, quick, options)
     todo.sort(key=lambda t: -t[2])
+    parts_left: dict[str, int] = {}  # grid check -> its phase-1 tasks not yet done
+    for name, parts, _ in todo:
+        if parts is not None:
+            parts_left[name] = parts_left.get(name, 0) + 1
     ctx = multiprocessing.get_context("spawn")  # never fork a process that has started JAX
     done = []
-    workers = min(jobs, len(todo))
+    workers = min(jobs, len(todo) + len(parts_left))
     from .devices import cores
 
     devices = max(1, cores() // workers)
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_start_worker,
                                initargs=(os.getpid(), _worker_flags(devices), devices))
+    running: dict = {}
+
+    def submit(name, parts, cost, phase):
+        future = pool.submit(_run_task, name, parts, str(staging), quick, seed, options.get(name, {}), str(store_path),
+                             earlier, cache_dir)
+        running[future] = (cost, phase)
+
     try:
-        running = {pool.submit(_run_task, name, parts, str(staging), quick, seed, options.get(name, {}),
-                               str(store_path), earlier, cache_dir): cost for name, parts, cost in todo}
+        for name, parts, cost in todo:
+            submit(name, parts, cost, 2 if whole and name in GRID_CHECKS else 1)
         while running:
             finished, _ = wait(running, return_when=FIRST_COMPLETED)
             for f in finished:
-                cost = running.pop(f)
+                cost, phase = running.pop(f)
                 record = f.result()  # a worker's error is raised here
+                record["phase"] = phase
                 done.append(record)
                 if on_done is not None:
                     on_done(record, cost)
+                if record["parts"] is not None:
+                    parts_left[record["check"]] -= 1
+                    if parts_left[record["check"]] == 0:
+                        submit(record["check"], None, CHECK_COST.get(record["check"], 30), 2)
     except BaseException:
         processes = list((getattr(pool, "_processes", None) or {}).values())
         pool.shutdown(wait=False, cancel_futures=True)

@@ -88,23 +88,25 @@ def run_checks(names: list[str], out: Path, quick: bool, seed: int, progress: bo
             for n, _, c in parallel.tasks(names, quick, options or {}):
                 shares[n] = shares.get(n, 0.0) + c
 
+            phase1_end = [t0]
+
             def on_done(record, cost):
+                if record["phase"] == 1:
+                    phase1_end[0] = time.perf_counter()
                 if bar is not None:
+                    if record["phase"] == 2:  # a grid check whole: its last tenth
+                        bar[0].update(round(0.1 * bar[1][record["check"]]))
+                        return
                     share = shares[record["check"]]
                     grid_part = record["check"] in parallel.GRID_CHECKS  # the rest comes in phase 2
                     bar[0].update(round((0.9 if grid_part else 1.0) * bar[1][record["check"]] * cost / share))
 
             jit_dir = tempfile.mkdtemp(prefix="tmt-jit-")
+            # phase 1 (grid parts, checks without a grid) and phase 2 (each grid check whole, queued when its
+            # last part is done) in one pool of workers
             records = parallel.measure(names, staging, quick, seed, options or {}, out / STORE, earlier, jobs, on_done,
                                        cache_dir=jit_dir)
-            wall1 = round(time.perf_counter() - t0, 1)
-            for r in records:
-                r["phase"] = 1
-            grid = [n for n in names if n in parallel.GRID_CHECKS]
-            if grid:  # phase 2: each grid check whole (its n* now in the store), one per worker
-                records += parallel.measure(grid, staging, quick, seed, options or {}, out / STORE, earlier, jobs,
-                                            lambda r, c: bar[0].update(round(0.1 * bar[1][r["check"]]))
-                                            if bar is not None else None, cache_dir=jit_dir, whole=True)
+            wall1 = round(phase1_end[0] - t0, 1)
             for r in records:
                 timings[r["check"]] = round(timings.get(r["check"], 0.0) + r["seconds"], 1)
                 hits |= r["hits"]
