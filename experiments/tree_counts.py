@@ -20,9 +20,13 @@ Tables are per distinct q, rounded to 2^-44. That moves a CDF value by at most a
 2^-45 / sqrt(2 pi q (1 - q) / r), below the 2^-32 rounding of the thresholds only while q (1 - q) is above
 about r 2^-26 / (2 pi) (and a q under 2^-45 rounds to 0: an outcome never drawn). Every grid family is inside
 that range (smallest q (1 - q): 3.9e-4 for the context families, whose counts stay <= 2^14 (bound 3.9e-5);
-9.7e-4 for the sequence sources, bound 3.1e-4 even at r = 2^17). The method pays off when the targets
-share few split probabilities: identical rows of contexts, uniform or i.i.d.-structured sequence
-distributions.
+9.7e-4 for the sequence sources, bound 3.1e-4 even at r = 2^17).
+
+A table holds only the counts its nodes can reach (:func:`count_limits`): a node of probability P never
+holds much more than P rmax, and the limits are computed exactly from the windows themselves, so the rows
+left out are never read. With that, the tables of 16 contexts of Dirichlet rows (240 distinct split
+probabilities) fit in memory and are built in seconds (:func:`_rows`: one vectorised CDF call per chunk of
+rows); a trial then costs one word and a bisection per node instead of a rejection sampler per outcome.
 """
 from __future__ import annotations
 
@@ -154,8 +158,9 @@ def _rows(q: float, r0: int, R: int) -> tuple[np.ndarray, np.ndarray, np.ndarray
 
 @dataclass(frozen=True)
 class Plan:
-    """What a jitted batch needs: ``arrays`` = (qi (R, nodes) int32, the table index per node; a, off, width (tables * (rmax + 1),) int32, per table and count r the
-    window's first k, its offset in thr and its width; thr (entries,) uint32), as device arrays."""
+    """What a jitted batch needs: ``arrays`` = (qi (R, nodes) int32, the table index per node; a, off, width
+    (tables * (rmax + 1),) int32, per table and count r the window's first k, its offset in thr and its
+    width (zero past the table's count limit); thr (entries,) uint32), as device arrays, zero-padded."""
     arrays: tuple
     rmax: int
     steps: int          # bisection steps: 2^steps - 1 >= every width
