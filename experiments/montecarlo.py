@@ -657,9 +657,11 @@ def _count_reduced(setting: str, n: int, trials: int, seed: int, tag: str, pad_t
     total, err_sum, ran = 0, 0.0, {}
     # about 2^20 words (4 MiB) in flight: cache-sized batches are fastest, and memory stays bounded for any n
     batch = max(64, min(REDUCED_BATCH, 1 << ((1 << 20) // words).bit_length() - 1))
-    # one compiled shape per batch size, whatever the trials: a call of fewer trials is padded (masked
-    # out). A batch is about 2^20 words, a few milliseconds; a compilation costs about a second
-    size = round_up(batch)
+    # two compiled shapes per count's layout, whatever the trials: counts of up to ``small`` trials (about
+    # 2^18 words: the searches' and first looks' 1,000 and 2,500) are padded to it, larger ones run whole
+    # batches (padding masked out). A padded call costs milliseconds; a compilation about a second
+    small = min(batch, max(64, 1 << ((1 << 18) // words).bit_length() - 1))
+    size = round_up(batch if trials > small else small)
     for start in range(0, trials, batch):
         count = min(batch, trials - start)
         args = (key, jnp.uint32(start))

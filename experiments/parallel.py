@@ -9,10 +9,10 @@ phases:
    learners' comparison), whose n* searches go into the run's point store (:mod:`experiments.store`,
    shared: one ``O_APPEND`` write per point), or a whole check without a grid to split (the transformer,
    ICL, the coin, the symbolic ratios), whose result comes back to the parent.
-2. **The grid checks whole**, each queued as soon as its last part is done, as a single process would run
-   them: every n* search is found in the store, so what is left is the calibrated claim's test points, the
-   verdicts and the figures; the other workers go on with phase 1 meanwhile. The parent then writes the
-   tables, the manifest and the report.
+2. **The grid checks whole**, each taken by the next free worker as soon as its last part is done (before
+   any phase-1 task left), as a single process would run them: every n* search is found in the store, so
+   what is left is the calibrated claim's test points, the verdicts and the figures; the other workers go
+   on with phase 1 meanwhile. The parent then writes the tables, the manifest and the report.
 
 The workers share compiled code through JAX's persistent compilation cache, in a temporary folder of
 the run (:func:`share_compiled_code`).
@@ -166,25 +166,24 @@ def _worker_flags(devices: int) -> str:
 
 
 def measure(names: list[str], staging: Path, quick: bool, seed: int, options: dict, store_path: Path,
-            earlier: frozenset, jobs: int, on_done=None, cache_dir: str | None = None, whole: bool = False) -> list[dict]:
+            earlier: frozenset, jobs: int, on_done=None, cache_dir: str | None = None) -> list[dict]:
     """Run :func:`tasks` in ``jobs`` worker processes; returns each task's record (``result``: the
     CheckResult of a whole check, else None; ``phase``: 1 for the tasks of :func:`tasks`, 2 for a grid check
-    run whole). As soon as the last part of a grid check is done, the check is queued whole (phase 2: its n*
-    are in the store by then, and what is left -- test points, verdicts, figures -- runs in one worker while
-    the others go on with phase 1). ``on_done(record, cost)`` is called as each finishes. ``whole``: every
-    check whole, at once (no phase 1)."""
+    run whole). A worker that frees up takes a grid check whose parts are all done, whole, first (phase 2:
+    its n* are in the store, and what is left -- test points, verdicts, figures -- then overlaps with the
+    rest of phase 1), else the costliest phase-1 task left. ``on_done(record, cost)`` is called as each
+    finishes."""
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
-    todo = [(n, None, CHECK_COST.get(n, 30)) for n in names] if whole else tasks(names, quick, options)
-    todo.sort(key=lambda t: -t[2])
+    queue = [(name, parts, cost, 1) for name, parts, cost in sorted(tasks(names, quick, options), key=lambda t: -t[2])]
     parts_left: dict[str, int] = {}  # grid check -> its phase-1 tasks not yet done
-    for name, parts, _ in todo:
+    for name, parts, _, _ in queue:
         if parts is not None:
             parts_left[name] = parts_left.get(name, 0) + 1
     ctx = multiprocessing.get_context("spawn")  # never fork a process that has started JAX
     done = []
-    workers = min(jobs, len(todo) + len(parts_left))
+    workers = min(jobs, len(queue))
     from .devices import cores
 
     devices = max(1, cores() // workers)
@@ -192,14 +191,15 @@ def measure(names: list[str], staging: Path, quick: bool, seed: int, options: di
                                initargs=(os.getpid(), _worker_flags(devices), devices))
     running: dict = {}
 
-    def submit(name, parts, cost, phase):
+    def start_next():
+        name, parts, cost, phase = queue.pop(0)
         future = pool.submit(_run_task, name, parts, str(staging), quick, seed, options.get(name, {}), str(store_path),
                              earlier, cache_dir)
         running[future] = (cost, phase)
 
     try:
-        for name, parts, cost in todo:
-            submit(name, parts, cost, 2 if whole and name in GRID_CHECKS else 1)
+        while queue and len(running) < workers:  # one task per worker in flight: the queue decides what is next
+            start_next()
         while running:
             finished, _ = wait(running, return_when=FIRST_COMPLETED)
             for f in finished:
@@ -211,8 +211,10 @@ def measure(names: list[str], staging: Path, quick: bool, seed: int, options: di
                     on_done(record, cost)
                 if record["parts"] is not None:
                     parts_left[record["check"]] -= 1
-                    if parts_left[record["check"]] == 0:
-                        submit(record["check"], None, CHECK_COST.get(record["check"], 30), 2)
+                    if parts_left[record["check"]] == 0:  # its n* are all in the store: next in line
+                        queue.insert(0, (record["check"], None, CHECK_COST.get(record["check"], 30), 2))
+            while queue and len(running) < workers:
+                start_next()
     except BaseException:
         processes = list((getattr(pool, "_processes", None) or {}).values())
         pool.shutdown(wait=False, cancel_futures=True)

@@ -37,7 +37,10 @@ from collections import OrderedDict
 import jax.numpy as jnp
 import numpy as np
 from scipy import stats
-from scipy.special._ufuncs import _binom_cdf  # what stats.binom.cdf evaluates, without its per-call checks
+try:  # what stats.binom.cdf evaluates, without its per-call checks (scipy >= 1.14; the same values)
+    from scipy.special._ufuncs import _binom_cdf
+except ImportError:  # older scipy: the public function, vectorised all the same
+    _binom_cdf = stats.binom.cdf
 
 TWO32 = 2 ** 32
 MAX_TABLES = 256         # distinct split probabilities served by tables (more: the direct sampler)
@@ -119,17 +122,18 @@ def _row(q: float, r: int) -> tuple[int, int, np.ndarray]:
 
 
 ROWS_CHUNK = 1 << 22  # CDF values per vectorised call (32 MB of float64)
+FIRST_WINDOW_SD = 8  # the first window: mean +- this many standard deviations (+- 12); wider where needed
 
 
 def _rows(q: float, r0: int, R: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Rows r0..R of :func:`table` at once: (a, width, thresholds of the rows in order). The same CDF
     values as :func:`_row` (scipy's binomial CDF, one vectorised call per chunk of rows, so the per-call
-    overhead is paid once, not per row) in a narrower first window (8 sd); a row whose window turns out too
-    narrow is redone by :func:`_row`."""
+    overhead is paid once, not per row) in a narrower first window (FIRST_WINDOW_SD); a chunk where some
+    row's window turns out too narrow is redone row by row by :func:`_row`."""
     r = np.arange(r0, R + 1, dtype=np.int64)
     mu, sd = r * q, np.sqrt(r * q * (1 - q))
-    lo = np.maximum(0, (mu - 8 * sd).astype(np.int64) - 12)
-    hi = np.minimum(r - 1, (mu + 8 * sd).astype(np.int64) + 12)
+    lo = np.maximum(0, (mu - FIRST_WINDOW_SD * sd).astype(np.int64) - 12)
+    hi = np.minimum(r - 1, (mu + FIRST_WINDOW_SD * sd).astype(np.int64) + 12)
     n = hi - lo + 1
     a, width, out = np.zeros(r.size, np.int64), np.zeros(r.size, np.int64), []
     start = 0
@@ -158,7 +162,8 @@ def _rows(q: float, r0: int, R: int) -> tuple[np.ndarray, np.ndarray, np.ndarray
 
 @dataclass(frozen=True)
 class Plan:
-    """What a jitted batch needs: ``arrays`` = (qi (R, nodes) int32, the table index per node; a, off, width
+    """What a jitted batch needs: ``arrays`` = (qi (rows, nodes) int32, the table index per node of each row
+    of the plan's probabilities (one row -- the hybrid's uniform top levels -- serves every root); a, off, width
     (tables * (rmax + 1),) int32, per table and count r the window's first k, its offset in thr and its
     width (zero past the table's count limit); thr (entries,) uint32), as device arrays, zero-padded."""
     arrays: tuple
@@ -245,8 +250,8 @@ def _pad(x: np.ndarray, at_least: int = 0) -> np.ndarray:
 
 
 # plans of one rmax share compiled shapes up to this many tables (index arrays) and this many q = 1/2 tables'
-# worth of thresholds (padding is zeros, never read; a few MB)
-SHARED_TABLES, SHARED_THRESHOLDS = 64, 4
+# worth of thresholds, at most SHARED_CAP thresholds (16 MB): padding is zeros, never read
+SHARED_TABLES, SHARED_THRESHOLDS, SHARED_CAP = 64, 4, 1 << 22
 
 
 def _plan(distinct: tuple, rmax: int, q: np.ndarray) -> Plan:
@@ -257,7 +262,7 @@ def _plan(distinct: tuple, rmax: int, q: np.ndarray) -> Plan:
     base = 0
     for v in distinct:
         ta, tw, tt = table(v, limits[v])
-        # rows past the limit are never read (count_limits); they are zero so that every table has rmax + 1
+        # rows past the limit are never read (count_limits); they are padding so that every table has rmax + 1
         pad = np.zeros(rmax - limits[v], np.int64)
         a.append(np.concatenate([ta, pad]))
         width.append(np.concatenate([tw, pad]))
@@ -273,7 +278,7 @@ def _plan(distinct: tuple, rmax: int, q: np.ndarray) -> Plan:
     # so that the grid points of one rmax share compiled shapes whatever their tables
     rows = SHARED_TABLES * (rmax + 1)
     index = [_pad(np.concatenate(x).astype(np.int32), rows) for x in (a, off)] + [_pad(width_all.astype(np.int32), rows)]
-    thr = _pad(np.concatenate(thr + [np.zeros(1, np.uint32)]), SHARED_THRESHOLDS * table(0.5, rmax)[2].size)
+    thr = _pad(np.concatenate(thr + [np.zeros(1, np.uint32)]), min(SHARED_CAP, SHARED_THRESHOLDS * table(0.5, rmax)[2].size))
     arrays = tuple(jnp.asarray(x) for x in (qi, *index, thr))
     return Plan(arrays, rmax, steps, L)
 
@@ -287,7 +292,7 @@ def counts(words: jnp.ndarray, roots: jnp.ndarray, qi, a, off, width, thr, rmax:
            L: int) -> jnp.ndarray:
     """words (R * (2^L - 1),) uint32, roots (R,) int32 (each <= rmax) -> (R, 2^L) int32 counts, row r
     Multinomial(roots[r], the row's probabilities) (padded outcomes get 0). Node (l, i) of row r reads
-    word r (2^L - 1) + 2^l - 1 + i; qi (R, 2^L - 1) picks its table."""
+    word r (2^L - 1) + 2^l - 1 + i; qi (R or 1, 2^L - 1) picks its table."""
     R = roots.shape[0]
     nodes = (1 << L) - 1
     u_all = words.reshape(R, nodes)

@@ -40,6 +40,35 @@ def test_tables_hold_every_inversion_threshold(q):
         assert np.array_equal(rebuilt, full), r
 
 
+def _row_by_row(q, R, row=tree_counts._row):
+    rows = [row(q, r) for r in range(1, R + 1)]
+    return [x[0] for x in rows], [x[1] for x in rows], np.concatenate([x[2] for x in rows])
+
+
+@pytest.mark.parametrize("q", [0.5, 0.013])
+def test_vectorised_rows_equal_the_row_by_row_build(q):
+    """_rows (one CDF call per chunk of rows, narrow first windows) = _row row by row, to R = 2,000."""
+    a, width, thr = tree_counts._rows(q, 1, 2000)
+    ra, rw, rt = _row_by_row(q, 2000)
+    assert np.array_equal(a, ra) and np.array_equal(width, rw) and np.array_equal(thr, rt)
+
+
+def test_vectorised_rows_fall_back_row_by_row_where_a_window_is_too_narrow(monkeypatch):
+    """With first windows of mean +- 12 only and chunks of 37 values, some chunks pass and some fall back to
+    _row: the table is the same either way."""
+    row, redone = tree_counts._row, []
+    monkeypatch.setattr(tree_counts, "_row", lambda q, r: redone.append(r) or row(q, r))
+    monkeypatch.setattr(tree_counts, "FIRST_WINDOW_SD", 0)
+    monkeypatch.setattr(tree_counts, "ROWS_CHUNK", 37)
+    for q in (0.5, 1e-3, 0.97, 0.0, 1.0):
+        redone.clear()
+        a, width, thr = tree_counts._rows(q, 1, 600)
+        ra, rw, rt = _row_by_row(q, 600, row)
+        assert np.array_equal(a, ra) and np.array_equal(width, rw) and np.array_equal(thr, rt), q
+        if q == 0.5:
+            assert 0 < len(redone) < 600  # both paths taken
+
+
 def _law_p_value(probs_plan, probs_true, n=6, T=40_000):
     plan = tree_counts.plan(np.asarray([probs_plan]), 8)
     Q = len(probs_true)
