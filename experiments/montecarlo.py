@@ -656,11 +656,11 @@ def _count_reduced(setting: str, n: int, trials: int, seed: int, tag: str, pad_t
         words = 2 if learner == "midpoint" else reduced.gd_words(kw["d"], n_buf, float(kw.get("noise", 0.0)))
     total, err_sum, ran = 0, 0.0, {}
     # about 2^20 words (4 MiB) in flight: cache-sized batches are fastest, and memory stays bounded for any n
-    batch = max(64, min(REDUCED_BATCH, 1 << ((1 << 20) // words).bit_length() - 1))
+    batch = _trials_per_call(words, 1 << 20, REDUCED_BATCH)
     # two compiled shapes per count's layout, whatever the trials: counts of up to ``small`` trials (about
     # 2^18 words: the searches' and first looks' 1,000 and 2,500) are padded to it, larger ones run whole
     # batches (padding masked out). A padded call costs milliseconds; a compilation about a second
-    small = min(batch, max(64, 1 << ((1 << 18) // words).bit_length() - 1))
+    small = _trials_per_call(words, 1 << 18, batch)
     size = round_up(batch if trials > small else small)
     for start in range(0, trials, batch):
         count = min(batch, trials - start)
@@ -715,7 +715,7 @@ def _count_tree(setting: str, n: int, trials: int, seed: int, tag: str, plan, pa
         words = (1 << plan.L) - 1
     # at most TREE_BATCH trials a call, and every call that size (fewer trials are padded, masked out):
     # one compiled shape per plan, whatever the trials -- a batch is milliseconds, a compilation a second
-    batch = max(64, min(TREE_BATCH, 1 << ((1 << 18) // words).bit_length() - 1))
+    batch = _trials_per_call(words, 1 << 18, TREE_BATCH)
     size = round_up(batch)
     total, err_sum, ran = 0, 0.0, {}
     for start in range(0, trials, batch):
@@ -748,6 +748,12 @@ def _sequence_threshold(probs, n: int, eps: float, reading: str):
     if W is None:
         return None
     return jnp.int32(exact.floor_threshold((2 if reading == "tv" else 1) * exact.fraction(eps), W, n))
+
+
+def _trials_per_call(words: int, budget: int, cap: int) -> int:
+    """Trials in one call of ``words`` random words each: the largest power of two within ``budget`` words,
+    at least 64, at most ``cap``."""
+    return max(64, min(cap, 1 << (budget // words).bit_length() - 1))
 
 
 def _buffer(n: int) -> int:

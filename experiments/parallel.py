@@ -176,7 +176,7 @@ def measure(names: list[str], staging: Path, quick: bool, seed: int, options: di
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
-    queue = [(name, parts, cost, 1) for name, parts, cost in sorted(tasks(names, quick, options), key=lambda t: -t[2])]
+    queue = [(name, parts, cost, 1) for name, parts, cost in tasks(names, quick, options)]  # costliest first
     parts_left: dict[str, int] = {}  # grid check -> its phase-1 tasks not yet done
     for name, parts, _, _ in queue:
         if parts is not None:

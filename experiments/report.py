@@ -37,11 +37,11 @@ def _write_csv(path: Path, rows: list[dict]) -> None:
             w.writerow({k: r.get(k) for k in keys})
 
 
-# seconds of each check of a full run on the 2-core CPU, one process with one host device per core (before
-# the worker processes of experiments.parallel; benchmarks/full_reproduce_manifest.json, 2026-11-27): only
-# the weights of the overall progress bar (their ratios matter)
-FULL_SECONDS = {"symbolic": 5, "contexts": 1300, "sequences": 1250, "halfspaces": 380, "coin": 10, "transformer": 190,
-                "icl": 120}
+# seconds of each check of a full run on the 2-core CPU (one core's time per check, summed over the worker
+# processes' tasks: benchmarks/full_reproduce_manifest.json, 2026-11-27 22:03): only the weights of the overall
+# progress bar (their ratios matter)
+FULL_SECONDS = {"symbolic": 2, "contexts": 1184, "sequences": 673, "halfspaces": 452, "coin": 8, "transformer": 268,
+                "icl": 195}
 
 
 def _overall_bar(names: list[str], quick: bool, progress: bool):
