@@ -132,6 +132,47 @@ def test_auto_picks_the_cheaper_exact_sampler():
         count_failures("contexts", 5, 10, 0, "x", sampler="tree", probs=context_probs("dirichlet", 32, 16, 0), eps=0.1)
 
 
+def _reachable_maxima(probs, rmax):
+    """The largest count every split probability's nodes can hold, by enumeration: every root count 0..rmax,
+    and at each node every k that inversion can return for its count (a + #{thresholds <= u} over the words u
+    at 0 and at each threshold), from tables built row by row (_row)."""
+    q = np.vectorize(tree_counts._round_q)(tree_counts.split_probabilities(probs))
+    rows, nodes = q.shape
+    reach = {}
+
+    def ks(v, c):
+        if (v, c) not in reach:
+            a, _, thr = tree_counts._row(v, c) if c else (0, 0, np.zeros(0))
+            reach[v, c] = {a} | {a + int((thr <= u).sum()) for u in thr}
+        return reach[v, c]
+
+    best = {}
+    for row in range(rows):
+        held = [set(range(rmax + 1))]
+        for lev in range(int(math.log2(nodes + 1))):
+            below = []
+            for i, counts in enumerate(held):
+                v = float(q[row, (1 << lev) - 1 + i])
+                best[v] = max(best.get(v, 0), max(counts))
+                below += [{k for c in counts for k in ks(v, c)}, {c - k for c in counts for k in ks(v, c)}]
+            held = below
+    return best
+
+
+@pytest.mark.parametrize("probs,rmax", [
+    (np.random.default_rng(7).dirichlet(np.full(5, 0.5), size=2), 13),
+    (np.random.default_rng(8).dirichlet(np.full(7, 0.5), size=2), 40),
+    (np.array([[0.4, 0.1, 0.4, 0.1, 0.0, 0.0, 0.0, 0.0]]), 60),
+    (np.array([[1e-13, 1 - 1e-13, 0.0]]), 25),
+    (np.array([[0.7, 0.1, 0.1, 0.1], [0.1, 0.1, 0.1, 0.7]]), 64),
+])
+def test_count_limits_are_the_enumerated_maxima(probs, rmax):
+    """count_limits (propagated through prefix maxima of the windows) equals the largest count each split
+    probability's nodes can reach, enumerated exhaustively: a bound that is never exceeded, and tight."""
+    q = np.vectorize(tree_counts._round_q)(tree_counts.split_probabilities(probs))
+    assert tree_counts.count_limits(q, rmax) == _reachable_maxima(probs, rmax)
+
+
 @pytest.mark.parametrize("m,V,rmax", [(3, 8, 64), (16, 16, 512), (2, 5, 1024)])
 def test_tables_cut_at_the_reachable_counts_give_the_same_counts(m, V, rmax, monkeypatch):
     """Tables that stop at each node's largest reachable count (count_limits) against full tables (every
