@@ -160,6 +160,35 @@ def build() -> dict[str, Bound]:
                   Step("failure <= delta forces", sp.Ge(n, coin)),
               ))))
 
+    # every context is a coin when the target puts its mass on two symbols; contexts allocated evenly get
+    # n/m examples each, and the run fails when any one context does: m times Bretagnolle-Huber
+    ctx_low = m * coin
+    add(Bound("contexts_lower", "m contexts, n/m examples each (evenly allocated): lower bound for every estimator "
+              "(Bretagnolle-Huber in one context)", ctx_low, "lower",
+              "TV of the next-token distribution, every one of m contexts (any estimator)",
+              "Bretagnolle-Huber 1979, in each of m evenly allocated contexts",
+              ((sp.Lt(eps, sp.Rational(1, 2)), "eps < 1/2"), (sp.Lt(delta, sp.Rational(1, 4)), "delta < 1/4")),
+              Derivation((
+                  Step("a context whose next token is 1/2 +- eps on two symbols is a coin: TV = |p_hat - p|, and "
+                       "with n/m examples Bretagnolle-Huber needs", sp.Ge(n / m, coin)),
+                  Step("the run fails when that one context fails, so", sp.Ge(n, ctx_low)),
+              ))))
+    # Haussler, Littlestone and Warmuth (1994): the one-inclusion graph learner has E[err] <= d/(n + 1) for
+    # VC dimension d (realizable, any distribution); Markov's inequality turns it into a fixed-delta bound
+    hlw = d / eps - 1
+    add(Bound("one_inclusion", "halfspaces, realizable, in expectation: the one-inclusion graph learner", hlw,
+              "upper", "expected 0-1 error (E[err] <= eps)", "Haussler, Littlestone, Warmuth 1994", (),
+              Derivation((Step("one-inclusion graph learner (VC dimension d)",
+                                sp.Le(sp.Symbol("E_err"), d / (n + 1))),
+                          Step("E[err] <= eps when", sp.Ge(n, hlw))))))
+    hlw_markov = d / (eps * delta) - 1
+    add(Bound("one_inclusion_markov", "halfspaces, realizable, at a fixed delta: the one-inclusion graph learner "
+              "with Markov's inequality", hlw_markov, "upper", "0-1 error, P(err > eps) <= delta at a fixed delta",
+              "Haussler, Littlestone, Warmuth 1994 + Markov", (),
+              Derivation((Step("one-inclusion graph learner", sp.Le(sp.Symbol("E_err"), d / (n + 1))),
+                          Step("Markov", sp.Le(sp.Symbol("P_fail"), d / ((n + 1) * eps))),
+                          Step("P(err > eps) <= delta when", sp.Ge(n, hlw_markov))))))
+
     # --- the Turing-machine transformer's precision envelope ------------------------------------------
     from tm_transformer.transformer.envelope import steps_exact_symbolic
 

@@ -9,12 +9,19 @@
 
 Limits of ``Max(a, b) / f`` are taken term by term (``limit(Max) = Max(limits)`` for continuous terms):
 sympy's limit does not handle Max.
+
+Both functions take a bound's catalogue name or a :class:`~tm_transformer.bounds.Bound` (a claim of a
+user's own); which bounds a claim is held against is data (:mod:`experiments.claims`), not code.
 """
 from __future__ import annotations
 
+import math
+from functools import lru_cache
+
+import numpy as np
 import sympy as sp
 
-from tm_transformer.bounds import get
+from tm_transformer.bounds import Bound, get
 from tm_transformer.bounds.variables import C, V, d, delta, eps, l, m, symbol
 
 _DIRECTION_POINT = {"delta": (delta, 0), "eps": (eps, 0), "V": (V, sp.oo), "m": (m, sp.oo), "l": (l, sp.oo),
@@ -23,17 +30,35 @@ _DIRECTION_POINT = {"delta": (delta, 0), "eps": (eps, 0), "V": (V, sp.oo), "m": 
 
 _L = sp.Symbol("L", positive=True)  # ln(1/delta): delta = exp(-L) is in (0, 1) for sympy too
 _U = sp.Symbol("u", positive=True)  # eps = 1/(1 + u) is in (0, 1)
+_SIZES = {V: (2, sp.Symbol("V_", positive=True)), m: (1, sp.Symbol("m_", positive=True)),
+          l: (1, sp.Symbol("l_", positive=True)), d: (1, sp.Symbol("d_", positive=True))}
 
 
-def _limit(expr: sp.Expr, var: sp.Symbol, point) -> sp.Expr:
-    """The limit of expr as var -> point, with delta and eps known to lie in (0, 1)."""
-    expr = expr.subs({delta: sp.exp(-_L), eps: 1 / (1 + _U)})
+def _limit(expr: sp.Expr, var: sp.Symbol, point, caps: tuple = ()) -> sp.Expr:
+    """The limit of expr as var -> point, with delta and eps known to lie in (0, 1), or below the
+    ``caps`` ((("delta", 1/4), ...): a bound's validity range) -- sympy then knows the signs of terms such
+    as ln(1/(4 delta))."""
+    cap = {k: sp.Rational(str(v)) for k, v in caps}
+    cd, ce = cap.get("delta", sp.Integer(1)), cap.get("eps", sp.Integer(1))
+    # sizes above their domain's low end (V >= 2, m, l, d >= 1): sympy then knows ln(m/delta) > 0
+    sizes = {x: x0 + x1 for x, (x0, x1) in _SIZES.items() if x in expr.free_symbols}
+    expr = expr.subs({delta: cd * sp.exp(-_L), eps: ce / (1 + _U), **sizes})
     if var == delta:
         var, point = _L, sp.oo
     elif var == eps:
         var, point = _U, sp.oo
-    out = _limit_raw(sp.expand_log(sp.simplify(expr), force=True), var, point)
-    return sp.simplify(out.subs({_L: -sp.log(delta), _U: 1 / eps - 1}))
+    elif var in _SIZES:
+        var = _SIZES[var][1]
+    try:  # fast: sympy's limit on the expression as it is (simplify costs seconds on these forms)
+        out = _limit_raw(sp.expand_log(expr, force=True), var, point)
+        if out.has(sp.Limit) or out.has(sp.nan):
+            raise ValueError("unevaluated")
+    except (ValueError, NotImplementedError, TypeError):
+        out = _limit_raw(sp.expand_log(sp.simplify(expr), force=True), var, point)
+    if out.is_number:
+        return out
+    return sp.simplify(out.subs({_L: -sp.log(delta / cd), _U: ce / eps - 1,
+                                 **{x1: x - x0 for x, (x0, x1) in _SIZES.items()}}))
 
 
 def _limit_raw(expr: sp.Expr, var: sp.Symbol, point) -> sp.Expr:
@@ -47,73 +72,137 @@ def _limit_raw(expr: sp.Expr, var: sp.Symbol, point) -> sp.Expr:
     return sp.limit(expr, var, point, "+" if point == 0 else "-")
 
 
-def refutation(lower: str, claim: str, direction: str, fixed: dict | None = None, valid: str = "") -> dict:
-    """{kind: symbolic, ...}: lower / claim along ``direction`` (others symbolic, or ``fixed``)."""
+def _b(x) -> Bound:
+    return x if isinstance(x, Bound) else get(x)
+
+
+def _name(x) -> str:
+    return _b(x).name
+
+
+def refutation(lower, claim, direction: str, fixed: dict | None = None, valid: str = "",
+               caps: dict | None = None) -> dict:
+    """{kind: symbolic, role: refutes, diverges: bool, ...}: lower / claim along ``direction`` (others
+    symbolic, or ``fixed``; delta and eps below their ``caps``, the lower bound's validity range);
+    ``diverges`` when the ratio's limit is +oo, i.e. no constant C saves the claim."""
+    lower = _b(lower)
+    caps = caps or _caps_from_assumptions(lower)
+    return dict(_refutation(lower, _b(claim), direction, tuple(sorted((fixed or {}).items())), valid,
+                            tuple(sorted(caps.items()))))
+
+
+def _caps_from_assumptions(b: Bound) -> dict:
+    """{"delta": c, "eps": c'} from a bound's assumptions of the form delta < c, eps <= c'."""
+    out = {}
+    for rel, _ in b.assumptions:
+        if isinstance(rel, (sp.StrictLessThan, sp.LessThan)) and rel.lhs in (delta, eps) and rel.rhs.is_number:
+            out["delta" if rel.lhs == delta else "eps"] = float(rel.rhs)
+    return out
+
+
+@lru_cache(maxsize=256)
+def _refutation(lower: Bound, claim: Bound, direction: str, fixed: tuple, valid: str, caps: tuple = ()) -> dict:
     var, point = _DIRECTION_POINT[direction]
-    subs = {symbol(k): sp.Rational(str(v)) for k, v in (fixed or {}).items()}
-    ratio = sp.simplify((get(lower).expr / get(claim).expr).subs(subs))
-    lim = _limit(ratio, var, point)
-    return {"kind": "symbolic", "role": "refutes", "bound": lower, "bound_kind": get(lower).kind,
-            "bound_statement": get(lower).statement(), "provenance": get(lower).provenance, "claim": claim,
-            "direction": direction, "limit_point": str(point), "ratio": sp.sstr(ratio), "limit": sp.sstr(lim),
-            "diverges": bool(lim == sp.oo), "valid_for": valid,
-            "statement": f"every estimator needs n >= {get(lower).name}; {get(lower).name} / {claim}-form -> {sp.sstr(lim)} "
-                         f"as {direction} -> {point}, so no constant C makes {claim} hold" if lim == sp.oo else
-                         f"{get(lower).name} / {claim}-form -> {sp.sstr(lim)} as {direction} -> {point}"}
+    subs = {symbol(k): sp.Rational(str(v)) for k, v in fixed}
+    ratio = (lower.expr / claim.expr).subs(subs)
+    if var not in ratio.free_symbols:
+        lim = ratio  # the ratio does not move along this direction
+    else:
+        lim = _limit(ratio, var, point, caps)
+    diverges = bool(lim == sp.oo)
+    return {"kind": "symbolic", "role": "refutes", "bound": lower.name, "bound_kind": lower.kind,
+            "bound_statement": lower.statement(), "provenance": lower.provenance, "claim": claim.name,
+            "direction": direction, "fixed": {k: v for k, v in fixed}, "limit_point": str(point),
+            "ratio": sp.sstr(ratio), "limit": sp.sstr(lim), "diverges": diverges, "valid_for": valid,
+            "statement": (f"every estimator needs n >= {lower.name} ({lower.provenance}); {lower.name} / {claim.name}-form -> {sp.sstr(lim)} "
+                          f"as {direction} -> {point}, so no constant C makes {claim.name} hold") if diverges else
+                         (f"{lower.name} / {claim.name}-form -> {sp.sstr(lim)} as {direction} -> {point}: bounded, "
+                          "no refutation along this direction")}
 
 
-def support(upper: str, claim: str, constant, domain: dict, directions: list[str], fixed: dict | None = None) -> dict:
+_INTEGER = ("V", "m", "l", "d")
+_SYM = {"V": V, "m": m, "l": l, "d": d, "delta": delta, "eps": eps}
+
+
+def _scan_values(name: str, lo: float, hi: float) -> np.ndarray:
+    """Points of a domain interval where the ratio is evaluated: every integer up to 64 and then powers of
+    two for sizes; a log-spaced grid for eps and delta."""
+    if name in _INTEGER:
+        top = min(hi, 2.0 ** 40)
+        ints = np.arange(math.ceil(lo), min(top, 64) + 1, dtype=float)
+        return np.unique(np.concatenate([ints, 2.0 ** np.arange(6, 41)[2.0 ** np.arange(6, 41) <= top]]))
+    return np.unique(np.concatenate([np.geomspace(max(lo, 1e-30), hi, 80), [hi]]))
+
+
+def _scan_sup(ratio: sp.Expr, domain: dict) -> float:
+    """The largest value of ``ratio`` on a grid over ``domain`` (a lower bound on its supremum, which the
+    limits complete)."""
+    names = [k for k in domain if _SYM[k] in ratio.free_symbols]
+    if ratio.free_symbols - {_SYM[k] for k in names}:
+        return float("-inf")  # depends on a variable held fixed by the reading: the limits decide
+    if not names:
+        return float(ratio)
+    grids = np.meshgrid(*[_scan_values(k, *domain[k]) for k in names], indexing="ij")
+    f = sp.lambdify([_SYM[k] for k in names], ratio, modules=["numpy", {"Max": np.maximum, "Min": np.minimum}])
+    with np.errstate(all="ignore"):
+        vals = np.broadcast_to(np.asarray(f(*grids), dtype=float), grids[0].shape)
+    vals = vals[np.isfinite(vals)]
+    return float(vals.max()) if vals.size else float("nan")
+
+
+def support(upper, claim, constant, domain: dict, directions: list[str], fixed: dict | None = None) -> dict:
     """{kind: symbolic, role: supports}: the proven upper bound sits under the claim with C = ``constant``
-    on ``domain`` ({variable: (lo, hi)}): the sup of upper / claim-form over the domain, from the limit
-    along each direction and the value at the domain's corner (where every ratio here is largest)."""
-    subs = {symbol(k): sp.Rational(str(v)) for k, v in (fixed or {}).items()}
-    ratio = sp.expand_log(sp.simplify((get(upper).expr / get(claim).expr).subs(subs).subs(C, 1)), force=True)
+    on ``domain`` ({variable: (lo, hi)}). The supremum of upper / claim-form over the domain is the largest
+    of its limits along each direction (at the domain's corner for the other variables) and of its values
+    on a grid over the whole domain (:func:`_scan_sup`). ``constant=None``: the claim's constant may depend
+    on the variables that are not directions (a fixed-delta reading): it holds when every limit along a
+    direction is finite, with C = that supremum."""
+    key = (_b(upper), _b(claim), None if constant is None else float(constant),
+           tuple((k, tuple(v)) for k, v in domain.items()), tuple(directions), tuple(sorted((fixed or {}).items())))
+    return dict(_support(*key))
+
+
+@lru_cache(maxsize=256)
+def _support(upper: Bound, claim: Bound, constant, domain_t: tuple, directions: tuple, fixed: tuple) -> dict:
+    domain = {k: v for k, v in domain_t}
+    subs = {symbol(k): sp.Rational(str(v)) for k, v in fixed}
+    ratio = sp.expand_log((upper.expr / claim.expr).subs(subs).subs(C, 1), force=True)
+
+    def corner_of(skip=None):
+        return {v: sp.Rational(str(domain[name][0 if name in _INTEGER else 1]))
+                for name, v in _SYM.items() if name in domain and v != skip and v in ratio.free_symbols}
+
     limits = {}
     for dname in directions:
         var, point = _DIRECTION_POINT[dname]
-        corner = {v: sp.Rational(str(domain[name][0 if name in ("V", "m", "l", "d") else 1]))
-                  for name, v in (("V", V), ("m", m), ("l", l), ("d", d), ("delta", delta), ("eps", eps))
-                  if name in domain and v != var and v in ratio.free_symbols}
-        limits[dname] = sp.nsimplify(_limit(ratio.subs(corner), var, point))
-    corner = {v: sp.Rational(str(domain[name][0 if name in ("V", "m", "l", "d") else 1]))
-              for name, v in (("V", V), ("m", m), ("l", l), ("d", d), ("delta", delta), ("eps", eps)) if name in domain}
-    at_corner = sp.simplify(ratio.subs(corner))
-    sup = max([float(at_corner)] + [float(x) for x in limits.values() if x.is_finite])
-    return {"kind": "symbolic", "role": "supports", "bound": upper, "bound_kind": get(upper).kind,
-            "bound_statement": get(upper).statement(), "provenance": get(upper).provenance, "claim": claim,
+        limits[dname] = sp.nsimplify(_limit(ratio.subs(corner_of(var)), var, point)) if var in ratio.free_symbols \
+            else sp.nsimplify(ratio.subs(corner_of(var)))
+    at_corner = sp.simplify(ratio.subs(corner_of()))
+    finite = not any(x.has(sp.oo, -sp.oo, sp.zoo, sp.nan) for x in limits.values())
+    scanned = _scan_sup(ratio, domain)
+    numbers = [float(x) for x in [at_corner, *limits.values()] if x.is_number and x.is_finite]
+    sup = max([scanned, *numbers]) if numbers or scanned > float("-inf") else None
+    if constant is None and not all(x.is_number for x in limits.values()):
+        sup = None  # the constant depends on the fixed variables: stated symbolically below
+    holds = finite and (constant is None or (sup is not None and sup <= float(constant) + 1e-12))
+    sym_sup = " and ".join(sorted({sp.sstr(x) for x in limits.values()}))
+    c_text = f"C = {float(constant):.3g}" if constant is not None else (f"C = {sym_sup}" if len(set(limits.values())) == 1 else f"C = max({sym_sup})") + \
+        " (finite at every fixed value of the variables that are not directions)"
+    return {"kind": "symbolic", "role": "supports", "bound": upper.name, "bound_kind": upper.kind,
+            "bound_statement": upper.statement(), "provenance": upper.provenance, "claim": claim.name,
             "ratio_at_C_1": sp.sstr(ratio), "limits": {k: sp.sstr(v) for k, v in limits.items()},
-            "ratio_at_corner": float(at_corner), "domain": {k: list(v) for k, v in domain.items()},
-            "constant": float(constant), "sup_ratio": sup, "holds_with_constant": bool(sup <= float(constant) + 1e-12),
-            "statement": f"{upper} (proven, achieved by the simulated estimator) <= {claim} with C = {float(constant):.3g} "
-                         f"on {', '.join(f'{k} in [{a:g}, {b:g}]' for k, (a, b) in domain.items())} "
-                         f"(sup of {upper}/{claim}-form at C = 1: {sup:.3g})"}
-
-
-def for_claim(claim: str, reading: str = "") -> list[dict]:
-    """The symbolic arguments of one claim (and reading)."""
-    if claim == "C1":
-        # union/C1 at C = 1 is ln(2^V - 2)/(2 V L) + 1/(2 V), L = ln(m/delta) >= ln 2: largest at V = 2, L = ln 2
-        a = support("union_contexts", "C1", 0.75, {"V": (2, float("inf")), "m": (1, float("inf")),
-                                                   "delta": (0, 0.5)}, ["V", "m", "delta"])
-        a["proof"] = ("with L = ln(m/delta) >= ln 2: union / (m V L / eps^2) = ln(2^V - 2)/(2 V L) + 1/(2 V) "
-                      "<= ln 2/(2 L) + 1/(2 V) <= 1/2 + 1/4")
-        return [a]
-    if claim == "C2" and reading == "tv":
-        return [refutation("tv_outcomes_lower", "C2", "l", {"eps": 0.2, "delta": 0.1, "V": 2},
-                           "eps <= 1/4, delta < 3/4 (here eps = 0.2, delta = 0.1, V = 2)"),
-                refutation("tv_outcomes_lower", "C2", "l", {"V": 2}, "eps <= 1/4, delta < 3/4, V = 2, eps and delta symbolic"),
-                refutation("tv_outcomes_lower", "C2", "l", {"V": 3}, "eps <= 1/4, delta < 3/4, V = 3, eps and delta symbolic")]
-    if claim == "C2":
-        a = support("seq_union", "C2", 2.17, {"V": (2, float("inf")), "l": (1, float("inf")), "delta": (0, 0.5)},
-                    ["V", "l", "delta"])
-        a["proof"] = ("with A = l ln V >= ln 2 and L = ln(1/delta) >= ln 2: seq_union / (A L / eps^2) = "
-                      "(A + ln 2 + L)/(2 A L) = 1/(2 L) + ln 2/(2 A L) + 1/(2 A) <= 1/(2 ln 2) + 1/(2 ln 2) + 1/(2 ln 2) "
-                      "= 3/(2 ln 2) = 2.164")
-        return [a]
-    if claim == "C3":
-        return [refutation("ehkv_lower", "C3", "delta", None, "eps <= 1/8, delta <= 1/100, any d")]
-    if claim == "C4":
-        a = support("hoeffding", "C4", 1.0, {"delta": (0, 0.5)}, ["delta"])
-        a["proof"] = "hoeffding / (ln(1/delta)/eps^2) = ln(2/delta)/(2 ln(1/delta)) <= 1 iff delta <= 1/2"
-        return [a]
-    raise ValueError(f"claim {claim!r}")
+            "ratio_at_corner": float(at_corner) if at_corner.is_number else sp.sstr(at_corner),
+            "scanned_sup": scanned if scanned > float("-inf") else None, "domain": {k: list(v) for k, v in domain.items()},
+            "fixed": {k: v for k, v in fixed},
+            "constant": float(constant) if constant is not None else (sup if sup is not None else sym_sup), "sup_ratio": sup,
+            "holds_with_constant": bool(holds),
+            "statement": (f"{upper.name} ({upper.provenance}; a proven upper bound, achieved by an estimator) <= "
+                          f"{claim.name} with {c_text} on "
+                          f"{', '.join(f'{k} in [{a:g}, {b:g}]' for k, (a, b) in domain.items())} "
+                          + (f"(sup of {upper.name}/{claim.name}-form at C = 1: {sup:.3g})" if sup is not None else
+                             f"(limits of {upper.name}/{claim.name}-form at C = 1: {sym_sup})")) if holds else
+                         (f"{upper.name} does not sit under {claim.name}" +
+                          (f" with C = {float(constant):.3g}" if constant is not None else "") +
+                          f": sup of {upper.name}/{claim.name}-form at C = 1 is "
+                          + ("infinite (limits " + ", ".join(f"{k}: {sp.sstr(v)}" for k, v in limits.items()) + ")"
+                             if not finite else f"{sup:.3g}" if sup is not None else sym_sup))}

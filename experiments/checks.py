@@ -18,11 +18,11 @@ from tm_transformer.bounds.compare import compare
 
 from . import figures
 from . import exact
-from .arguments import for_claim
+from .claims import find
 from .montecarlo import PERCEPTRON_MAX_EPOCHS, auto_sampler, constant_cost, count_failures, has_reduction
-from .nstar import (CONTEXT_TARGETS, LOOK_FRACTION, LOOK_MIN_TRIALS, SEQUENCE_TARGETS, context_probs, exact_coin, nstar,
-                    sequence_probs)
-from .protocol import KAPPA, decide, test_n
+from .nstar import (COIN_WORST_P, CONTEXT_TARGETS, LOOK_FRACTION, LOOK_MIN_TRIALS, SEQUENCE_TARGETS, context_probs,
+                    exact_coin, nstar, sequence_probs)
+from .protocol import KAPPA, Verdict, decide, test_n
 from .stats import ALPHA, agrees_with
 from .verdicts import compose, needed_rows
 
@@ -104,17 +104,29 @@ def _consistency(tests: list[dict]) -> dict:
         pts.append({"params": t["params"], "n": t["n"], "failures": t["failures"], "trials": t["trials"],
                     "exact_probability": prob,
                     "agrees": agrees_with(t["failures"], t["trials"], prob, ALPHA / max(1, len(tests)))})
-    return {"kind": "simulation", "role": "consistency", "points": pts, "all_agree": all(p["agrees"] for p in pts),
-            "statement": f"the Monte-Carlo engine's failure counts at {len(pts)} test points agree with the exact "
-                         f"probabilities (exact two-sided binomial tests, Bonferroni level {ALPHA})"}
+    ok = all(p["agrees"] for p in pts)
+    bad = [p for p in pts if not p["agrees"]]
+    return {"kind": "simulation", "role": "consistency", "points": pts, "all_agree": ok, "ok": ok,
+            "statement": (f"the Monte-Carlo engine's failure counts at {len(pts)} test points agree with the exact "
+                          f"probabilities (exact two-sided binomial tests, Bonferroni level {ALPHA})") if ok else
+                         (f"the Monte-Carlo engine's failure counts DISAGREE with the exact probabilities at {len(bad)} of "
+                          f"{len(pts)} test points (exact two-sided binomial tests, Bonferroni level {ALPHA}), e.g. "
+                          f"{bad[0]['params']} at n = {bad[0]['n']}: {bad[0]['failures']}/{bad[0]['trials']} against "
+                          f"{bad[0]['exact_probability']:.3g}")}
 
 
 def _under_bound(rows: list[dict], bound_key: str, name: str) -> dict:
+    """Consistency: the measured n* (its certified upper end) must sit under the proven upper bound that its
+    estimator achieves; a point above it means the simulation or the bound is wrong."""
     ratios = [r[bound_key] / r["n_star_hi"] for r in rows]
-    return {"kind": "simulation", "role": "supports", "bound": name, "min_ratio": min(ratios),
-            "all_below": bool(min(ratios) >= 1),
-            "statement": f"n* at the hardest target found is <= the proven {name} bound at every point "
-                         f"(bound / n*_hi >= {min(ratios):.3g})"}
+    ok = bool(min(ratios) >= 1)
+    worst = min(rows, key=lambda r: r[bound_key] / r["n_star_hi"])
+    return {"kind": "simulation", "role": "consistency", "bound": name, "min_ratio": min(ratios),
+            "all_below": ok, "ok": ok,
+            "statement": (f"n* at the hardest target found is <= the proven {name} bound at every point "
+                          f"(bound / n*_hi >= {min(ratios):.3g})") if ok else
+                         (f"n* EXCEEDS the proven {name} bound: bound / n*_hi = {min(ratios):.3g} < 1 at "
+                          f"n*_hi = {worst['n_star_hi']} (bound {worst[bound_key]:.4g})")}
 
 
 # ---- 2: next-token estimation over m contexts (C1) -----------------------------------------------------
@@ -165,7 +177,9 @@ def check_contexts(out: Path, quick: bool = True, seed: int = 0, progress: bool 
     sim = [_under_bound(res.rows, "union_bound", "union_contexts")]
     if not random_allocation:
         sim.append(_consistency(res.tests))
-    compose(v, needed_rows(res.rows, ["V", "m", "eps", "delta"]), ["V", "m", "delta", "eps"], for_claim("C1"),
+    claim = find("C1")
+    v.reading_key = claim.key
+    compose(v, needed_rows(res.rows, ["V", "m", "eps", "delta"]), list(claim.directions), claim.arguments(),
             ["induction head (empirical conditional distribution)"], sorted({r["target"] for r in res.rows}), sim)
     res.verdicts.append(v)
     res.figures += _plot_nstar(res, out, "contexts_nstar", x="V", series="m", claim="C1", ref="union_bound",
@@ -282,9 +296,9 @@ def capped_as_failures(claim: str, reading: str, rows: list[dict], tests: list[d
     return capped, decide(claim, reading, rows, alt).verdict
 
 
-def _plot_nstar(res, out, name, x, series, claim, ref, title, reading=None):
+def _plot_nstar(res, out, name, x, series, claim, ref, title, reading=None, verdict=None):
     rows = [r for r in res.rows if reading is None or r.get("reading") == reading]
-    v = res.verdicts[-1]
+    v = verdict if verdict is not None else res.verdicts[-1]
     fig = plots.nstar(rows, x, series, claim, ref=ref, constant=v.constant, calibrated=v.calibrated_constant,
                       kappa=KAPPA, title=title, verdict=v.verdict, reading=v.reading)
     return figures.save(fig, out, name)
@@ -337,9 +351,11 @@ def check_sequences(out: Path, quick: bool = True, seed: int = 0, progress: bool
         if reading == "tv":
             by_l = sorted(rows, key=lambda r: r["l"])
             listed = ", ".join("l=%d: %d" % (r["l"], r["n_star"]) for r in by_l)
-            sim.append({"kind": "simulation", "role": "refutes", "n_star": [r["n_star"] for r in by_l],
-                        "statement": f"n* for TV grows with l like V^l: {listed} (the claim's form grows like l)"})
-        compose(v, needed_rows(rows, ["l", "eps", "delta"]), ["l", "delta", "eps"], for_claim("C2", reading),
+            sim.append({"kind": "simulation", "role": "observation", "n_star": [r["n_star"] for r in by_l],
+                        "statement": f"n* for TV at the hardest source found: {listed} (the claim's form grows like l)"})
+        claim = find("C2", reading)
+        v.reading_key = claim.key
+        compose(v, needed_rows(rows, ["l", "eps", "delta"]), list(claim.directions), claim.arguments(),
                 ["empirical distribution over V^l outputs"], sorted({r["target"] for r in rows}), sim)
         res.rows += rows
         res.tests += sub.tests
@@ -370,6 +386,55 @@ def _compare_learners(grid: dict, quick: bool, seed: int, progress: bool) -> lis
         compared.append(_nstar_row(ns, get("C3").evaluate(C=1, d=2, eps=eps), {"d": 2, "eps": eps, "delta": delta},
                                    False, {}, "", sampler="direct", comparison=True))
     return compared
+
+
+def _comparison_text(compared: list[dict], best: list[dict]) -> str:
+    """What the learners' comparison found, computed from the rows (not assumed)."""
+    if not compared:
+        return "no other learner compared"
+    worse = [c for c in compared if any(b["learner"] != c["learner"] and (b["d"], b["eps"], b["delta"]) ==
+                                        (c["d"], c["eps"], c["delta"]) and c["n_star"] >= b["n_star"] for b in best)]
+    names = sorted({c["learner"] for c in compared})
+    if len(worse) == len(compared):
+        return f"{' and '.join(names)} need at least as many examples where compared (rows 'comparison' in halfspaces.csv)"
+    return (f"{len(compared) - len(worse)} of {len(compared)} comparisons found a learner needing fewer examples: the "
+            "trend is taken for the best learner at each point (rows 'comparison' in halfspaces.csv)")
+
+
+def delta_threshold_table(Cs=(1, 3, 10, 30), ds=(2, 10), epss=(0.1, 0.01)) -> list[dict]:
+    """For C3 read uniformly in delta: the delta below which n = C d/eps is too few for *every* learner
+    (Ehrenfeucht et al.: n >= (1 - eps)/eps ln(1/delta) is necessary for eps <= 1/8, delta <= 1/100), i.e.
+    delta < min(1/100, exp(-C d/(1 - eps))); and, for d = 2, below which the version-space midpoint fails
+    at n = ceil(C d/eps) (exactly: delta < (1 - 2 eps)^n)."""
+    out = []
+    for C, d, e in product(Cs, ds, epss):
+        n = math.ceil(C * d / e)
+        out.append({"C": C, "d": d, "eps": e, "n": n, "every_learner_fails_below": min(0.01, math.exp(-C * d / (1 - e))),
+                    "midpoint_fails_below": (1 - 2 * e) ** n if d == 2 else None})
+    return out
+
+
+def _c3_in_expectation(epss: list) -> Verdict:
+    """C3 read in expectation, E[err] <= eps: the midpoint's exact expected error in the plane is
+    E[err] = int_0^{1/2} (1 - 2t)^n dt = 1/(2 (n + 1)) (from P(err > t) = (1 - 2t)^n), so its exact n* is
+    the smallest n with 1/(2 (n + 1)) <= eps (decided in rationals)."""
+    from fractions import Fraction
+
+    claim = find("C3", "expectation")
+    rows = []
+    for e in sorted(epss, reverse=True):
+        E = exact.fraction(e)
+        n = max(0, math.ceil(Fraction(1, 2) / E - 1))
+        f = get("C3").evaluate(C=1, d=2, eps=e)
+        rows.append({"d": 2, "eps": e, "target": "isotropic Gaussian inputs, homogeneous target", "learner": "midpoint",
+                     "n_star": n, "n_star_lo": n, "n_star_hi": n, "exact": True, "claim_f": f})
+    v = Verdict("C3", claim.reading, "", None, 0.0, note="version-space midpoint (d = 2): E[err] = 1/(2(n + 1)) exactly")
+    v.reading_key = claim.key
+    compose(v, needed_rows(rows, ["d", "eps"]), list(claim.directions), claim.arguments(), ["midpoint"],
+            ["isotropic Gaussian inputs, homogeneous target (uniformly random direction)"],
+            [{"kind": "simulation", "role": "observation", "statement": "the midpoint's exact n* in expectation: " +
+              ", ".join(f"eps={r['eps']:g}: {r['n_star']}" for r in rows)}])
+    return v
 
 
 def check_halfspaces(out: Path, quick: bool = True, seed: int = 0, progress: bool = True,
@@ -431,19 +496,31 @@ def check_halfspaces(out: Path, quick: bool = True, seed: int = 0, progress: boo
         for C in (1, 3, 10):
             n = math.ceil(C * 2 / 0.1)
             eg.append({"C": C, "d": 2, "eps": 0.1, "n": n, "failure": (1 - 0.2) ** n})
-        sim.append({"kind": "simulation", "role": "refutes", "learner": "midpoint", "examples": eg,
+        sim.append({"kind": "simulation", "role": "observation", "learner": "midpoint", "examples": eg,
                     "comparison": [{k: c[k] for k in ("learner", "d", "eps", "delta", "n_star", "n_star_lo", "n_star_hi")}
                                    for c in compared],
                     "statement": "for every C the claim's n = ceil(C d/eps) leaves the midpoint failing with probability "
                                  "(1 - 2 eps)^n > 0 (exact), so it fails once delta is below that: " +
                                  "; ".join(f"C={e['C']}: delta < {e['failure']:.2g}" for e in eg) +
-                                 "; the perceptron and the max-margin learner need at least as many examples where "
-                                 "compared (rows 'comparison' in halfspaces.csv)"})
-    compose(v, needed_rows(best, ["d", "eps", "delta"]), ["delta", "eps", "d"], for_claim("C3"), learners_tried,
+                                 "; " + _comparison_text(compared, best)})
+    claim = find("C3", "uniform-delta")
+    v.reading_key = claim.key
+    v.extra["delta_threshold"] = delta_threshold_table()
+    compose(v, needed_rows(best, ["d", "eps", "delta"]), list(claim.directions), claim.arguments(), learners_tried,
             ["isotropic Gaussian inputs, homogeneous target (uniformly random direction)"], sim)
     res.verdicts.append(v)
+    # the same measurements read at a fixed delta: C_needed along eps and d only, C may depend on delta
+    fixed = find("C3", "fixed-delta")
+    w = Verdict("C3", fixed.reading, "", None, 0.0, note=_LEARNER_NOTES[learner] + "; C may depend on delta: the "
+                                                                                 "trend is taken along eps and d only")
+    w.reading_key = fixed.key
+    compose(w, needed_rows(best, ["d", "eps", "delta"]), list(fixed.directions), fixed.arguments(), learners_tried,
+            ["isotropic Gaussian inputs, homogeneous target (uniformly random direction)"], [_consistency(res.tests)])
+    res.verdicts.append(w)
+    if default:
+        res.verdicts.append(_c3_in_expectation(grid["eps"]))
     res.figures += _plot_nstar(res, out, "halfspaces_nstar", x="delta", series="d", claim="C3", ref="optimal_rate",
-                               title="C3: n* vs delta")
+                               title="C3: n* vs delta", verdict=v)
     fig = plots.failure_rates([t for t in res.tests if t["params"]["d"] in grid["d"] and t["params"]["eps"] in grid["eps"]],
                               series=("d", "eps"), ylabel=f"P(error > eps) at n = {KAPPA:g} C d/eps",
                               title=f"C3 with the calibrated constant: {v.protocol_verdict}")
@@ -453,30 +530,66 @@ def check_halfspaces(out: Path, quick: bool = True, seed: int = 0, progress: boo
 
 
 # ---- 5: fixed context (C4) ----------------------------------------------------------------------------
+def _worst_coin(eps: float, delta: float, p: float | None, ties_fail: bool) -> tuple:
+    """(the worst p's exact n*, every p tied with it) over the family 0.01..0.50 (or the given p)."""
+    family = COIN_WORST_P if p is None else (p,)
+    found = [exact_coin(q, eps, delta, ties_fail) for q in family]
+    worst = max(found, key=lambda r: r.n_star)  # the first of the ties, in increasing p
+    ties = [float(r.target.split("=")[1]) for r in found if r.n_star == worst.n_star]
+    return worst, ties
+
+
 def check_coin(out: Path, quick: bool = True, seed: int = 0, progress: bool = True, p: float | None = None) -> CheckResult:
+    """C4 under both tie conventions: failure |p_hat - p| > eps (the toolkit's, error = eps succeeds; the
+    verdict's primary reading) and >= eps (error = eps fails). The worst p depends on the convention (with
+    > eps, p = 0.42 is the first of several p tied at eps = 0.2, delta = 0.1; with >= eps, p = 1/2 is among
+    the worst); ``worst_p_ties`` lists every p tied with the reported one."""
     grid = dict(eps=[0.2, 0.1] if quick else [0.2, 0.1, 0.05, 0.025], delta=[0.1, 0.01, 0.001] if quick else [0.1, 0.01, 0.001, 0.0001])
     res = CheckResult("coin")
+    ge_rows = []
     for eps, delta in _bar(list(product(*grid.values())), "C4 coin", progress):
         ns = nstar("coin", dict(eps=eps, delta=delta), worst_case=p is None, target=p)
         worst_p = float(ns.target.split("=")[1])
+        _, ties = _worst_coin(eps, delta, p, False)
         half = exact_coin(0.5, eps, delta)
         tag = f"coin/{worst_p}/{eps}/{delta}"
         f = get("C4").evaluate(C=1, eps=eps, delta=delta)
-        res.rows.append(_nstar_row(ns, f, {"eps": eps, "delta": delta}, eps == max(grid["eps"]) and delta == max(grid["delta"]),
+        calibration = eps == max(grid["eps"]) and delta == max(grid["delta"])
+        hoeffding = get("hoeffding").evaluate(eps=eps, delta=delta)
+        res.rows.append(_nstar_row(ns, f, {"eps": eps, "delta": delta}, calibration,
                                    dict(p=worst_p, eps=eps), tag, p=worst_p, sampler="exact", series=1,
+                                   convention="error > eps", worst_p_ties=" ".join(f"{x:g}" for x in ties),
                                    n_star_p_half=half.n_star, first_crossing_p_half=half.first_crossing,
-                                   hoeffding_bound=get("hoeffding").evaluate(eps=eps, delta=delta)))
+                                   hoeffding_bound=hoeffding))
+        ge, ge_ties = _worst_coin(eps, delta, p, True)
+        ge_worst = float(ge.target.split("=")[1])
+        ge_rows.append(_nstar_row(ge, f, {"eps": eps, "delta": delta}, calibration, dict(p=ge_worst, eps=eps), tag,
+                                  p=ge_worst, sampler="exact", series=2, convention="error >= eps",
+                                  worst_p_ties=" ".join(f"{x:g}" for x in ge_ties),
+                                  n_star_p_half=exact_coin(0.5, eps, delta, True).n_star, hoeffding_bound=hoeffding))
     _test_points(res, "coin", quick, seed, exact_fn=lambda r, n: float(exact.coin_failure([n], r["p"], r["eps"])[0]))
-    v = decide("C4", "error of one estimated probability |p_hat - p|", res.rows, res.tests,
-               note="empirical frequency (one attention head); exact n* (binomial enumeration), the largest over "
-                    + ("p in 0.01..0.50" if p is None else f"p = {p}"))
+    family = "p in 0.01..0.50" if p is None else f"p = {p}"
+    claim = find("C4")
+    v = decide("C4", claim.reading, res.rows, res.tests,
+               note=f"empirical frequency (one attention head); exact n* (binomial enumeration), the largest over {family}; "
+                    "failure means error > eps (error = eps succeeds)")
+    v.reading_key = claim.key
     sim = [_under_bound(res.rows, "hoeffding_bound", "hoeffding"),
            _consistency(res.tests)]
-    compose(v, needed_rows(res.rows, ["eps", "delta"]), ["delta", "eps"], for_claim("C4"),
+    compose(v, needed_rows(res.rows, ["eps", "delta"]), list(claim.directions), claim.arguments(),
             ["empirical frequency (one attention head)"], sorted({r["target"] for r in res.rows}), sim)
     res.verdicts.append(v)
     res.figures += _plot_nstar(res, out, "coin_nstar", x="delta", series="series", claim="C4", ref="hoeffding_bound",
                                title="C4: n* vs delta (worst p)")
+    ge_claim = find("C4", "error>=eps")
+    w = Verdict("C4", ge_claim.reading, "", None, 0.0, note=f"the same estimator and family ({family}); failure means "
+                                                            "error >= eps (error = eps fails)")
+    w.reading_key = ge_claim.key
+    compose(w, needed_rows(ge_rows, ["eps", "delta"]), list(ge_claim.directions), ge_claim.arguments(),
+            ["empirical frequency (one attention head)"], sorted({r["target"] for r in ge_rows}),
+            [_under_bound(ge_rows, "hoeffding_bound", "hoeffding")])
+    res.verdicts.append(w)
+    res.rows += ge_rows
     return res
 
 

@@ -13,7 +13,9 @@ ORDER = ["symbolic", "contexts", "sequences", "halfspaces", "coin", "transformer
 
 
 def _why(v: dict) -> str:
-    """The argument a verdict rests on, in one phrase."""
+    """The argument a verdict rests on, in one phrase (the decision rule's own sentence where there is one)."""
+    if v.get("decided_by"):
+        return v["decided_by"]
     sym = [a for a in v.get("argument", []) if a.get("kind") == "symbolic"]
     grows = [t for t in v.get("trend", []) if t["grows"]]
     if v["verdict"] == "fails" and sym:
@@ -38,7 +40,8 @@ def _print_verdicts(result: dict):
         why = _why(v)
         print(f"{v['claim']:3s} {v['verdict']:6s} {extra}   [{v['reading']}]" + (f"\n    because {why}" if why else ""))
         for o in v.get("other_readings", []):
-            print(f"    {o['verdict']:6s} under: {o['reading']}")
+            print(f"    {o['verdict']:6s} under: {o['reading']}" + (f"\n        because {o['decided_by']}"
+                                                                    if o.get("decided_by") else ""))
     print(f"wrote {result['out']}/report.md, verdicts.json, manifest.json ({result['manifest']['seconds']['total']} s)")
 
 

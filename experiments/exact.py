@@ -62,16 +62,23 @@ def _floor_frac(n: np.ndarray, f: Fraction) -> np.ndarray:
     return (n * f.numerator) // f.denominator
 
 
-def coin_failure(ns, p: float, eps: float) -> np.ndarray:
+def coin_failure(ns, p: float, eps: float, ties_fail: bool = False) -> np.ndarray:
     """P(|k/n - p| > eps), k ~ Binomial(n, p), for every n in ``ns``: the failure event is the two tails
     outside the integer accept range of :func:`coin_accept_range` (the toolkit's tie rule: error equal
-    to eps is not a failure), summed from the binomial pmf in float64."""
+    to eps is not a failure), summed from the binomial pmf in float64. ``ties_fail``: the other
+    convention, P(|k/n - p| >= eps) (error equal to eps fails; accept range n(p - eps) < k < n(p + eps))."""
     from scipy.stats import binom
 
     ns = np.asarray(ns, dtype=np.int64)
     P, E = fraction(p), fraction(eps)
     if (P - E).denominator < 2 ** 20 and (P + E).denominator < 2 ** 20 and abs((P + E).numerator) < 2 ** 30:
-        lo, hi = _ceil_frac(ns, P - E), _floor_frac(ns, P + E)
+        if ties_fail:
+            lo, hi = _floor_frac(ns, P - E) + 1, _ceil_frac(ns, P + E) - 1
+        else:
+            lo, hi = _ceil_frac(ns, P - E), _floor_frac(ns, P + E)
+    elif ties_fail:  # float64, near-ties (1e-9) fail
+        lo = np.floor(ns * (float(p) - float(eps)) + 1e-9).astype(np.int64) + 1
+        hi = np.ceil(ns * (float(p) + float(eps)) - 1e-9).astype(np.int64) - 1
     else:  # p is no short decimal (a Dirichlet draw): float64, near-ties (1e-9) accepted
         lo = np.ceil(ns * (float(p) - float(eps)) - 1e-9).astype(np.int64)
         hi = np.floor(ns * (float(p) + float(eps)) + 1e-9).astype(np.int64)
@@ -86,8 +93,22 @@ def _compositions(n: int, V: int) -> np.ndarray:
     if V == 2:
         c = np.arange(n + 1, dtype=np.int64)
         return np.stack([c, n - c], 1)
-    a, b = np.triu_indices(n + 1)  # 0 <= a <= b <= n: c = (a, b - a, n - b)
-    return np.stack([a, b - a, n - b], 1).astype(np.int64)
+    if V == 3:
+        a, b = np.triu_indices(n + 1)  # 0 <= a <= b <= n: c = (a, b - a, n - b)
+        return np.stack([a, b - a, n - b], 1).astype(np.int64)
+    # V > 3: the first count c_1 = k, then every composition of n - k over V - 1 outcomes
+    return np.concatenate([np.concatenate([np.full((len(rest), 1), k, dtype=np.int64), rest], 1)
+                           for k in range(n + 1) for rest in [_compositions(n - k, V - 1)]])
+
+
+def compositions_count(n: int, V: int) -> int:
+    """How many count vectors n examples over V outcomes have: C(n + V - 1, V - 1)."""
+    return math.comb(n + V - 1, V - 1)
+
+
+# exact enumeration over V >= 4 outcomes while the whole failure curve up to the horizon H has at most
+# this many count vectors (sum over n <= H of C(n + V - 1, V - 1) = C(H + V, V)): about a minute
+ENUMERATION_BUDGET = 3_000_000
 
 
 def _multinomial_coefficients(n: int, V: int):
@@ -99,16 +120,17 @@ def _multinomial_coefficients(n: int, V: int):
 
 
 def multinomial_failure(n: int, probs, eps: float, reading: str = "tv", shared=None) -> float:
-    """P(error > eps) of the empirical distribution of n draws from ``probs`` (V <= 3 outcomes), by
-    enumerating every count vector. reading 'tv': TV > eps; 'linf': max_j |c_j/n - p_j| > eps. Uniform
+    """P(error > eps) of the empirical distribution of n draws from ``probs`` (V outcomes, while the count
+    vectors fit :data:`ENUMERATION_BUDGET`), by enumerating every count vector. reading 'tv': TV > eps; 'linf': max_j |c_j/n - p_j| > eps. Uniform
     targets use the integer tie rule of the engine; others compare in float64 with ties (|diff| within
     1e-12 of the threshold) counted as successes."""
     from scipy.special import gammaln
 
     probs = np.asarray(probs, dtype=np.float64)
     V = probs.shape[0]
-    if V > 3:
-        raise ValueError(f"exact enumeration covers V <= 3 outcomes, got V = {V}")
+    if V > 3 and compositions_count(n, V) > ENUMERATION_BUDGET:
+        raise ValueError(f"exact enumeration of {compositions_count(n, V):,} count vectors (n = {n}, V = {V}) is over "
+                         f"the budget of {ENUMERATION_BUDGET:,}")
     if n == 0:
         return 1.0
     c, log_coef = shared if shared is not None else _multinomial_coefficients(n, V)

@@ -123,12 +123,14 @@ def from_curve(ns: np.ndarray, fail: np.ndarray, delta: float) -> tuple[int, int
     return int(ns[i]), first, float(fail[i])
 
 
-def exact_coin(p: float, eps: float, delta: float) -> NStar:
+def exact_coin(p: float, eps: float, delta: float, ties_fail: bool = False) -> NStar:
+    """Exact n* of the empirical frequency at p; ``ties_fail``: failure is error >= eps (default > eps).
+    Hoeffding's bound holds for P(error >= eps), so it is a horizon for both conventions."""
     hoeffding = max(2, math.ceil(get("hoeffding").evaluate(eps=eps, delta=delta)))
     H = min(COIN_MAX_N, hoeffding)
     ns = np.arange(1, H + 1)
     try:
-        n, first, f = from_curve(ns, exact.coin_failure(ns, p, eps), delta)
+        n, first, f = from_curve(ns, exact.coin_failure(ns, p, eps, ties_fail), delta)
     except ValueError:
         raise ValueError(f"n* is beyond the exact enumeration's limit of n = {COIN_MAX_N:,} (Hoeffding's bound is "
                          f"{hoeffding:,}): take a larger eps or delta") from None
@@ -314,7 +316,8 @@ def nstar(setting: str, params: dict, learner: str | None = None, target: str | 
     """:func:`search`, kept in the active point store (:mod:`experiments.store`): a grid point of a run."""
     args = dict(setting=setting, params=params, learner=learner, target=target, worst_case=worst_case, trials=trials,
                 seed=seed, max_points=max_points, targets=targets, random_allocation=random_allocation, noise=noise)
-    return store.memo("nstar", args, lambda: search(**args), encode=NStar.as_dict, decode=lambda d: NStar(**d))
+    key = {**args, "exact_enumeration": 4} if setting == "sequences" else args  # sequences over 4+ outcomes: exact since 0.2
+    return store.memo("nstar", key, lambda: search(**args), encode=NStar.as_dict, decode=lambda d: NStar(**d))
 
 
 def search(setting: str, params: dict, learner: str | None = None, target: str | None = None,
@@ -375,9 +378,11 @@ def search(setting: str, params: dict, learner: str | None = None, target: str |
         out = []
         for name in names:
             probs = sequence_probs(name, V, l)
-            if probs.shape[0] <= 3:
-                ns = np.arange(1, max(2, math.ceil(get("seq_union" if reading == "linf" else "tv_sequences").evaluate(
-                    V=V, l=l, eps=eps, delta=delta))) + 1)
+            horizon = max(2, math.ceil(get("seq_union" if reading == "linf" else "tv_sequences").evaluate(
+                V=V, l=l, eps=eps, delta=delta)))
+            K = probs.shape[0]
+            if K <= 3 or math.comb(horizon + K, K) <= exact.ENUMERATION_BUDGET:  # every count vector up to H
+                ns = np.arange(1, horizon + 1)
                 fail = np.array([exact.multinomial_failure(int(k), probs, eps, reading) for k in ns])
                 n, first, f = from_curve(ns, fail, delta)
                 out.append(NStar(n, n, n, True, DEFINITION, name, "empirical distribution", 0, int(ns[-1]), first, f,

@@ -36,7 +36,7 @@ KAPPA = 3.0
 class Verdict:
     claim: str
     reading: str
-    verdict: str                     # 'holds' | 'fails'
+    verdict: str                     # 'holds' | 'fails' | 'inconclusive'
     constant: float | None           # smallest C over the grid (holds) / calibrated C (fails)
     calibrated_constant: float
     failing: list = field(default_factory=list)   # [{params, n, failures, trials, rate, ci}]
@@ -49,13 +49,17 @@ class Verdict:
     learners: list = field(default_factory=list)
     targets: list = field(default_factory=list)
     protocol_verdict: str = ""       # what the calibrated KAPPA test alone says
+    decided_by: str = ""             # the argument that decided the verdict (experiments.decision)
+    reading_key: str = ""            # the reading's short id (experiments.claims)
+    extra: dict = field(default_factory=dict)  # reading-specific tables (C3: the delta below which it fails)
 
     def as_dict(self) -> dict:
         return {"claim": self.claim, "reading": self.reading, "verdict": self.verdict, "constant": self.constant,
                 "calibrated_constant": self.calibrated_constant, "kappa": KAPPA, "alpha": ALPHA,
                 "failing": self.failing, "evidence": self.evidence, "note": self.note,
                 "needed_constant": self.needed_constant, "trend": self.trend, "argument": self.argument,
-                "learners": self.learners, "targets": self.targets, "protocol_verdict": self.protocol_verdict}
+                "learners": self.learners, "targets": self.targets, "protocol_verdict": self.protocol_verdict,
+                "decided_by": self.decided_by, "reading_key": self.reading_key, **self.extra}
 
 
 def decide(claim: str, reading: str, rows: list[dict], tests: list[dict], note: str = "") -> Verdict:

@@ -150,11 +150,8 @@ def run_checks(names: list[str], out: Path, quick: bool, seed: int, progress: bo
                 entry = main.as_dict()
                 entry["evidence"] = [f"{check}.csv", *([f"{check}_tests.csv"] if results[check].tests else []),
                                      *results[check].figures]
-                if len(vs) > 1:
-                    entry["other_readings"] = [{k: v.as_dict()[k] for k in ("reading", "verdict", "constant", "failing",
-                                                                             "needed_constant", "trend", "argument",
-                                                                             "learners", "targets", "protocol_verdict")}
-                                               for v in vs[1:]]
+                if len(vs) > 1:  # every reading carries the same keys as the primary one
+                    entry["other_readings"] = [v.as_dict() for v in vs[1:]]
                 verdicts.append(entry)
             config = {"checks": names, "quick": quick, "kappa": KAPPA, "alpha": ALPHA, "options": options or {}}
             man = manifest(config, seed)
@@ -230,6 +227,8 @@ def _why_section(verdicts: list) -> list[str]:
                 continue
             protocol = f" (calibrated protocol: {r['protocol_verdict']})" if r.get("protocol_verdict") else ""
             lines += [f"### {v['claim']}: {r['reading']} -- **{r['verdict']}**{protocol}", ""]
+            if r.get("decided_by"):
+                lines.append(f"- decided by: {r['decided_by']}")
             lines.append(f"- learners: {', '.join(r['learners'])}; targets: {', '.join(map(str, r['targets']))}")
             for a in r["argument"]:
                 if a["kind"] == "symbolic":
@@ -243,6 +242,16 @@ def _why_section(verdicts: list) -> list[str]:
                 lines.append(f"- trend along {t['direction']} at {t['fixed']}: {t['fitted_rate']} -> "
                              f"{'**grows**' if t['grows'] else 'bounded'} (targets {', '.join(t['targets'])}; "
                              f"learners {', '.join(t['learners'])})")
+            if r.get("delta_threshold"):
+                lines += ["", "The delta below which n = C d/eps is too few (read uniformly in delta): for every learner "
+                          "by Ehrenfeucht et al. (min(1/100, exp(-C d/(1 - eps))), valid for eps <= 1/8), and for the "
+                          "version-space midpoint exactly ((1 - 2 eps)^n at d = 2):", "",
+                          "| C | d | eps | n = ceil(C d/eps) | every learner fails below | midpoint fails below |",
+                          "|---|---|---|---|---|---|"]
+                for t in r["delta_threshold"]:
+                    mid = f"{t['midpoint_fails_below']:.3g}" if t["midpoint_fails_below"] is not None else "-"
+                    lines.append(f"| {t['C']} | {t['d']} | {t['eps']:g} | {t['n']} | {t['every_learner_fails_below']:.3g} | "
+                                 f"{mid} |")
             rows = r["needed_constant"]
             if rows:
                 lines += ["", "| params | target | learner | n* | interval | exact | C_needed |", "|---|---|---|---|---|---|---|"]
@@ -262,6 +271,8 @@ def render(results: dict, verdicts: list, man: dict) -> str:
              "bound under the claim with a stated constant: *holds*) and the measured sample complexity n* (the smallest "
              "n after which *every* n' has failure <= delta; exact where it can be enumerated) divided by the claim's "
              "form, C_needed, whose trend along each direction must agree (growing: fails; bounded: holds). "
+             "One rule decides every claim and reading (`experiments.decision`): a failed consistency check (Monte-Carlo "
+             "against exact values, n* under a proven upper bound) or evidence that disagrees makes it *inconclusive*. "
              f"The calibrated protocol is kept as a further check: the constant calibrated at the easy end of the grid, "
              f"tested everywhere else at {KAPPA:g}x with exact one-sided binomial tests, Holm-corrected per check at "
              f"level {ALPHA} (column *protocol*). A simulated n* is certified on a scan of fresh trials with "

@@ -8,15 +8,14 @@ power of the direction's coordinate g (ln(1/delta), 1/eps, or the size itself): 
 the hardest point (C_needed grows at least like sqrt(g)); bounded growth towards a limit (Hoeffding's
 z^2 / (4 ln(1/delta)) -> 1/2) stays well below that on any grid.
 
-The verdict itself rests on a symbolic argument (:mod:`experiments.arguments`): a proven lower bound
-for every estimator whose ratio to the claim diverges along a direction (fails), or a proven upper bound
-under the claim with a stated constant (holds). The simulation must agree: a "fails" needs a direction
-in which C_needed grows, measured for the best learner tried; a "holds" needs no direction to grow at
-the hardest targets found. Disagreement is reported as verdict "inconclusive".
+The verdict itself is decided by one rule for every claim, :func:`experiments.decision.decide`: the
+symbolic arguments of :mod:`experiments.claims`, these trends and the consistency checks.
 """
 from __future__ import annotations
 
 import math
+
+from .decision import decide
 
 COORDINATE = {"delta": ("ln(1/delta)", lambda x: math.log(1 / x)), "eps": ("1/eps", lambda x: 1 / x),
               "V": ("V", float), "m": ("m", float), "l": ("l", float), "d": ("d", float)}
@@ -69,30 +68,17 @@ def trend(needed: list[dict], direction: str) -> list[dict]:
 
 def compose(v, needed: list[dict], directions: list[str], arguments: list[dict], learners: list, targets: list,
             simulation: list[dict] | None = None) -> None:
-    """Fill the constant-free fields of verdict ``v`` and decide it from the arguments."""
+    """Fill the constant-free fields of verdict ``v`` and decide it by :func:`experiments.decision.decide`
+    from the arguments, the consistency checks among ``simulation`` and the trends of ``needed``."""
     v.protocol_verdict = v.verdict
     v.needed_constant = needed
     v.trend = [t for d in directions for t in trend(needed, d)]
     v.argument = list(arguments) + list(simulation or [])
     v.learners, v.targets = list(learners), list(targets)
-    refutes = [a for a in arguments if a.get("role") == "refutes" and a.get("diverges")]
-    supports = [a for a in arguments if a.get("role") == "supports" and a.get("holds_with_constant")]
-    grows = [t for t in v.trend if t["grows"]]
-    if refutes and grows:
-        v.verdict = "fails"
-    elif supports and not grows and not refutes:
-        v.verdict = "holds"
+    decision = decide(v.argument, v.trend)
+    v.verdict, v.decided_by = decision.verdict, decision.decided_by
+    if v.verdict == "holds":
         # the largest constant needed, at the conservative end of each interval
         v.constant = max([r["interval"][1] if r["interval"][1] is not None else r["C_needed"] for r in needed] + [0.0]) \
             or v.constant
-    else:
-        v.verdict = "inconclusive"
-    why = []
-    if refutes:
-        why.append("; ".join(a["statement"] for a in refutes[:1]))
-    if supports:
-        why.append("; ".join(a["statement"] for a in supports[:1]))
-    for t in (grows or v.trend)[:2]:
-        why.append(f"along {t['direction']} ({t['fixed']}): {t['fitted_rate']}, "
-                   f"{'grows' if t['grows'] else 'bounded'}")
-    v.note = (v.note + " | " if v.note else "") + " | ".join(why)
+    v.note = (v.note + " | " if v.note else "") + " | ".join(decision.reasons)

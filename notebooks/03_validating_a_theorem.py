@@ -137,10 +137,10 @@ assert c3_trend["grows"] and [r["n_star"] for r in c3_rows] == [11, 21, 31, 42, 
 # diverges as delta -> 0. `tmt reproduce` puts both into `verdicts.json`; the argument, as it records it:
 
 # %%
-from tm_transformer.experiments.arguments import for_claim
+from tm_transformer.experiments.claims import for_claim
 
-refute = [a for a in for_claim("C3") if a["role"] == "refutes"]
-assert refute and all(a["diverges"] for a in refute)
+refute = [a for a in for_claim("C3") if a["role"] == "refutes" and a["diverges"]]
+assert refute and refute[0]["direction"] == "delta"  # along eps and d the ratio stays bounded
 print(refute[0]["statement"])
 
 # %% [markdown]
@@ -217,6 +217,32 @@ fig = plots.measurement([{**r, "C_needed": r["n_star"] / r["claim_f"]} for r in 
                         logx=True, logy=True, ylabel="constant needed, n* eps / ln(1/delta)",
                         title="a bound of one's own: n = C ln(1/delta)/eps")
 fig
+
+# %% [markdown]
+# ## The verdict on a claim of one's own, as `tmt reproduce` decides the paper's
+#
+# A claim is data (`Claim`): its form, the setting and reading it speaks of, the directions it is checked
+# along, the proven lower bounds (for every estimator) and upper bounds (achieved by an estimator) it is
+# held against. `check_claim` measures n\* over a grid and applies the one decision rule that decides C1-C4
+# (`experiments.decision`): a refutation along a direction where the measured constant grows -> *fails*;
+# a support and nothing growing -> *holds*; a failed consistency check or evidence that disagrees ->
+# *inconclusive*. Its result has the keys of every entry of `verdicts.json`.
+
+# %%
+from tm_transformer.experiments.claim_check import check_claim
+from tm_transformer.experiments.claims import Claim, Lower, Upper
+
+linear = Claim("linear_coin", mine, setting="coin", reading="error of one estimated probability, > eps",
+               directions=("delta", "eps"), lower=(Lower("coin_lower"),),
+               upper=(Upper("hoeffding", 1.0, {"delta": (0, 0.5)}),))
+verdict = check_claim(linear, grid={"eps": list(eps_grid), "delta": [0.1, 0.01]})
+print(verdict.verdict, "--", verdict.decided_by)
+assert verdict.verdict == "fails"
+paper_c4 = check_claim(Claim("C4", "C4", "coin", linear.reading, ("delta", "eps"), linear.lower, linear.upper),
+                       grid={"eps": list(eps_grid), "delta": [0.1, 0.01]})
+print(paper_c4.verdict, "--", paper_c4.decided_by)
+assert paper_c4.verdict == "holds"
+print(sorted(verdict.as_dict()))
 
 # %% [markdown]
 # ## Exercise
