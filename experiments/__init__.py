@@ -2,8 +2,24 @@
 
 ``tmt reproduce --quick`` runs every check; :mod:`experiments.checks` holds them, the decision rule is
 in :mod:`experiments.protocol`, the Monte-Carlo engine in :mod:`experiments.montecarlo`.
+
+Your own setting (:mod:`experiments.user_setting`, docs/own_setting.md): ``nstar(f, eps=..., delta=...,
+**params)`` and ``count_failures(f, n, trials, seed, eps=..., **params)`` for a JAX function
+``f(key, n, **params) -> error``.
 """
 if __name__ == "experiments":  # the old top-level name: be the same module as tm_transformer.experiments
     from tm_transformer._layout import alias as _alias
 
     _alias(__name__)
+
+
+def __getattr__(name):
+    """``nstar`` (the module :mod:`.nstar`, callable as its function), ``count_failures`` and ``user_setting``,
+    imported on first use (the package itself imports no JAX)."""
+    import importlib
+
+    if name in ("nstar", "user_setting"):
+        return importlib.import_module(f"{__name__}.{name}")
+    if name == "count_failures":
+        return importlib.import_module(f"{__name__}.montecarlo").count_failures
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
