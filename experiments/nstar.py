@@ -316,7 +316,7 @@ def nstar(setting: str, params: dict | None = None, learner: str | None = None, 
 
     ``setting`` may also be a user's function ``f(key, n, **params) -> error`` (:mod:`experiments.user_setting`):
     ``nstar(f, eps=E, delta=D, name=value, ...)`` or ``nstar(f, {"eps": E, "delta": D, ...})`` -- see :func:`own`."""
-    if callable(setting) and not isinstance(setting, str):
+    if user_setting.is_own(setting):
         extra = [k for k, v, default in (("learner", learner, None), ("target", target, None), ("worst_case", worst_case, False),
                                          ("targets", targets, None), ("random_allocation", random_allocation, False),
                                          ("noise", noise, 0.0)) if v != default]
@@ -444,13 +444,17 @@ def own(f, eps: float | None = None, delta: float | None = None, trials: int | N
         raise SettingError(f"trials={trials!r}: expected an integer >= 100")
     if isinstance(n0, bool) or not isinstance(n0, (int, np.integer)) or n0 < 1:
         raise SettingError(f"n0={n0!r}: expected an integer >= 1")
-    user_setting.check_params(f, params)
-    user_setting.check_trial(f, int(n0), params)
+    setting = f
+    user_setting.validate(setting, params)
+    user_setting.check_trial(user_setting.trial_of(setting), int(n0), params)
     T = _trials(delta, trials)
-    name = user_setting.name_of(f)
+    name = user_setting.name_of(setting)
     tag = f"own/{name}/{eps}/{delta}/" + ",".join(f"{k}={v}" for k, v in sorted(params.items()))
-    key = dict(setting=f"own:{name}", source=user_setting.source_digest(f), eps=eps, delta=delta,
+    key = dict(setting=f"own:{name}", source=user_setting.source_digest(setting), eps=eps, delta=delta,
                params=dict(sorted(params.items())), trials=T, seed=int(seed), max_points=max_points, n0=int(n0))
+    if callable(getattr(setting, "exact_failure", None)) and callable(getattr(setting, "horizon", None)):
+        return store.memo("own-nstar", {**key, "exact": True}, lambda: _own_exact(setting, eps, delta, params, key["source"]),
+                          encode=OwnNStar.as_dict, decode=lambda d: OwnNStar(**d))
 
     def compute():
         before = user_setting.COMPILATIONS[0]
@@ -477,6 +481,32 @@ def own(f, eps: float | None = None, delta: float | None = None, trials: int | N
                         key["source"], user_setting.COMPILATIONS[0] - before)
 
     return store.memo("own-nstar", key, compute, encode=OwnNStar.as_dict, decode=lambda d: OwnNStar(**d))
+
+
+def _own_exact(setting, eps: float, delta: float, params: dict, source: str) -> OwnNStar:
+    """Exact n* of a :class:`~experiments.user_setting.Setting` with ``exact_failure`` and ``horizon``: the
+    failure curve at every n' up to the horizon (past which failure <= delta is the setting's proven claim)."""
+    SettingError = user_setting.SettingError
+    name = user_setting.name_of(setting)
+    try:
+        H = int(setting.horizon(eps, delta, **params))
+        if H < 1:
+            raise ValueError(f"horizon {H}: expected an integer >= 1")
+        ns = np.arange(1, H + 1)
+        fail = np.array([float(setting.exact_failure(int(n), eps, **params)) for n in ns])
+    except (ValueError, TypeError, ArithmeticError) as exc:
+        raise SettingError(f"{name}: {type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}") from None
+    bad = np.nonzero(~np.isfinite(fail) | (fail < -1e-9) | (fail > 1 + 1e-9))[0]  # room for a float sum's rounding
+    if bad.size:
+        raise SettingError(f"{name}.exact_failure({int(ns[bad[0]])}) = {float(fail[bad[0]])!r}: expected a probability")
+    fail = np.clip(fail, 0.0, 1.0)
+    try:
+        n, first, rate = from_curve(ns, fail, delta)
+    except ValueError as exc:
+        raise SettingError(f"{name}: {exc}") from None
+    return OwnNStar(n, n, n, True, DEFINITION, ", ".join(f"{k}={v}" for k, v in sorted(params.items())), name, 0, H,
+                    first, rate, f"every n' in [1, {H}] (the setting's horizon beyond)", 0, "exact", eps, delta, dict(params),
+                    name, source, 0)
 
 
 class _CallableModule(type(math)):

@@ -17,9 +17,11 @@ gets the key ``fold_in(stream_base(seed, tag), t)``, exactly as the built-in set
 (:func:`experiments.montecarlo.trial_keys`): its result depends on (seed, tag, t) only -- not on the
 trials asked for, the batch it runs in, or the devices -- and the same trials serve every n (common
 random numbers). Batches are sharded over the devices (:func:`experiments.devices.split`) and summed on
-the host in trial order. (Float reductions *inside* ``f`` are XLA's: a device's share of a batch has
-another shape, which can move a sum by an ulp; use :func:`experiments.devices.ordered_sum` where that
-matters. On one device results are bit-identical for any number of trials.)
+the host in trial order. (The arithmetic *inside* ``f`` is XLA's: a device's share of a batch has another
+shape, whose compiled code may round a float32 division or sum differently by an ulp -- the failure
+counts of the examples are identical on 1 and 2 devices, their mean errors equal to 1e-8; use
+:func:`experiments.devices.ordered_sum` for sums. On one device results are bit-identical for any number
+of trials, since every count at n runs batches of one shape.)
 
 Compilation: ``n`` is a Python int, so ``f`` is traced -- and compiled -- once per distinct n (and
 parameter values); the batch shape depends on n only (:func:`per_call`), so the trial counts of a
@@ -49,6 +51,7 @@ import inspect
 import math
 import textwrap
 from functools import lru_cache
+from typing import Protocol, runtime_checkable
 
 import jax
 import jax.numpy as jnp
@@ -58,6 +61,7 @@ from tm_transformer.errors import ToolkitError
 
 from . import store
 from .devices import round_up, split, to_host
+from .jit_cache import release_if_crowded
 from .stats import clopper_pearson
 from .streams import stream_base
 
@@ -75,7 +79,49 @@ def _first_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
 
 
+@runtime_checkable
+class Setting(Protocol):
+    """The richer protocol: an object accepted wherever a function ``f`` is.
+
+    * ``trial(key, n, **params) -> error`` (required): the contract's function (or its padded form, with
+      a parameter ``n_max``);
+    * ``validate(**params)`` (optional): raise ``ValueError`` with a one-line message on bad parameters;
+    * ``exact_failure(n, eps, **params) -> float`` (optional): the exact P(error > eps) at n; with
+    * ``horizon(eps, delta, **params) -> int`` (optional): an n past which failure <= delta is proven.
+      With both, n* is exact (``exact`` True): the failure curve over every n' up to the horizon, as for the
+      built-in coin; :func:`count_failures` still simulates (tests compare the two).
+
+    The point store keys an object by its class's source and its attributes (``vars``)."""
+
+    def trial(self, key, n, **params): ...
+
+
+def is_own(setting) -> bool:
+    """Whether ``setting`` is a user's setting (a function or a :class:`Setting`), not a built-in name."""
+    return not isinstance(setting, str) and (callable(setting) or callable(getattr(setting, "trial", None)))
+
+
+def trial_of(setting):
+    """The trial function of a setting: ``setting.trial`` for a :class:`Setting`, else the function itself."""
+    trial = getattr(setting, "trial", None)
+    return trial if callable(trial) and not inspect.isfunction(setting) else setting
+
+
+def validate(setting, params: dict) -> None:
+    """The parameters bind to the trial function, and pass the setting's own ``validate`` where it has one."""
+    check_params(trial_of(setting), params)
+    check = getattr(setting, "validate", None)
+    if callable(check) and not inspect.isfunction(setting):
+        try:
+            check(**params)
+        except (ValueError, TypeError) as exc:
+            raise SettingError(f"{name_of(setting)}: {_first_line(exc) if isinstance(exc, TypeError) else str(exc).strip().splitlines()[0]}"
+                               ) from None
+
+
 def name_of(f) -> str:
+    if not inspect.isfunction(f) and callable(getattr(f, "trial", None)):
+        return type(f).__qualname__
     return getattr(f, "__qualname__", None) or getattr(f, "__name__", None) or type(f).__name__
 
 
@@ -87,7 +133,15 @@ def _engine_digest() -> str:
 
 
 def source_digest(f) -> str:
-    """A digest of ``f``'s source code (its bytecode and constants where the source cannot be read)."""
+    """A digest of ``f``'s source code (its bytecode and constants where the source cannot be read); of a
+    :class:`Setting`'s class source and attributes."""
+    if not inspect.isfunction(f) and callable(getattr(f, "trial", None)):
+        try:
+            text = textwrap.dedent(inspect.getsource(type(f)))
+        except (OSError, TypeError):
+            text = source_digest(f.trial)
+        attrs = sorted((k, repr(v)) for k, v in getattr(f, "__dict__", {}).items())
+        return hashlib.sha256((text + repr(attrs)).encode()).hexdigest()[:16]
     try:
         text = textwrap.dedent(inspect.getsource(f))
     except (OSError, TypeError):
@@ -99,7 +153,8 @@ def source_digest(f) -> str:
 def check_params(f, params: dict) -> None:
     """``f(key, n, **params)`` binds: every parameter given is one ``f`` takes, every one it needs is given."""
     if not callable(f):
-        raise SettingError(f"expected a function f(key, n, **params), got {type(f).__name__}")
+        raise SettingError(f"expected a function f(key, n, **params) or an object with trial(key, n, **params), "
+                           f"got {type(f).__name__}")
     for k, v in params.items():
         if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
             raise SettingError(f"parameter {k}={v!r}: expected a number")
@@ -204,7 +259,7 @@ def _batch(f, n: int, params: tuple, size: int):
     return fn
 
 
-def _validate(f, n: int, trials: int, seed: int, eps: float, params: dict) -> None:
+def _validate(setting, n: int, trials: int, seed: int, eps: float, params: dict) -> None:
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise SettingError(f"n={n!r}: expected an integer >= 1")
     if isinstance(trials, bool) or not isinstance(trials, (int, np.integer)) or trials < 1:
@@ -213,7 +268,7 @@ def _validate(f, n: int, trials: int, seed: int, eps: float, params: dict) -> No
         raise SettingError(f"seed={seed!r}: expected an integer")
     if not isinstance(eps, (int, float, np.integer, np.floating)) or not math.isfinite(eps):
         raise SettingError(f"eps={eps!r}: expected a finite number")
-    check_params(f, params)
+    validate(setting, params)
 
 
 def count_failures(f, n: int, trials: int, seed: int = 0, tag: str | None = None, eps: float | None = None,
@@ -227,20 +282,22 @@ def count_failures(f, n: int, trials: int, seed: int = 0, tag: str | None = None
     (default ``own/<f's name>``)."""
     if eps is None:
         raise SettingError("eps: expected the error threshold (failure means error > eps)")
-    _validate(f, n, trials, seed, eps, params)
+    setting, f = f, trial_of(f)
+    _validate(setting, n, trials, seed, eps, params)
     n, trials, seed, eps = int(n), int(trials), int(seed), float(eps)
-    tag = tag or f"own/{name_of(f)}"
-    key = {"setting": f"own:{name_of(f)}", "source": source_digest(f), "engine": _engine_digest(), "n": n,
+    tag = tag or f"own/{name_of(setting)}"
+    key = {"setting": f"own:{name_of(setting)}", "source": source_digest(setting), "engine": _engine_digest(), "n": n,
            "trials": trials, "seed": seed, "tag": tag, "eps": eps, "params": dict(sorted(params.items()))}
     if stop_above is not None:
         key["stop_above"] = int(stop_above)
     out = store.memo("own-count", key, lambda: _count(f, n, trials, seed, tag, eps, stop_above, progress, params))
     lo, hi = clopper_pearson(out["failures"], out["trials"])
     return {**out, "rate": out["failures"] / out["trials"], "ci_lo": lo, "ci_hi": hi, "n": n, "eps": eps,
-            "params": dict(params), "function": name_of(f)}
+            "params": dict(params), "function": name_of(setting)}
 
 
 def _count(f, n, trials, seed, tag, eps, stop_above, progress, params) -> dict:
+    release_if_crowded()
     check_trial(f, n, params)
     base = stream_base(seed, tag)
     batch = per_call(bucket(n) if padded(f) else n)
@@ -309,8 +366,8 @@ def load(spec: str):
     f = getattr(module, attr, None)
     if f is None:
         raise SettingError(f"{where} has no function {attr!r}")
-    if not callable(f):
-        raise SettingError(f"{where}:{attr} is a {type(f).__name__}, not a function")
+    if not is_own(f):
+        raise SettingError(f"{where}:{attr} is a {type(f).__name__}, not a function or a setting with trial(key, n)")
     return f
 
 
