@@ -115,8 +115,9 @@ def validate(setting, params: dict) -> None:
         try:
             check(**params)
         except (ValueError, TypeError) as exc:
-            raise SettingError(f"{name_of(setting)}: {_first_line(exc) if isinstance(exc, TypeError) else str(exc).strip().splitlines()[0]}"
-                               ) from None
+            lines = str(exc).strip().splitlines()
+            why = _first_line(exc) if isinstance(exc, TypeError) or not lines else lines[0]
+            raise SettingError(f"{name_of(setting)}: {why}") from None
 
 
 def name_of(f) -> str:
