@@ -238,7 +238,7 @@ def _nstar_own(args) -> int:
         print(json.dumps(r.as_dict()))
     else:
         interval = f"[{r.n_star_lo}, {r.n_star_hi if r.n_star_hi is not None else 'not certified'}]"
-        print(f"n* = {r.n_star} {interval} (simulated, {_trials_text(r)})")
+        print(f"n* = {r.n_star} {interval} ({'exact' if r.exact else f'simulated, {_trials_text(r)}'})")
         print(f"  function: {args.setting}" + (f" at {r.target}" if r.target else "") + f"; failure: error > {r.eps:g}")
         print(f"  definition: {r.definition} (horizon {r.horizon}; {r.scan})")
         print(f"  first crossing: {r.first_crossing}; failure at n*: {r.failure_at_n_star:.4g}")

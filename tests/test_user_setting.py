@@ -119,6 +119,7 @@ def test_trials_are_common_to_every_count():
     errs = np.asarray(jax.vmap(lambda t: f(jax.random.fold_in(base, t), jnp.int32(20), n_max=32))(jnp.arange(100)))
     r = user_setting.count_failures(f, 20, 100, 3, "own/t", eps=0.2)
     assert r["failures"] == int((errs.astype(np.float64) > 0.2).sum())
+    assert r["mean_error"] == pytest.approx(float(np.mean(errs, dtype=np.float64)), rel=1e-6)  # ulps apart at most
 
 
 SUBPROCESS = """
