@@ -422,8 +422,12 @@ class OwnNStar(NStar):
     compilations: int = 0  # shapes compiled by this search (one per distinct n; 0 when taken from the store)
 
 
+OWN_MAX_N = 1 << 20  # a user's search gives up past this n (each n a compilation, arrays of n examples a trial)
+
+
 def own(f, eps: float | None = None, delta: float | None = None, trials: int | None = None, seed: int = 0,
-        max_points: int | None = None, n0: int = 1, progress: bool = True, **params) -> OwnNStar:
+        max_points: int | None = None, n0: int = 1, progress: bool = True, max_n: int = OWN_MAX_N,
+        **params) -> OwnNStar:
     """n* of ``f(key, n, **params) -> error`` (failure: error > eps), the built-in settings' simulated
     definition: a search from ``n0`` (doubling, then bisection), then a certificate with fresh trials on a
     scan up to the horizon (:func:`certify`; simultaneous 99% Clopper-Pearson). ``trials`` per n default
@@ -442,8 +446,9 @@ def own(f, eps: float | None = None, delta: float | None = None, trials: int | N
         raise SettingError(f"delta={delta:g}: expected a number in (0, 1)")
     if trials is not None and (isinstance(trials, bool) or not isinstance(trials, (int, np.integer)) or trials < 100):
         raise SettingError(f"trials={trials!r}: expected an integer >= 100")
-    if isinstance(n0, bool) or not isinstance(n0, (int, np.integer)) or n0 < 1:
-        raise SettingError(f"n0={n0!r}: expected an integer >= 1")
+    for k, v in (("n0", n0), ("max_n", max_n)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+            raise SettingError(f"{k}={v!r}: expected an integer >= 1")
     setting = f
     user_setting.validate(setting, params)
     user_setting.check_trial(user_setting.trial_of(setting), int(n0), params)
@@ -451,7 +456,8 @@ def own(f, eps: float | None = None, delta: float | None = None, trials: int | N
     name = user_setting.name_of(setting)
     tag = f"own/{name}/{eps}/{delta}/" + ",".join(f"{k}={v}" for k, v in sorted(params.items()))
     key = dict(setting=f"own:{name}", source=user_setting.source_digest(setting), eps=eps, delta=delta,
-               params=dict(sorted(params.items())), trials=T, seed=int(seed), max_points=max_points, n0=int(n0))
+               params=dict(sorted(params.items())), trials=T, seed=int(seed), max_points=max_points, n0=int(n0),
+               max_n=int(max_n))
     if callable(getattr(setting, "exact_failure", None)) and callable(getattr(setting, "horizon", None)):
         return store.memo("own-nstar", {**key, "exact": True}, lambda: _own_exact(setting, eps, delta, params, key["source"]),
                           encode=OwnNStar.as_dict, decode=lambda d: OwnNStar(**d))
@@ -466,6 +472,9 @@ def own(f, eps: float | None = None, delta: float | None = None, trials: int | N
                 bar(done[0])
 
             def failures(n, T, stream, pad_to=0, stop_above=None):
+                if n > max_n:
+                    raise SettingError(f"{name}: the search needs n = {n:,}, past max_n = {max_n:,} (the failure rate "
+                                       f"stays above delta={delta:g} below it; give a larger max_n)")
                 r = user_setting.count_failures(f, n, T, seed, f"{tag}/{stream}", eps=eps, stop_above=stop_above,
                                                 progress=tick, **params)
                 return r["failures"], r["trials"]

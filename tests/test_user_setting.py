@@ -210,6 +210,16 @@ def test_bad_values_get_one_line(args, expected, capsys, monkeypatch):
     assert len(err.splitlines()) == 1 and expected in err, err
 
 
+def test_a_setting_that_never_succeeds_stops_at_max_n():
+    from tm_transformer.experiments.nstar import own
+
+    def always(key, n, n_max):
+        return jnp.float32(1.0) + 0.0 * jax.random.uniform(key, ())
+
+    with pytest.raises(user_setting.SettingError, match="past max_n = 64"):
+        own(always, eps=0.5, delta=0.1, trials=100, max_n=64)
+
+
 def test_module_form_loads_the_same_function(monkeypatch):
     monkeypatch.chdir(ROOT)
     f = user_setting.load("examples.coin:coin_padded")
