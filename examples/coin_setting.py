@@ -1,5 +1,6 @@
-"""The coin as a setting object (the richer protocol): a trial, parameter validation, the exact failure
-probability (binomial law) and a proven horizon (Hoeffding) -- so its n* is exact.
+"""The coin as a setting object (the richer protocol): a trial, a cheaper sampler (one binomial draw instead
+of n tosses), parameter validation, the exact failure probability (binomial law) and a proven horizon
+(Hoeffding) -- so its n* is exact.
 
     tmt nstar examples/coin_setting.py:coin eps=0.123 delta=0.1 p=0.3
 
@@ -22,6 +23,11 @@ class Coin:
         """|p_hat - p| from n tosses (padded form: n_max draws, the first n used)."""
         heads = (jax.random.uniform(key, (n_max,)) < p) & (jnp.arange(n_max) < n)
         return jnp.abs(heads.sum() / n - p)
+
+    def sampler(self, key, n, n_max, p):
+        """The same error from the sufficient statistic: the number of heads, one binomial draw."""
+        heads = jax.random.binomial(key, n.astype(jnp.float32), p)
+        return jnp.abs(heads / n - p)
 
     def exact_failure(self, n, eps, p):
         """P(|K / n - p| > eps), K ~ Binomial(n, p)."""

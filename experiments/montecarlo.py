@@ -353,9 +353,7 @@ def count_failures(setting: str, n: int, trials: int, seed: int, tag: str | None
     ``setting`` may also be a user's function ``f(key, n, **params) -> error``: ``count_failures(f, n, trials,
     seed, tag, eps=E, **params)`` is :func:`experiments.user_setting.count_failures`."""
     if user_setting.is_own(setting):
-        if sampler not in ("auto", "direct"):
-            raise ValueError(f"sampler {sampler!r}: a user's function runs as written ('auto' or 'direct')")
-        return user_setting.count_failures(setting, n, trials, seed, tag, stop_above=stop_above, **kw)
+        return user_setting.count_failures(setting, n, trials, seed, tag, stop_above=stop_above, sampler=sampler, **kw)
     if tag is None:
         raise TypeError("count_failures() missing required argument: 'tag' (the stream's name)")
     if setting == "halfspace":

@@ -452,6 +452,10 @@ def own(f, eps: float | None = None, delta: float | None = None, trials: int | N
     setting = f
     user_setting.validate(setting, params)
     user_setting.check_trial(user_setting.trial_of(setting), int(n0), params)
+    used, cheap = user_setting.sampler_of(setting)
+    if used == "reduced":
+        user_setting.check_params(cheap, params)
+        user_setting.check_trial(cheap, int(n0), params)
     T = _trials(delta, trials)
     name = user_setting.name_of(setting)
     tag = f"own/{name}/{eps}/{delta}/" + ",".join(f"{k}={v}" for k, v in sorted(params.items()))
@@ -486,7 +490,8 @@ def own(f, eps: float | None = None, delta: float | None = None, trials: int | N
             except RuntimeError as exc:
                 raise SettingError(f"{name}: {exc}") from None
         return OwnNStar(n, lo, hi, False, DEFINITION, ", ".join(f"{k}={v}" for k, v in sorted(params.items())), name,
-                        T, H, first, rate, desc, info["trials_at_n_star"], "direct", eps, delta, dict(params), name,
+                        T, H, first, rate, desc, info["trials_at_n_star"], user_setting.sampler_of(setting)[0], eps, delta,
+                        dict(params), name,
                         key["source"], user_setting.COMPILATIONS[0] - before)
 
     return store.memo("own-nstar", key, compute, encode=OwnNStar.as_dict, decode=lambda d: OwnNStar(**d))

@@ -89,7 +89,10 @@ class Setting(Protocol):
     * ``exact_failure(n, eps, **params) -> float`` (optional): the exact P(error > eps) at n; with
     * ``horizon(eps, delta, **params) -> int`` (optional): an n past which failure <= delta is proven.
       With both, n* is exact (``exact`` True): the failure curve over every n' up to the horizon, as for the
-      built-in coin; :func:`count_failures` still simulates (tests compare the two).
+      built-in coin; :func:`count_failures` still simulates (tests compare the two);
+    * ``sampler(key, n, **params) -> error`` (optional): a cheaper draw of the same error (e.g. from a
+      sufficient statistic), used by every count ('reduced') unless ``sampler="direct"``;
+      :func:`check_sampler` holds it to ``trial`` by the two-sample test the built-in reductions use.
 
     The point store keys an object by its class's source and its attributes (``vars``)."""
 
@@ -272,26 +275,59 @@ def _validate(setting, n: int, trials: int, seed: int, eps: float, params: dict)
     validate(setting, params)
 
 
-def count_failures(f, n: int, trials: int, seed: int = 0, tag: str | None = None, eps: float | None = None,
-                   stop_above: int | None = None, progress=None, **params) -> dict:
-    """Failures ``error > eps`` of ``trials`` seeded trials of ``f(key, n, **params)``.
+def sampler_of(setting, sampler: str = "auto"):
+    """(name, function) a count runs: ``("reduced", setting.sampler)`` for 'auto' or 'reduced' where the
+    setting has a cheaper sampler, else ``("direct", trial)``."""
+    if sampler not in ("auto", "direct", "reduced"):
+        raise SettingError(f"sampler {sampler!r}: expected 'auto', 'direct' or 'reduced'")
+    cheap = getattr(setting, "sampler", None) if not inspect.isfunction(setting) else None
+    if sampler == "reduced" and not callable(cheap):
+        raise SettingError(f"sampler 'reduced': {name_of(setting)} has no sampler(key, n, **params) method")
+    if sampler != "direct" and callable(cheap):
+        return "reduced", cheap
+    return "direct", trial_of(setting)
 
-    Returns {'failures', 'trials', 'mean_error', 'sampler' ('direct'), 'rate', 'ci_lo', 'ci_hi' (the
+
+def check_sampler(setting, n: int, eps: float, trials: int = 20_000, seed: int = 0, **params) -> dict:
+    """A setting's cheaper ``sampler`` against its ``trial`` at n: the exact conditional two-sample test the
+    built-in reductions are held to (:func:`experiments.stats.rates_differ`, level ALPHA). Returns
+    {'direct', 'reduced' (the two counts), 'agrees' (the test does not reject), 'power' (the direct rate
+    lies in (0.05, 0.95), where a test can tell laws apart)}."""
+    from .stats import rates_differ
+
+    direct = count_failures(setting, n, trials, seed, eps=eps, sampler="direct", **params)
+    reduced = count_failures(setting, n, trials, seed + 1, eps=eps, sampler="reduced", **params)
+    return {"direct": direct, "reduced": reduced, "power": 0.05 < direct["rate"] < 0.95,
+            "agrees": not rates_differ(direct["failures"], trials, reduced["failures"], trials)}
+
+
+def count_failures(f, n: int, trials: int, seed: int = 0, tag: str | None = None, eps: float | None = None,
+                   stop_above: int | None = None, progress=None, sampler: str = "auto", **params) -> dict:
+    """Failures ``error > eps`` of ``trials`` seeded trials of ``f(key, n, **params)`` (of a
+    :class:`Setting`'s ``sampler`` where it has one and ``sampler`` is 'auto' or 'reduced'; 'direct': its
+    ``trial``).
+
+    Returns {'failures', 'trials', 'mean_error', 'sampler' ('direct' or 'reduced'), 'rate', 'ci_lo', 'ci_hi' (the
     99% Clopper-Pearson interval), 'n', 'eps', 'params', 'function'}; with ``stop_above``, the count
     stops after the first batch whose failures exceed it ('trials' then counts the trials run, 'stopped'
     is True). ``progress(trials_done)`` is called after each batch. ``tag`` names the random stream
     (default ``own/<f's name>``)."""
     if eps is None:
         raise SettingError("eps: expected the error threshold (failure means error > eps)")
-    setting, f = f, trial_of(f)
+    setting = f
+    used, f = sampler_of(setting, sampler)
     _validate(setting, n, trials, seed, eps, params)
+    if used == "reduced":
+        check_params(f, params)
     n, trials, seed, eps = int(n), int(trials), int(seed), float(eps)
     tag = tag or f"own/{name_of(setting)}"
     key = {"setting": f"own:{name_of(setting)}", "source": source_digest(setting), "engine": _engine_digest(), "n": n,
-           "trials": trials, "seed": seed, "tag": tag, "eps": eps, "params": dict(sorted(params.items()))}
+           "trials": trials, "seed": seed, "tag": tag, "eps": eps, "params": dict(sorted(params.items())),
+           "sampler": used}
     if stop_above is not None:
         key["stop_above"] = int(stop_above)
     out = store.memo("own-count", key, lambda: _count(f, n, trials, seed, tag, eps, stop_above, progress, params))
+    out = {**out, "sampler": used}
     lo, hi = clopper_pearson(out["failures"], out["trials"])
     return {**out, "rate": out["failures"] / out["trials"], "ci_lo": lo, "ci_hi": hi, "n": n, "eps": eps,
             "params": dict(params), "function": name_of(setting)}
@@ -326,7 +362,7 @@ def _count(f, n, trials, seed, tag, eps, stop_above, progress, params) -> dict:
         if stop_above is not None and total > stop_above and done < trials:
             out.update(trials=done, stopped=True)
             break
-    return {"failures": total, "trials": trials, "mean_error": err_sum / done, "sampler": "direct", **out}
+    return {"failures": total, "trials": trials, "mean_error": err_sum / done, **out}
 
 
 def load(spec: str):

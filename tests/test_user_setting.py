@@ -290,3 +290,22 @@ def test_a_setting_whose_exact_law_is_wrong_is_caught():
     c = coin_setting.coin
     r = user_setting.count_failures(c, 37, 4000, 0, eps=0.123, p=0.3)
     assert binomial_p(r["failures"], 4000, c.exact_failure(37, 0.123, 0.4)) < ALPHA
+
+
+def test_a_setting_s_cheaper_sampler_follows_its_trial_s_law():
+    c = coin_setting.coin
+    check = user_setting.check_sampler(c, 37, 0.123, trials=20_000, p=0.3)
+    assert check["power"] and check["agrees"], check
+    assert (check["direct"]["sampler"], check["reduced"]["sampler"]) == ("direct", "reduced")
+    assert binomial_p(check["reduced"]["failures"], 20_000, c.exact_failure(37, 0.123, 0.3)) >= ALPHA
+    assert user_setting.count_failures(c, 37, 100, 0, eps=0.123, p=0.3)["sampler"] == "reduced"  # 'auto'
+
+
+def test_a_wrong_sampler_is_caught():
+    """The two-sample test can fail: a sampler at p + 0.05 differs from the trial at p."""
+    class Off(coin_setting.Coin):
+        def sampler(self, key, n, n_max, p):
+            return super().sampler(key, n, n_max, p + 0.05)
+
+    check = user_setting.check_sampler(Off(), 37, 0.123, trials=20_000, p=0.3)
+    assert check["power"] and not check["agrees"]
