@@ -459,7 +459,8 @@ def own(f, eps: float | None = None, delta: float | None = None, trials: int | N
     T = _trials(delta, trials)
     name = user_setting.name_of(setting)
     tag = f"own/{name}/{eps}/{delta}/" + ",".join(f"{k}={v}" for k, v in sorted(params.items()))
-    key = dict(setting=f"own:{name}", source=user_setting.source_digest(setting), eps=eps, delta=delta,
+    key = dict(setting=f"own:{name}", source=user_setting.source_digest(setting), engine=user_setting.engine_digest(),
+               eps=eps, delta=delta,
                params=dict(sorted(params.items())), trials=T, seed=int(seed), max_points=max_points, n0=int(n0),
                max_n=int(max_n))
     if callable(getattr(setting, "exact_failure", None)) and callable(getattr(setting, "horizon", None)):
@@ -509,7 +510,8 @@ def _own_exact(setting, eps: float, delta: float, params: dict, source: str) -> 
         ns = np.arange(1, H + 1)
         fail = np.array([float(setting.exact_failure(int(n), eps, **params)) for n in ns])
     except (ValueError, TypeError, ArithmeticError) as exc:
-        raise SettingError(f"{name}: {type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}") from None
+        lines = str(exc).strip().splitlines()
+        raise SettingError(f"{name}: {type(exc).__name__}" + (f": {lines[0]}" if lines else "")) from None
     bad = np.nonzero(~np.isfinite(fail) | (fail < -1e-9) | (fail > 1 + 1e-9))[0]  # room for a float sum's rounding
     if bad.size:
         raise SettingError(f"{name}.exact_failure({int(ns[bad[0]])}) = {float(fail[bad[0]])!r}: expected a probability")

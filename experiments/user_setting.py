@@ -130,7 +130,8 @@ def name_of(f) -> str:
 
 
 @lru_cache(maxsize=None)
-def _engine_digest() -> str:
+def engine_digest() -> str:
+    """A digest of this module's source (part of every point's key: the store's code version omits it)."""
     from pathlib import Path
 
     return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
@@ -173,7 +174,7 @@ def check_params(f, params: dict) -> None:
         raise SettingError("parameter n_max: the engine's (the padded form's buffer size), not a parameter to give")
     try:
         sig.bind(None, 1, **params, **({"n_max": 8} if "n_max" in sig.parameters else {}))
-    except TypeError:
+    except TypeError as exc:
         takes = [p.name for p in list(sig.parameters.values())[2:]
                  if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and p.name != "n_max"]
         accepts_any = any(p.kind == p.VAR_KEYWORD for p in sig.parameters.values())
@@ -182,9 +183,11 @@ def check_params(f, params: dict) -> None:
             raise SettingError(f"{name_of(f)} takes no parameter {extra[0]!r} "
                                f"(it takes: {', '.join(takes) or 'none'})") from None
         need = [p.name for p in list(sig.parameters.values())[2:]
-                if p.default is p.empty and p.name != "n_max" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name not in params]
-        raise SettingError(f"{name_of(f)} needs parameter {need[0] if need else '?'!r} (give {need[0] if need else 'it'}=value)"
-                           ) from None
+                if p.default is p.empty and p.name != "n_max" and p.name not in params
+                and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+        if need:
+            raise SettingError(f"{name_of(f)} needs parameter {need[0]!r} (give {need[0]}=value)") from None
+        raise SettingError(f"{name_of(f)} cannot be called as f(key, n, **params): {_first_line(exc)}") from None
 
 
 def check_trial(f, n: int, params: dict) -> None:
@@ -321,7 +324,7 @@ def count_failures(f, n: int, trials: int, seed: int = 0, tag: str | None = None
         check_params(f, params)
     n, trials, seed, eps = int(n), int(trials), int(seed), float(eps)
     tag = tag or f"own/{name_of(setting)}"
-    key = {"setting": f"own:{name_of(setting)}", "source": source_digest(setting), "engine": _engine_digest(), "n": n,
+    key = {"setting": f"own:{name_of(setting)}", "source": source_digest(setting), "engine": engine_digest(), "n": n,
            "trials": trials, "seed": seed, "tag": tag, "eps": eps, "params": dict(sorted(params.items())),
            "sampler": used}
     if stop_above is not None:
