@@ -324,7 +324,9 @@ def nstar(setting: str, params: dict | None = None, learner: str | None = None, 
             raise user_setting.SettingError(
                 f"{extra[0]}: a keyword of the built-in settings; a function's own parameter of that name goes in the "
                 f"params dict, nstar(f, {{'eps': ..., 'delta': ..., '{extra[0]}': ...}})")
-        return own(setting, **{**(params or {}), **own_params}, trials=trials, seed=seed, max_points=max_points)
+        given = {**(params or {}), **own_params}
+        return own_search(setting, given.pop("eps", None), given.pop("delta", None), given, trials=trials, seed=seed,
+                          max_points=max_points)
     if own_params:
         raise TypeError(f"nstar() got unexpected keyword argument(s) {', '.join(own_params)} for setting {setting!r}")
     if params is None:
@@ -432,7 +434,15 @@ def own(f, eps: float | None = None, delta: float | None = None, trials: int | N
     definition: a search from ``n0`` (doubling, then bisection), then a certificate with fresh trials on a
     scan up to the horizon (:func:`certify`; simultaneous 99% Clopper-Pearson). ``trials`` per n default
     to max(2,000, 30 / delta) as for the built-in settings. Kept in the active point store, keyed by
-    ``f``'s source. Raises :class:`experiments.user_setting.SettingError` (one line) on bad input."""
+    ``f``'s source. Raises :class:`experiments.user_setting.SettingError` (one line) on bad input.
+    :func:`own_search` takes the parameters as a dict (names that are keywords here: ``trials``, ``seed``)."""
+    return own_search(f, eps, delta, params, trials=trials, seed=seed, max_points=max_points, n0=n0, progress=progress,
+                      max_n=max_n)
+
+
+def own_search(f, eps, delta, params: dict, trials: int | None = None, seed: int = 0, max_points: int | None = None,
+               n0: int = 1, progress: bool = True, max_n: int = OWN_MAX_N) -> OwnNStar:
+    """:func:`own` with ``f``'s parameters as one dict."""
     from tm_transformer.progress import step_bar
 
     SettingError = user_setting.SettingError
@@ -480,8 +490,7 @@ def own(f, eps: float | None = None, delta: float | None = None, trials: int | N
                 if n > max_n:
                     raise SettingError(f"{name}: the search needs n = {n:,}, past max_n = {max_n:,} (the failure rate "
                                        f"stays above delta={delta:g} below it; give a larger max_n)")
-                r = user_setting.count_failures(f, n, T, seed, f"{tag}/{stream}", eps=eps, stop_above=stop_above,
-                                                progress=tick, **params)
+                r = user_setting.count(f, n, T, seed, f"{tag}/{stream}", eps, params, stop_above=stop_above, progress=tick)
                 return r["failures"], r["trials"]
 
             info = {}

@@ -298,8 +298,8 @@ def check_sampler(setting, n: int, eps: float, trials: int = 20_000, seed: int =
     lies in (0.05, 0.95), where a test can tell laws apart)}."""
     from .stats import rates_differ
 
-    direct = count_failures(setting, n, trials, seed, eps=eps, sampler="direct", **params)
-    reduced = count_failures(setting, n, trials, seed + 1, eps=eps, sampler="reduced", **params)
+    direct = count(setting, n, trials, seed, None, eps, params, sampler="direct")
+    reduced = count(setting, n, trials, seed + 1, None, eps, params, sampler="reduced")
     return {"direct": direct, "reduced": reduced, "power": 0.05 < direct["rate"] < 0.95,
             "agrees": not rates_differ(direct["failures"], trials, reduced["failures"], trials)}
 
@@ -315,6 +315,12 @@ def count_failures(f, n: int, trials: int, seed: int = 0, tag: str | None = None
     stops after the first batch whose failures exceed it ('trials' then counts the trials run, 'stopped'
     is True). ``progress(trials_done)`` is called after each batch. ``tag`` names the random stream
     (default ``own/<f's name>``)."""
+    return count(f, n, trials, seed, tag, eps, params, stop_above=stop_above, progress=progress, sampler=sampler)
+
+
+def count(f, n: int, trials: int, seed: int, tag: str | None, eps: float | None, params: dict,
+          stop_above: int | None = None, progress=None, sampler: str = "auto") -> dict:
+    """:func:`count_failures` with ``f``'s parameters as one dict (names that are its keywords: ``trials``, ``tag``)."""
     if eps is None:
         raise SettingError("eps: expected the error threshold (failure means error > eps)")
     setting = f

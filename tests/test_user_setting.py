@@ -220,6 +220,17 @@ def test_a_setting_that_never_succeeds_stops_at_max_n():
         own(always, eps=0.5, delta=0.1, trials=100, max_n=64)
 
 
+def test_a_parameter_named_like_a_keyword_goes_in_the_params_dict():
+    from tm_transformer import experiments
+
+    def scaled(key, n, n_max, trials):
+        return coin.coin_padded(key, n, n_max, 0.3) * trials
+
+    r = experiments.nstar(scaled, {"eps": 0.123, "delta": 0.1, "trials": 1}, trials=500)
+    assert r.params == {"trials": 1} and r.trials == 500
+    assert r.n_star_lo <= 41 <= r.n_star_hi  # the coin's exact n*
+
+
 def test_module_form_loads_the_same_function(monkeypatch):
     monkeypatch.chdir(ROOT)
     f = user_setting.load("examples.coin:coin_padded")
