@@ -155,6 +155,8 @@ def cmd_nstar(args) -> int:
     from .nstar import LEARNERS, nstar
 
     setting = args.setting
+    if ":" in setting:  # a user's function, path/to/file.py:f or module:f (experiments.user_setting)
+        return _nstar_own(args)
     if setting not in NSTAR_VARIABLES:
         raise ToolkitError(f"nstar: unknown setting {setting!r}: expected one of {', '.join(NSTAR_VARIABLES)}")
     values = _parse_values(args.values)
@@ -215,6 +217,37 @@ def cmd_nstar(args) -> int:
     return 0
 
 
+def _nstar_own(args) -> int:
+    """``tmt nstar file.py:f eps=E delta=D name=value ...``: n* of a user's function f(key, n, **params)."""
+    from . import user_setting
+    from .nstar import own
+
+    for flag, given in (("--learner", args.learner), ("--target", args.target), ("--worst-case", args.worst_case)):
+        if given:
+            raise ToolkitError(f"{flag} applies to the built-in settings, not to a function ({args.setting})")
+    if args.trials is not None and not 100 <= args.trials <= 10 ** 8:
+        raise ToolkitError(f"--trials {args.trials}: expected 100 to 100,000,000")
+    values = user_setting.parse_values(args.values)
+    eps, delta = values.pop("eps", None), values.pop("delta", None)
+    from . import distributed
+
+    distributed.start(args)  # before the user's file runs: its import may start JAX's backends
+    f = user_setting.load(args.setting)
+    with distributed.collective_errors():
+        r = own(f, eps=eps, delta=delta, trials=args.trials, seed=args.seed, **values)
+    if not distributed.writer():
+        return 0  # process 0 prints
+    if args.json:
+        print(json.dumps(r.as_dict()))
+    else:
+        interval = f"[{r.n_star_lo}, {r.n_star_hi if r.n_star_hi is not None else 'not certified'}]"
+        print(f"n* = {r.n_star} {interval} ({'exact' if r.exact else f'simulated, {_trials_text(r)}'})")
+        print(f"  function: {args.setting}" + (f" at {r.target}" if r.target else "") + f"; failure: error > {r.eps:g}")
+        print(f"  definition: {r.definition} (horizon {r.horizon}; {r.scan})")
+        print(f"  first crossing: {r.first_crossing}; failure at n*: {r.failure_at_n_star:.4g}")
+    return 0
+
+
 def _trials_text(r) -> str:
     """The fresh trials per scanned n as the certificate used them (two looks: a quarter, then all where
     undecided) and the trials behind the failure rate at n*."""
@@ -232,7 +265,8 @@ def _add_distributed(p) -> None:
 
 def register(sub):
     p = sub.add_parser("nstar", help="sample complexity n* of one setting (exact where it can be enumerated)")
-    p.add_argument("setting", help="coin | contexts | sequences | halfspaces")
+    p.add_argument("setting", help="coin | contexts | sequences | halfspaces, or your own function "
+                                   "path/to/file.py:f or module:f (f(key, n, **params) -> error; docs/own_setting.md)")
     p.add_argument("values", nargs="*", help="key=value: eps, delta and the setting's sizes (V, m, l, d), as in bounds")
     p.add_argument("--learner", help="halfspaces: midpoint | perceptron | max-margin | gd")
     p.add_argument("--target", help="coin: p; contexts: uniform | near-uniform | skewed | sparse | dirichlet; "

@@ -39,7 +39,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import exact, fair_splits, reduced, store, tree_counts
+from . import exact, fair_splits, reduced, store, tree_counts, user_setting
 from .devices import ordered_sum, round_up, split, to_host
 from .jit_cache import release_if_crowded
 from .streams import stream_base, stream_key, trial_words
@@ -333,7 +333,7 @@ def _count_perceptron(n: int, trials: int, seed: int, tag: str, d: int, n_buf: i
     return int(fail.sum()), int((~converged).sum()), float(np.sum(err, dtype=np.float64))
 
 
-def count_failures(setting: str, n: int, trials: int, seed: int, tag: str, sampler: str = "auto", pad_to: int = 0,
+def count_failures(setting: str, n: int, trials: int, seed: int, tag: str | None = None, sampler: str = "auto", pad_to: int = 0,
                    stop_above: int | None = None, **kw) -> dict:
     """Failures of ``trials`` seeded trials at sample size n; batches of trials, never a loop per trial.
 
@@ -348,7 +348,14 @@ def count_failures(setting: str, n: int, trials: int, seed: int, tag: str, sampl
     ``stop_above``: stop after the first batch of trials at which the failures (plus, for halfspaces, the
     unconverged trials) exceed it; 'trials', 'failures' and 'unconverged' then count the trials run, and
     'stopped' is True. A search that
-    only asks whether failures <= stop_above out of ``trials`` gets the same answer."""
+    only asks whether failures <= stop_above out of ``trials`` gets the same answer.
+
+    ``setting`` may also be a user's function ``f(key, n, **params) -> error``: ``count_failures(f, n, trials,
+    seed, tag, eps=E, **params)`` is :func:`experiments.user_setting.count_failures`."""
+    if user_setting.is_own(setting):
+        return user_setting.count_failures(setting, n, trials, seed, tag, stop_above=stop_above, sampler=sampler, **kw)
+    if tag is None:
+        raise TypeError("count_failures() missing required argument: 'tag' (the stream's name)")
     if setting == "halfspace":
         _check_halfspace(kw)
     sampler = _sampler(setting, kw, sampler, n, pad_to)

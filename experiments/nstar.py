@@ -22,14 +22,15 @@ at n = 14, and stays below delta only from n = 18 on).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+import sys
+from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 
 import numpy as np
 
 from tm_transformer.bounds import get
 
-from . import exact, store
+from . import exact, store, user_setting
 from .montecarlo import count_failures
 from .stats import ALPHA, clopper_pearson, geometric_search
 
@@ -310,10 +311,28 @@ def _trials(delta: float, trials: int | None) -> int:
     return int(trials) if trials else int(min(200_000, max(2_000, math.ceil(30 / delta))))
 
 
-def nstar(setting: str, params: dict, learner: str | None = None, target: str | None = None,
+def nstar(setting: str, params: dict | None = None, learner: str | None = None, target: str | None = None,
           worst_case: bool = False, trials: int | None = None, seed: int = 0, max_points: int | None = None,
-          targets: tuple | None = None, random_allocation: bool = False, noise: float = 0.0) -> NStar:
-    """:func:`search`, kept in the active point store (:mod:`experiments.store`): a grid point of a run."""
+          targets: tuple | None = None, random_allocation: bool = False, noise: float = 0.0, **own_params) -> NStar:
+    """:func:`search`, kept in the active point store (:mod:`experiments.store`): a grid point of a run.
+
+    ``setting`` may also be a user's function ``f(key, n, **params) -> error`` (:mod:`experiments.user_setting`):
+    ``nstar(f, eps=E, delta=D, name=value, ...)`` or ``nstar(f, {"eps": E, "delta": D, ...})`` -- see :func:`own`."""
+    if user_setting.is_own(setting):
+        extra = [k for k, v, default in (("learner", learner, None), ("target", target, None), ("worst_case", worst_case, False),
+                                         ("targets", targets, None), ("random_allocation", random_allocation, False),
+                                         ("noise", noise, 0.0)) if v != default]
+        if extra:
+            raise user_setting.SettingError(
+                f"{extra[0]}: a keyword of the built-in settings; a function's own parameter of that name goes in the "
+                f"params dict, nstar(f, {{'eps': ..., 'delta': ..., '{extra[0]}': ...}})")
+        given = {**(params or {}), **own_params}
+        return own_search(setting, given.pop("eps", None), given.pop("delta", None), given, trials=trials, seed=seed,
+                          max_points=max_points)
+    if own_params:
+        raise TypeError(f"nstar() got unexpected keyword argument(s) {', '.join(own_params)} for setting {setting!r}")
+    if params is None:
+        raise TypeError("nstar() missing required argument: 'params'")
     args = dict(setting=setting, params=params, learner=learner, target=target, worst_case=worst_case, trials=trials,
                 seed=seed, max_points=max_points, targets=targets, random_allocation=random_allocation, noise=noise)
     key = {**args, "exact_enumeration": 4} if setting == "sequences" else args  # sequences over 4+ outcomes: exact since 0.2
@@ -395,3 +414,138 @@ def search(setting: str, params: dict, learner: str | None = None, target: str |
                                      n0=max(4, int(bound / 8)), pad=int(bound)))
         return max(out, key=lambda r: r.n_star)
     raise ValueError(f"setting {setting!r}: expected one of {', '.join(SETTINGS)}")
+
+
+# ---- a user's own setting (experiments.user_setting) ---------------------------------------------------
+@dataclass
+class OwnNStar(NStar):
+    """n* of a user's function: the built-in fields (``exact`` False, ``learner`` the function's name) and
+    what it was asked at."""
+    eps: float = 0.0
+    delta: float = 0.0
+    params: dict = field(default_factory=dict)
+    function: str = ""
+    source: str = ""      # digest of the function's source (the point store's key)
+    compilations: int = 0  # shapes compiled by this search (one per distinct n; 0 when taken from the store)
+
+
+OWN_MAX_N = 1 << 20  # a user's search gives up past this n (each n a compilation, arrays of n examples a trial)
+
+
+def own(f, eps: float | None = None, delta: float | None = None, trials: int | None = None, seed: int = 0,
+        max_points: int | None = None, n0: int = 1, progress: bool = True, max_n: int = OWN_MAX_N,
+        **params) -> OwnNStar:
+    """n* of ``f(key, n, **params) -> error`` (failure: error > eps), the built-in settings' simulated
+    definition: a search from ``n0`` (doubling, then bisection), then a certificate with fresh trials on a
+    scan up to the horizon (:func:`certify`; simultaneous 99% Clopper-Pearson). ``trials`` per n default
+    to max(2,000, 30 / delta) as for the built-in settings. Kept in the active point store, keyed by
+    ``f``'s source. Raises :class:`experiments.user_setting.SettingError` (one line) on bad input.
+    :func:`own_search` takes the parameters as a dict (names that are keywords here: ``trials``, ``seed``)."""
+    return own_search(f, eps, delta, params, trials=trials, seed=seed, max_points=max_points, n0=n0, progress=progress,
+                      max_n=max_n)
+
+
+def own_search(f, eps, delta, params: dict, trials: int | None = None, seed: int = 0, max_points: int | None = None,
+               n0: int = 1, progress: bool = True, max_n: int = OWN_MAX_N) -> OwnNStar:
+    """:func:`own` with ``f``'s parameters as one dict."""
+    from tm_transformer.progress import step_bar
+
+    SettingError = user_setting.SettingError
+    for k, v in (("eps", eps), ("delta", delta)):
+        if v is None:
+            raise SettingError(f"{k}: missing (give {k}=value)")
+        if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not math.isfinite(v):
+            raise SettingError(f"{k}={v!r}: expected a finite number")
+    eps, delta = float(eps), float(delta)
+    if not 0 < delta < 1:
+        raise SettingError(f"delta={delta:g}: expected a number in (0, 1)")
+    if trials is not None and (isinstance(trials, bool) or not isinstance(trials, (int, np.integer)) or trials < 100):
+        raise SettingError(f"trials={trials!r}: expected an integer >= 100")
+    for k, v in (("n0", n0), ("max_n", max_n)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+            raise SettingError(f"{k}={v!r}: expected an integer >= 1")
+    setting = f
+    user_setting.validate(setting, params)
+    user_setting.check_trial(user_setting.trial_of(setting), int(n0), params)
+    used, cheap = user_setting.sampler_of(setting)
+    if used == "reduced":
+        user_setting.check_params(cheap, params)
+        user_setting.check_trial(cheap, int(n0), params)
+    T = _trials(delta, trials)
+    name = user_setting.name_of(setting)
+    tag = f"own/{name}/{eps}/{delta}/" + ",".join(f"{k}={v}" for k, v in sorted(params.items()))
+    key = dict(setting=f"own:{name}", source=user_setting.source_digest(setting), engine=user_setting.engine_digest(),
+               eps=eps, delta=delta,
+               params=dict(sorted(params.items())), trials=T, seed=int(seed), max_points=max_points, n0=int(n0),
+               max_n=int(max_n))
+    if callable(getattr(setting, "exact_failure", None)) and callable(getattr(setting, "horizon", None)):
+        return store.memo("own-nstar", {**key, "exact": True}, lambda: _own_exact(setting, eps, delta, params, key["source"]),
+                          encode=OwnNStar.as_dict, decode=lambda d: OwnNStar(**d))
+
+    def compute():
+        before = user_setting.COMPILATIONS[0]
+        with step_bar(None, enabled=progress, unit="trial", desc=f"n* of {name}") as bar:
+            done = [0]
+
+            def tick(count):
+                done[0] += count
+                bar(done[0])
+
+            def failures(n, T, stream, pad_to=0, stop_above=None):
+                if n > max_n:
+                    raise SettingError(f"{name}: the search needs n = {n:,}, past max_n = {max_n:,} (the failure rate "
+                                       f"stays above delta={delta:g} below it; give a larger max_n)")
+                r = user_setting.count(f, n, T, seed, f"{tag}/{stream}", eps, params, stop_above=stop_above, progress=tick)
+                return r["failures"], r["trials"]
+
+            info = {}
+            try:
+                n, lo, hi, first, rate, H, desc = certify(failures, delta, int(n0), T, max_points=max_points,
+                                                          early_stop=True, info=info)
+            except RuntimeError as exc:
+                raise SettingError(f"{name}: {exc}") from None
+        return OwnNStar(n, lo, hi, False, DEFINITION, ", ".join(f"{k}={v}" for k, v in sorted(params.items())), name,
+                        T, H, first, rate, desc, info["trials_at_n_star"], user_setting.sampler_of(setting)[0], eps, delta,
+                        dict(params), name,
+                        key["source"], user_setting.COMPILATIONS[0] - before)
+
+    return store.memo("own-nstar", key, compute, encode=OwnNStar.as_dict, decode=lambda d: OwnNStar(**d))
+
+
+def _own_exact(setting, eps: float, delta: float, params: dict, source: str) -> OwnNStar:
+    """Exact n* of a :class:`~experiments.user_setting.Setting` with ``exact_failure`` and ``horizon``: the
+    failure curve at every n' up to the horizon (past which failure <= delta is the setting's proven claim)."""
+    SettingError = user_setting.SettingError
+    name = user_setting.name_of(setting)
+    try:
+        H = int(setting.horizon(eps, delta, **params))
+        if H < 1:
+            raise ValueError(f"horizon {H}: expected an integer >= 1")
+        ns = np.arange(1, H + 1)
+        fail = np.array([float(setting.exact_failure(int(n), eps, **params)) for n in ns])
+    except (ValueError, TypeError, ArithmeticError) as exc:
+        lines = str(exc).strip().splitlines()
+        raise SettingError(f"{name}: {type(exc).__name__}" + (f": {lines[0]}" if lines else "")) from None
+    bad = np.nonzero(~np.isfinite(fail) | (fail < -1e-9) | (fail > 1 + 1e-9))[0]  # room for a float sum's rounding
+    if bad.size:
+        raise SettingError(f"{name}.exact_failure({int(ns[bad[0]])}) = {float(fail[bad[0]])!r}: expected a probability")
+    fail = np.clip(fail, 0.0, 1.0)
+    try:
+        n, first, rate = from_curve(ns, fail, delta)
+    except ValueError as exc:
+        raise SettingError(f"{name}: {exc}") from None
+    return OwnNStar(n, n, n, True, DEFINITION, ", ".join(f"{k}={v}" for k, v in sorted(params.items())), name, 0, H,
+                    first, rate, f"every n' in [1, {H}] (the setting's horizon beyond)", 0, "exact", eps, delta, dict(params),
+                    name, source, 0)
+
+
+class _CallableModule(type(math)):
+    """``tm_transformer.experiments.nstar`` is this module *and* callable: ``experiments.nstar(f, eps=...,
+    delta=..., **params)`` is :func:`nstar` (the package attribute of a submodule is the module, so a
+    function of that name could not live beside it)."""
+
+    def __call__(self, *args, **kwargs):
+        return nstar(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule
