@@ -157,7 +157,9 @@ def build() -> dict[str, Bound]:
                   Step("Bretagnolle-Huber: telling P0 from P1 with n samples fails with probability",
                        sp.Ge(sp.Symbol("P_fail"), sp.exp(-n * sp.Symbol("KL")) / 4)),
                   Step("KL between Bernoulli(1/2 + eps) and Bernoulli(1/2 - eps)", sp.Eq(sp.Symbol("KL"), kl)),
-                  Step("failure <= delta forces", sp.Ge(n, coin)),
+                  Step("failure <= delta forces (for failure read as error > eps, apply it at eps' > eps, where "
+                       "1/2 +- eps' cannot both be within eps' of one estimate, and let eps' -> eps: the bound is "
+                       "continuous in eps)", sp.Ge(n, coin)),
               ))))
 
     # every context is a coin when the target puts its mass on two symbols; contexts allocated evenly get
@@ -171,7 +173,8 @@ def build() -> dict[str, Bound]:
               Derivation((
                   Step("a context whose next token is 1/2 +- eps on two symbols is a coin: TV = |p_hat - p|, and "
                        "with n/m examples Bretagnolle-Huber needs", sp.Ge(n / m, coin)),
-                  Step("the run fails when that one context fails, so", sp.Ge(n, ctx_low)),
+                  Step("the run fails when that one context fails (the other contexts' targets fixed, their "
+                       "examples say nothing about it), so", sp.Ge(n, ctx_low)),
               ))))
     # Haussler, Littlestone and Warmuth (1994): the one-inclusion graph learner has E[err] <= d/(n + 1) for
     # VC dimension d (realizable, any distribution); Markov's inequality turns it into a fixed-delta bound

@@ -91,7 +91,7 @@ def refutation(lower, claim, direction: str, fixed: dict | None = None, valid: s
                             tuple(sorted(caps.items()))))
 
 
-def _caps_from_assumptions(b: Bound) -> dict:
+def _caps_from_assumptions(b) -> dict:
     """{"delta": c, "eps": c'} from a bound's assumptions of the form delta < c, eps <= c'."""
     out = {}
     for rel, _ in b.assumptions:
@@ -134,20 +134,72 @@ def _scan_values(name: str, lo: float, hi: float) -> np.ndarray:
     return np.unique(np.concatenate([np.geomspace(max(lo, 1e-30), hi, 80), [hi]]))
 
 
+def _lambda(expr: sp.Expr, names: list[str]):
+    return sp.lambdify([_SYM[k] for k in names], expr, modules=["numpy", {"Max": np.maximum, "Min": np.minimum}])
+
+
+def _values(f, points: list[np.ndarray], shape) -> np.ndarray:
+    with np.errstate(all="ignore"):
+        out = np.asarray(f(*points))
+    if np.iscomplexobj(out):
+        out = np.where(np.abs(out.imag) > 0, np.nan, out.real)
+    return np.broadcast_to(out.astype(float), shape)
+
+
 def _scan_sup(ratio: sp.Expr, domain: dict) -> float:
-    """The largest value of ``ratio`` on a grid over ``domain`` (a lower bound on its supremum, which the
-    limits complete)."""
+    """The largest value of ``ratio`` over ``domain``, numerically: on a grid (:func:`_scan_values`), then
+    refined from the best grid points by a bounded local search in the continuous variables (log-scale
+    for eps and delta). A lower bound on the supremum, which the limits along each direction complete."""
+    from scipy.optimize import minimize
+
     names = [k for k in domain if _SYM[k] in ratio.free_symbols]
     if ratio.free_symbols - {_SYM[k] for k in names}:
         return float("-inf")  # depends on a variable held fixed by the reading: the limits decide
     if not names:
         return float(ratio)
     grids = np.meshgrid(*[_scan_values(k, *domain[k]) for k in names], indexing="ij")
-    f = sp.lambdify([_SYM[k] for k in names], ratio, modules=["numpy", {"Max": np.maximum, "Min": np.minimum}])
-    with np.errstate(all="ignore"):
-        vals = np.broadcast_to(np.asarray(f(*grids), dtype=float), grids[0].shape)
-    vals = vals[np.isfinite(vals)]
-    return float(vals.max()) if vals.size else float("nan")
+    f = _lambda(ratio, names)
+    vals = _values(f, grids, grids[0].shape)
+    # non-finite values are float overflow at the grid's far ends (2^V for V = 2^40), not poles: the limits
+    # along each direction cover those ends
+    finite = np.where(np.isfinite(vals), vals, -np.inf)
+    if not np.isfinite(finite).any():
+        return float("nan")
+    best = float(finite.max())
+    cont = [i for i, k in enumerate(names) if k not in _INTEGER]
+    if not cont:
+        return best
+    for flat in np.argsort(finite, axis=None)[::-1][:5]:
+        start = [g.flat[flat] for g in grids]
+        lo = [math.log(max(domain[names[i]][0], 1e-30)) for i in cont]
+        hi = [math.log(domain[names[i]][1]) for i in cont]
+
+        def neg(z, start=start):
+            x = list(start)
+            for j, i in enumerate(cont):
+                x[i] = math.exp(min(max(z[j], lo[j]), hi[j]))
+            v = _values(f, [np.asarray(t, dtype=float) for t in x], ())
+            return -float(v) if np.isfinite(v) else 0.0
+
+        r = minimize(neg, [math.log(start[i]) for i in cont], method="Nelder-Mead",
+                     options={"xatol": 1e-10, "fatol": 1e-12, "maxiter": 2000})
+        best = max(best, -float(r.fun))
+    return best
+
+
+def _form_positive(claim: Bound, domain: dict) -> bool:
+    """The claim's form (at C = 1) is positive on the grid over ``domain`` (a form that is not positive
+    promises no examples at all, and no upper bound can sit "under" it meaningfully)."""
+    expr = claim.expr.subs(C, 1)
+    full = {"V": (2, 64), "m": (1, 64), "l": (1, 64), "d": (1, 64), "eps": (1e-6, 0.99), "delta": (1e-6, 0.99)}
+    names = [k for k in _SYM if _SYM[k] in expr.free_symbols]
+    if expr.free_symbols - {_SYM[k] for k in names}:
+        return True  # a variable of the user's own: not scanned
+    if not names:
+        return bool(float(expr) > 0)
+    grids = np.meshgrid(*[_scan_values(k, *domain.get(k, full[k])) for k in names], indexing="ij")
+    vals = _values(_lambda(expr, names), grids, grids[0].shape)
+    return bool(np.all(vals[~np.isnan(vals)] > 0))
 
 
 def support(upper, claim, constant, domain: dict, directions: list[str], fixed: dict | None = None) -> dict:
@@ -178,13 +230,14 @@ def _support(upper: Bound, claim: Bound, constant, domain_t: tuple, directions: 
         limits[dname] = sp.nsimplify(_limit(ratio.subs(corner_of(var)), var, point)) if var in ratio.free_symbols \
             else sp.nsimplify(ratio.subs(corner_of(var)))
     at_corner = sp.simplify(ratio.subs(corner_of()))
-    finite = not any(x.has(sp.oo, -sp.oo, sp.zoo, sp.nan) for x in limits.values())
     scanned = _scan_sup(ratio, domain)
-    numbers = [float(x) for x in [at_corner, *limits.values()] if x.is_number and x.is_finite]
+    finite = not any(x.has(sp.oo, -sp.oo, sp.zoo, sp.nan) for x in limits.values()) and scanned != float("inf")
+    positive = _form_positive(claim, domain)
+    numbers = [float(x) for x in [at_corner, *limits.values()] if x.is_number and x.is_finite and x.is_real]
     sup = max([scanned, *numbers]) if numbers or scanned > float("-inf") else None
     if constant is None and not all(x.is_number for x in limits.values()):
         sup = None  # the constant depends on the fixed variables: stated symbolically below
-    holds = finite and (constant is None or (sup is not None and sup <= float(constant) + 1e-12))
+    holds = finite and positive and (constant is None or (sup is not None and sup <= float(constant) + 1e-12))
     sym_sup = " and ".join(sorted({sp.sstr(x) for x in limits.values()}))
     c_text = f"C = {float(constant):.3g}" if constant is not None else (f"C = {sym_sup}" if len(set(limits.values())) == 1 else f"C = max({sym_sup})") + \
         " (finite at every fixed value of the variables that are not directions)"
@@ -194,14 +247,16 @@ def _support(upper: Bound, claim: Bound, constant, domain_t: tuple, directions: 
             "ratio_at_corner": float(at_corner) if at_corner.is_number else sp.sstr(at_corner),
             "scanned_sup": scanned if scanned > float("-inf") else None, "domain": {k: list(v) for k, v in domain.items()},
             "fixed": {k: v for k, v in fixed},
-            "constant": float(constant) if constant is not None else (sup if sup is not None else sym_sup), "sup_ratio": sup,
+            "constant": float(constant) if constant is not None else (sup if sup is not None else sym_sup), "sup_ratio": sup if sup is None or math.isfinite(sup) else None,
             "holds_with_constant": bool(holds),
             "statement": (f"{upper.name} ({upper.provenance}; a proven upper bound, achieved by an estimator) <= "
                           f"{claim.name} with {c_text} on "
                           f"{', '.join(f'{k} in [{a:g}, {b:g}]' for k, (a, b) in domain.items())} "
-                          + (f"(sup of {upper.name}/{claim.name}-form at C = 1: {sup:.3g})" if sup is not None else
+                          + (f"(sup of {upper.name}/{claim.name}-form at C = 1: {sup:.3g}, from its limits and a refined numerical "
+                             "scan)" if sup is not None else
                              f"(limits of {upper.name}/{claim.name}-form at C = 1: {sym_sup})")) if holds else
-                         (f"{upper.name} does not sit under {claim.name}" +
+                         (f"the form of {claim.name} is not positive on the domain" if not positive else
+                          f"{upper.name} does not sit under {claim.name}" +
                           (f" with C = {float(constant):.3g}" if constant is not None else "") +
                           f": sup of {upper.name}/{claim.name}-form at C = 1 is "
                           + ("infinite (limits " + ", ".join(f"{k}: {sp.sstr(v)}" for k, v in limits.items()) + ")"

@@ -174,10 +174,11 @@ def check_contexts(out: Path, quick: bool = True, seed: int = 0, progress: bool 
     v = decide("C1", "max over the m contexts of TV(in-context, fine-tuned next-token distribution)", res.rows, res.tests,
                note=f"induction-head estimator; n* is the largest over the target family searched per point; contexts "
                     f"{'drawn at random' if random_allocation else 'allocated evenly'}" + _replan_note(res.rows))
+    claim = find("C1")
     sim = [_under_bound(res.rows, "union_bound", "union_contexts")]
     if not random_allocation:
         sim.append(_consistency(res.tests))
-    claim = find("C1")
+        sim += claim.lower_consistency(res.rows)
     v.reading_key = claim.key
     compose(v, needed_rows(res.rows, ["V", "m", "eps", "delta"]), list(claim.directions), claim.arguments(),
             ["induction head (empirical conditional distribution)"], sorted({r["target"] for r in res.rows}), sim)
@@ -347,7 +348,7 @@ def check_sequences(out: Path, quick: bool = True, seed: int = 0, progress: bool
         v = decide("C2", label, rows, sub.tests, note=f"empirical sequence distribution, V={V}; n* is the largest over "
                                                       f"the sources searched ({', '.join(families[reading])})")
         bound = "tv_sequences" if reading == "tv" else "seq_union"
-        sim = [_under_bound(rows, "tv_bound" if reading == "tv" else "seq_union_bound", bound)]
+        sim = [_under_bound(rows, "tv_bound" if reading == "tv" else "seq_union_bound", bound), _consistency(sub.tests)]
         if reading == "tv":
             by_l = sorted(rows, key=lambda r: r["l"])
             listed = ", ".join("l=%d: %d" % (r["l"], r["n_star"]) for r in by_l)
@@ -575,7 +576,7 @@ def check_coin(out: Path, quick: bool = True, seed: int = 0, progress: bool = Tr
                     "failure means error > eps (error = eps succeeds)")
     v.reading_key = claim.key
     sim = [_under_bound(res.rows, "hoeffding_bound", "hoeffding"),
-           _consistency(res.tests)]
+           _consistency(res.tests), *claim.lower_consistency(res.rows)]
     compose(v, needed_rows(res.rows, ["eps", "delta"]), list(claim.directions), claim.arguments(),
             ["empirical frequency (one attention head)"], sorted({r["target"] for r in res.rows}), sim)
     res.verdicts.append(v)
@@ -587,7 +588,7 @@ def check_coin(out: Path, quick: bool = True, seed: int = 0, progress: bool = Tr
     w.reading_key = ge_claim.key
     compose(w, needed_rows(ge_rows, ["eps", "delta"]), list(ge_claim.directions), ge_claim.arguments(),
             ["empirical frequency (one attention head)"], sorted({r["target"] for r in ge_rows}),
-            [_under_bound(ge_rows, "hoeffding_bound", "hoeffding")])
+            [_under_bound(ge_rows, "hoeffding_bound", "hoeffding"), *ge_claim.lower_consistency(ge_rows)])
     res.verdicts.append(w)
     res.rows += ge_rows
     return res

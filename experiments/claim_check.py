@@ -45,8 +45,10 @@ def check_claim(claim: Claim, grid: dict | None = None, consistency: list[dict] 
                 trials: int | None = None, seed: int = 0, learner: str | None = None,
                 max_points: int | None = None) -> Verdict:
     """The verdict on ``claim`` over ``grid`` (default: the claim's own), decided by
-    :func:`experiments.decision.decide` from its arguments, the measured trends and ``consistency`` (extra
-    consistency checks, each ``{"role": "consistency", "ok": bool, "statement": str}``)."""
+    :func:`experiments.decision.decide` from its arguments, the measured trends, the check that n* sits
+    above every lower bound that binds the measured targets (:meth:`Claim.lower_consistency`) and
+    ``consistency`` (extra checks, each ``{"role": "consistency", "ok": bool, "statement": str}``: e.g.
+    your simulation against an exact value)."""
     grid = dict(grid if grid is not None else claim.grid)
     if claim.setting not in SETTINGS:
         raise ToolkitError(f"claim {claim.name!r}: setting {claim.setting!r}: expected one of {', '.join(SETTINGS)}")
@@ -66,6 +68,7 @@ def check_claim(claim: Claim, grid: dict | None = None, consistency: list[dict] 
                 note=f"setting {claim.setting}; n* the largest over the setting's target family"
                      if claim.setting in _WORST_CASE else f"setting {claim.setting}")
     v.reading_key = claim.key
+    checks = claim.lower_consistency(rows) + list(consistency or [])
     compose(v, needed_rows(rows, [k for k in grid if k != "reading"]), list(claim.directions), claim.arguments(),
-            sorted({r["learner"] for r in rows}), sorted({r["target"] for r in rows}), list(consistency or []))
+            sorted({r["learner"] for r in rows}), sorted({r["target"] for r in rows}), checks)
     return v

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 
 from tm_transformer.bounds import Bound, get
 
+from .arguments import _caps_from_assumptions as _caps
 from .arguments import refutation, support
 
 INF = float("inf")
@@ -47,6 +48,8 @@ class Lower:
     valid: str = ""
     caps: tuple = ()         # ((name, value), ...): delta, eps below these (its validity range; default: read
                              # from the bound's assumptions, e.g. delta < 1/4)
+    binds_measured: bool = False  # it binds the measured targets too (their family holds its hard instances),
+                                  # so n* >= it is a consistency check; False for worst-case-distribution bounds
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,43 @@ class Claim:
               {"eps": "epsilon"}.get(k, k) in names}
         return float(self.bound.evaluate(C=1, **kw))
 
+    def lower_consistency(self, rows: list[dict]) -> list[dict]:
+        """Consistency: the measured n* (its certified upper end) is at least every lower bound that binds
+        the measured targets, at every grid point inside the bound's validity range."""
+        from tm_transformer.errors import ToolkitError
+
+        out = []
+        for lo in self.lower:
+            if not lo.binds_measured:
+                continue
+            b = lo.bound if isinstance(lo.bound, Bound) else get(lo.bound)
+            caps = dict(lo.caps) or _caps(b)
+            names = {"epsilon": "eps"}
+            bad, checked = [], 0
+            for r in rows:
+                if any(k in r and r[k] != v for k, v in lo.fixed) or any(r.get(k, 0) >= c for k, c in caps.items()):
+                    continue
+                kw = {names.get(x.name, x.name): r.get(names.get(x.name, x.name)) for x in b.expr.free_symbols}
+                kw.update(dict(lo.fixed))
+                if any(v is None for v in kw.values()):
+                    continue
+                try:
+                    L = float(b.evaluate(**kw))
+                except (ToolkitError, ValueError):
+                    continue
+                hi = r.get("n_star_hi") if r.get("n_star_hi") is not None else r["n_star"]
+                checked += 1
+                if hi < L:
+                    bad.append((r, L, hi))
+            ok = not bad
+            out.append({"kind": "simulation", "role": "consistency", "bound": b.name, "points": checked, "ok": ok,
+                        "statement": (f"n* is at least the proven lower bound {b.name} at all {checked} points where it "
+                                      "applies") if ok else
+                                     (f"n* is BELOW the proven lower bound {b.name} at {len(bad)} of {checked} points, e.g. "
+                                      f"n*_hi = {bad[0][2]} < {bad[0][1]:.4g} at "
+                                      f"{ {k: bad[0][0][k] for k in ('V', 'm', 'l', 'd', 'eps', 'delta') if k in bad[0][0]} }")})
+        return out
+
     def arguments(self) -> list[dict]:
         """Every refutation (lower bound x direction) and support (upper bound) of this claim, computed by
         sympy: the symbolic half of the evidence."""
@@ -118,7 +158,8 @@ _TVLOW_CAPS = (("delta", 0.75), ("eps", 0.25))
 CLAIMS: tuple[Claim, ...] = (
     Claim("C1", "C1", "contexts", "max over the m contexts of TV(in-context, fine-tuned next-token distribution)",
           ("V", "m", "delta", "eps"), key="tv-every-context",
-          lower=(Lower("contexts_lower", (), _BH + ", contexts allocated evenly"),),
+          # binds_measured: the family's two-symbol uniform target is the empirical estimator's hardest coin
+          lower=(Lower("contexts_lower", (), _BH + ", contexts allocated evenly", binds_measured=True),),
           upper=(Upper("union_contexts", 0.75, {"V": (2, INF), "m": (1, INF), "delta": (0, 0.5)}, _C1_PROOF),)),
     Claim("C2", "C2", "sequences", "TV over length-l outputs", ("l", "delta", "eps"), key="tv",
           lower=(Lower("tv_outcomes_lower", (("V", 2),), "eps <= 1/4, delta < 3/4, V = 2", _TVLOW_CAPS),
@@ -143,11 +184,11 @@ CLAIMS: tuple[Claim, ...] = (
                        "E[err] <= d/(n + 1) (Haussler-Littlestone-Warmuth 1994): n >= d/eps - 1 suffices"),)),
     Claim("C4", "C4", "coin", "error of one estimated probability, failure |p_hat - p| > eps (error = eps succeeds)",
           ("delta", "eps"), key="error>eps",
-          lower=(Lower("coin_lower", (), _BH),),
+          lower=(Lower("coin_lower", (), _BH, binds_measured=True),),
           upper=(Upper("hoeffding", 1.0, {"delta": (0, 0.5)}, _C4_PROOF),)),
     Claim("C4", "C4", "coin", "error of one estimated probability, failure |p_hat - p| >= eps (error = eps fails)",
           ("delta", "eps"), key="error>=eps", primary=False,
-          lower=(Lower("coin_lower", (), _BH),),
+          lower=(Lower("coin_lower", (), _BH, binds_measured=True),),
           upper=(Upper("hoeffding", 1.0, {"delta": (0, 0.5)}, _C4_PROOF + " (Hoeffding bounds P(|p_hat - p| >= eps))"),)),
 )
 

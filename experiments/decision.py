@@ -9,14 +9,15 @@ The evidence (all of it computed, none of it assumed):
   direction, ``grows`` when even the least favourable ends of the certified intervals give an exponent
   above 1/2;
 * **consistency checks**: the Monte-Carlo engine against exact failure probabilities, the measured n*
-  under the proven upper bound it must sit under (``ok`` each).
+  under the proven upper bound its estimator achieves and above the proven lower bounds that bind the
+  measured targets (``ok`` each; an entry without ``ok`` counts as failed).
 
 The rule, in order:
 
 1. a consistency check failed                        -> inconclusive (the measurements cannot be trusted);
 2. a refutation and a support both                   -> inconclusive (the bounds contradict each other);
-3. a refutation along a direction where C_needed was
-   measured to grow (or was not measured)            -> fails;  measured and bounded -> inconclusive;
+3. a refutation                                      -> fails (the proof decides; the trend along its
+   direction is reported), unless C_needed measurably shrinks along it -> inconclusive;
 4. a support and no direction where C_needed grows   -> holds;  a growing direction -> inconclusive;
 5. no proven bound decides                            -> inconclusive (the trend is reported).
 
@@ -38,10 +39,15 @@ def _trend_text(t: dict) -> str:
     return f"along {t['direction']} ({t['fixed']}): {t['fitted_rate']}, {'grows' if t['grows'] else 'bounded'}"
 
 
+def _shrinks(t: dict) -> bool:
+    """C_needed falls along the direction even at the most favourable ends of its intervals."""
+    return t.get("exponent_interval", [0.0, 0.0])[1] < 0
+
+
 def decide(arguments: list[dict], trends: list[dict]) -> Decision:
     """The verdict from the evidence (see the module docstring)."""
     checks = [a for a in arguments if a.get("role") == "consistency"]
-    broken = [a for a in checks if not a["ok"]]
+    broken = [a for a in checks if not a.get("ok", False)]
     refutes = [a for a in arguments if a.get("kind") == "symbolic" and a.get("role") == "refutes" and a.get("diverges")]
     supports = [a for a in arguments if a.get("kind") == "symbolic" and a.get("role") == "supports"
                 and a.get("holds_with_constant")]
@@ -53,19 +59,23 @@ def decide(arguments: list[dict], trends: list[dict]) -> Decision:
         return Decision("inconclusive", f"the bounds contradict each other: {refutes[0]['statement']}, yet "
                                         f"{supports[0]['statement']}", reasons)
     if refutes:
+        # a proof for every estimator decides, unless the measurements contradict it: C_needed shrinking
+        # significantly (exponent interval below 0) along the direction where the proof says it diverges
+        against = [t for a in refutes for t in trends if t["direction"] == a["direction"] and _shrinks(t)]
+        if against:
+            return Decision("inconclusive", f"{refutes[0]['statement']}, but the measured C_needed shrinks "
+                                            f"{_trend_text(against[0])}: the bound or the simulation is wrong", reasons)
         for a in refutes:
-            along = [t for t in trends if t["direction"] == a["direction"]]
-            up = [t for t in along if t["grows"]]
+            up = [t for t in trends if t["direction"] == a["direction"] and t["grows"]]
             if up:
                 return Decision("fails", f"{a['statement']}; measured: C_needed {_trend_text(up[0])}", reasons)
-            if not along:
-                return Decision("fails", f"{a['statement']} (symbolic argument alone: C_needed was not measured along "
-                                         f"{a['direction']})", reasons)
         a = refutes[0]
-        flat = [t for t in trends if t["direction"] == a["direction"]][0]
-        return Decision("inconclusive", f"{a['statement']}, but the measured C_needed does not grow along "
-                                        f"{a['direction']} on this grid ({_trend_text(flat)}): measure further",
-                        reasons)
+        along = [t for t in trends if t["direction"] == a["direction"]]
+        if not along:
+            return Decision("fails", f"{a['statement']} (the proof alone: C_needed was not measured along "
+                                     f"{a['direction']})", reasons)
+        return Decision("fails", f"{a['statement']} (the proof decides; on this grid the measured C_needed "
+                                 f"{_trend_text(along[0])}, a growth slower than the grid resolves)", reasons)
     if supports:
         if grows:
             return Decision("inconclusive", f"{supports[0]['statement']}, but the measured C_needed grows "

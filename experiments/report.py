@@ -244,9 +244,11 @@ def _why_section(verdicts: list) -> list[str]:
                              f"learners {', '.join(t['learners'])})")
             if r.get("delta_threshold"):
                 lines += ["", "The delta below which n = C d/eps is too few (read uniformly in delta): for every learner "
-                          "by Ehrenfeucht et al. (min(1/100, exp(-C d/(1 - eps))), valid for eps <= 1/8), and for the "
-                          "version-space midpoint exactly ((1 - 2 eps)^n at d = 2):", "",
-                          "| C | d | eps | n = ceil(C d/eps) | every learner fails below | midpoint fails below |",
+                          "on its worst input distribution, by Ehrenfeucht et al. (min(1/100, exp(-C d/(1 - eps))), valid "
+                          "for eps <= 1/8), and for the version-space midpoint on isotropic Gaussian inputs, exactly "
+                          "((1 - 2 eps)^n at d = 2; one distribution, so it can fail earlier or later):", "",
+                          "| C | d | eps | n = ceil(C d/eps) | every learner, worst distribution, fails below | "
+                          "midpoint, Gaussian inputs, fails below |",
                           "|---|---|---|---|---|---|"]
                 for t in r["delta_threshold"]:
                     mid = f"{t['midpoint_fails_below']:.3g}" if t["midpoint_fails_below"] is not None else "-"

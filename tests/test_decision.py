@@ -139,8 +139,9 @@ def test_c3_delta_threshold_is_ehkv_solved_for_delta():
 
 
 # ---- the rule itself ------------------------------------------------------------------------------------------
-def _trend(direction, grows):
-    return {"direction": direction, "grows": grows, "fixed": {}, "fitted_rate": "test"}
+def _trend(direction, grows, interval=None):
+    interval = interval or ([0.6, 0.9] if grows else [0.0, 0.3])
+    return {"direction": direction, "grows": grows, "fixed": {}, "fitted_rate": "test", "exponent_interval": interval}
 
 
 REFUTE = {"kind": "symbolic", "role": "refutes", "diverges": True, "direction": "delta", "statement": "r"}
@@ -151,7 +152,9 @@ OK = {"kind": "simulation", "role": "consistency", "ok": True, "statement": "fin
 @pytest.mark.parametrize("args,trends,want", [
     ([REFUTE, OK], [_trend("delta", True)], "fails"),
     ([REFUTE], [], "fails"),                                   # the proof alone, not measured along delta
-    ([REFUTE], [_trend("delta", False)], "inconclusive"),      # measured and bounded: disagrees
+    ([REFUTE], [_trend("delta", False)], "fails"),             # slow growth the grid cannot resolve: the proof decides
+    ([REFUTE], [_trend("delta", False, [-0.9, -0.2])], "inconclusive"),  # measured to shrink: disagrees
+    ([REFUTE, {"kind": "simulation", "role": "consistency", "statement": "no ok key"}], [], "inconclusive"),
     ([REFUTE, BROKEN], [_trend("delta", True)], "inconclusive"),
     ([SUPPORT, OK], [_trend("eps", False)], "holds"),
     ([SUPPORT], [_trend("eps", True)], "inconclusive"),
@@ -180,3 +183,50 @@ def test_bad_claims_are_one_clear_error():
         check_claim(Claim("X", "C4", "nope", "r", ("eps",)), {"eps": [0.1], "delta": [0.1]})
     with pytest.raises(ToolkitError, match="reading 'bogus'"):
         find("C3", "bogus")
+
+
+# ---- what the referee tried (issue 22 review) ------------------------------------------------------------------
+def test_a_narrow_peak_between_grid_points_is_found_and_a_negative_form_never_holds():
+    """The supremum is refined between grid points (a form with a sharp dip at ln(1/delta) = 3.1 leaves
+    Hoeffding's ratio peaked there, ~1900, far above C = 60); a form that is negative holds nothing."""
+    L = sp.log(1 / delta)
+    dip = Claim("dip", _form("dip", C * ((L - sp.Rational(31, 10)) ** 2 + sp.Rational(1, 1000)) / eps ** 2), "coin", "r",
+                ("delta", "eps"), upper=(Upper("hoeffding", 60.0, {"delta": (0, 0.5)}),))
+    a = dip.arguments()[0]
+    assert not a["holds_with_constant"] and a["sup_ratio"] > 1000
+    neg = Claim("neg", _form("neg", -C / eps ** 2 * sp.log(1 / delta)), "coin", "r", ("delta", "eps"),
+                upper=(Upper("hoeffding", 1.0, {"delta": (0, 0.5)}),))
+    b = neg.arguments()[0]
+    assert not b["holds_with_constant"] and "not positive" in b["statement"]
+
+
+def test_a_lower_bound_the_measurements_violate_makes_the_verdict_inconclusive():
+    """contexts_lower x 1000 (an invalid lower bound) is caught by the consistency check n* >= lower bound."""
+    from tm_transformer.bounds import get
+
+    good = get("contexts_lower")
+    wrong = Bound("contexts_lower_x1000", good.summary, 1000 * good.expr, "lower", good.reading, good.provenance,
+                  good.assumptions)
+    claim = find("C1")
+    bad = Claim("C1", "C1", claim.setting, claim.reading, claim.directions,
+                (Lower(wrong, binds_measured=True),), claim.upper)
+    v = check_claim(bad, {"V": [2], "m": [1, 2], "eps": [0.2], "delta": [0.1, 0.01]})
+    assert v.verdict == "inconclusive" and "BELOW the proven lower bound" in v.decided_by
+    assert check_claim(claim, {"V": [2], "m": [1, 2], "eps": [0.2], "delta": [0.1, 0.01]}).verdict == "holds"
+
+
+def test_the_new_bounds_are_the_published_formulas():
+    """contexts_lower = m x Bretagnolle-Huber; one_inclusion: E[err] <= d/(n + 1) <= eps at n = d/eps - 1
+    (Haussler-Littlestone-Warmuth 1994); with Markov, P(err > eps) <= d/((n + 1) eps) <= delta at
+    n = d/(eps delta) - 1. Each checked at its own definition, so a changed constant fails."""
+    from tm_transformer.bounds import get
+
+    for m_, e, dl in ((1, 0.2, 0.1), (4, 0.1, 0.01), (7, 0.05, 0.2)):
+        bh = math.log(1 / (4 * dl)) / (2 * e * math.log((1 + 2 * e) / (1 - 2 * e)))
+        assert get("contexts_lower").evaluate(m=m_, eps=e, delta=dl) == pytest.approx(m_ * bh, rel=1e-12)
+        assert get("coin_lower").evaluate(eps=e, delta=dl) == pytest.approx(bh, rel=1e-12)
+    for d_, e, dl in ((2, 0.1, 0.1), (10, 0.05, 0.01)):
+        n1 = get("one_inclusion").evaluate(d=d_, eps=e)
+        assert d_ / (n1 + 1) == pytest.approx(e, rel=1e-12)
+        n2 = get("one_inclusion_markov").evaluate(d=d_, eps=e, delta=dl)
+        assert d_ / ((n2 + 1) * e) == pytest.approx(dl, rel=1e-12)
