@@ -13,10 +13,15 @@ report's figures as functions of result tables) and :mod:`tm_transformer.figstyl
 from ._layout import install_source_layout as _install_source_layout
 
 _install_source_layout()  # a source checkout keeps bounds/ and experiments/ beside this package
+from ._lazy import lazy as _lazy  # noqa: E402
 from .errors import MachineFormatError, PrecisionError, ToolkitError  # noqa: E402
-from .formats import Program, load_machine, load_program, load_programs, parse_machine, write_machine  # noqa: E402
-from .machine import HALT, LEFT, RIGHT, Transition, TuringMachine, random_machine, state_name  # noqa: E402
-from .simulator import RunResult, Trace, simulate  # noqa: E402
+
+# the rest on first use (numpy loads with them): ``tmt --version`` and ``--help`` import nothing heavy
+_lazy(__name__, {**dict.fromkeys(["Program", "load_machine", "load_program", "load_programs", "parse_machine",
+                                  "write_machine"], ".formats"),
+                 **dict.fromkeys(["HALT", "LEFT", "RIGHT", "Transition", "TuringMachine", "random_machine",
+                                  "state_name"], ".machine"),
+                 **dict.fromkeys(["RunResult", "Trace", "simulate"], ".simulator")})
 
 __all__ = ["HALT", "LEFT", "RIGHT", "Transition", "TuringMachine", "random_machine", "state_name",
            "MachineFormatError", "PrecisionError", "ToolkitError", "Program", "load_machine", "load_program",
