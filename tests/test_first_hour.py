@@ -66,3 +66,92 @@ def test_lazy_exports_are_the_functions_not_the_submodules():
             "print('ok')\n")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=_env())
     assert res.stdout.strip() == "ok", res.stderr
+
+
+# --- item 4: true provenance ------------------------------------------------------------------------------
+def _git(cwd, *args) -> str:
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@t"}
+    return subprocess.run(["git", "-C", str(cwd), *args], check=True, capture_output=True, text=True,
+                          env=env).stdout.strip()
+
+
+def _repo(path: Path, *, toolkit: bool) -> str:
+    """A git repository at ``path``: a copy of the toolkit's source (``toolkit``) or a user's paper
+    repository with the toolkit copied into ``vendor/`` (an installed package inside someone's repo)."""
+    import shutil
+
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "_build_info.py")
+    where = path if toolkit else path / "vendor"
+    for folder in ("tm_transformer", "bounds", "experiments"):
+        shutil.copytree(ROOT / folder, where / folder, ignore=ignore)
+    for name in ("pyproject.toml", "setup.py", "README.md", "LICENSE"):
+        shutil.copy(ROOT / name, where / name)
+    if not toolkit:
+        (path / "paper.tex").write_text("\\documentclass{article}\n")
+    _git(path, "init", "-q")
+    _git(path, "add", "-A")
+    _git(path, "commit", "-qm", "init")
+    return _git(path, "rev-parse", "HEAD")
+
+
+def test_the_commit_is_never_the_repository_around_the_user(tmp_path):
+    """Run from a paper's repository that even holds a copy of the toolkit: the manifest names no commit of
+    that repository (the old git_commit asked whatever repository held the package)."""
+    paper = tmp_path / "paper"
+    sha = _repo(paper, toolkit=False)
+    code = ("from tm_transformer.experiments.manifest import git_commit\n"
+            "from tm_transformer.provenance import toolkit\n"
+            "print(git_commit()); print(toolkit()['source'])\n")
+    for pythonpath in (paper / "vendor", ROOT):  # the copy inside the paper's repository; this checkout
+        res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=paper,
+                             env=_env(PYTHONPATH=str(pythonpath)))
+        assert res.returncode == 0, res.stderr
+        commit, source = res.stdout.splitlines()
+        assert sha not in commit, (pythonpath, commit)
+        if pythonpath != ROOT:
+            assert commit == "None" and source == "None"
+
+
+def test_dirty_only_when_the_toolkits_tracked_source_differs(tmp_path):
+    from tm_transformer.provenance import checkout_commit
+
+    sha = _repo(tmp_path, toolkit=True)
+    assert checkout_commit(tmp_path) == sha
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "report.md").write_text("x")
+    (tmp_path / ".results.tmt-abc123").mkdir()  # a staging folder beside results/
+    (tmp_path / ".results.tmt-abc123" / "points.json").write_text("{}")
+    (tmp_path / "notes.txt").write_text("mine")
+    (tmp_path / "tm_transformer" / "scratch.py").write_text("")  # untracked
+    assert checkout_commit(tmp_path) == sha
+    errors = tmp_path / "tm_transformer" / "errors.py"
+    errors.write_text(errors.read_text() + "\n# changed\n")
+    assert checkout_commit(tmp_path) == sha + "-dirty"
+    assert checkout_commit(tmp_path / "tm_transformer") is None  # not the top of the checkout
+
+
+def test_the_staging_folder_is_ignored_by_git():
+    if subprocess.run(["git", "-C", str(ROOT), "rev-parse"], capture_output=True).returncode != 0:
+        pytest.skip("not a git checkout")
+    for path in (".results.tmt-abc123/x", ".results.old-xyz/x", "tm_transformer/_build_info.py"):
+        assert subprocess.run(["git", "-C", str(ROOT), "check-ignore", "-q", path]).returncode == 0, path
+
+
+def test_a_built_wheel_records_the_commit_it_was_built_from(tmp_path):
+    import zipfile
+
+    src = tmp_path / "src"
+    sha = _repo(src, toolkit=True)
+    res = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path / "dist"),
+                          str(src)], capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-2000:]
+    wheel = zipfile.ZipFile(next((tmp_path / "dist").glob("tm_transformer-*.whl")))
+    info = wheel.read("tm_transformer/_build_info.py").decode()
+    assert f"COMMIT = {sha!r}" in info
+    site = tmp_path / "site"
+    wheel.extractall(site)
+    code = "from tm_transformer.provenance import toolkit; t = toolkit(); print(t['commit'], t['source'])"
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=tmp_path,
+                         env=_env(PYTHONPATH=str(site)))
+    assert res.stdout.split() == [sha, "build"], res.stderr
