@@ -155,3 +155,47 @@ def test_a_built_wheel_records_the_commit_it_was_built_from(tmp_path):
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=tmp_path,
                          env=_env(PYTHONPATH=str(site)))
     assert res.stdout.split() == [sha, "build"], res.stderr
+
+
+# --- item 2: progress in every log ------------------------------------------------------------------------
+def _tmt(*argv, cwd=None, **env) -> subprocess.CompletedProcess:
+    """``tmt ARGV`` in a subprocess whose stderr is a pipe (no terminal: nohup, SLURM, CI)."""
+    return subprocess.run([sys.executable, "-c", "import sys; from tm_transformer.cli import main; sys.exit(main())",
+                           *argv], capture_output=True, text=True, timeout=600, env=_env(**env), cwd=cwd)
+
+
+def test_a_long_run_without_a_terminal_writes_progress_lines_and_the_switch_silences_them(tmp_path):
+    bb5 = "1RB1LC_1RC1RB_1RD0LE_1LA1LD_1RZ0LA"
+    res = _tmt("run", bb5, "--steps", "30000000", TMT_PROGRESS_EVERY="0")
+    assert res.returncode == 0, res.stderr
+    lines = res.stderr.splitlines()
+    assert lines and all(line.startswith("tmt: ") and "elapsed, ETA" in line for line in lines), res.stderr
+    # a run's own lines, not a bar's: no carriage returns, no stray "| 0%" after the run
+    assert "\r" not in res.stderr and "|" not in res.stderr
+    assert "steps          30,000,000" in res.stdout
+    quiet = _tmt("run", bb5, "--steps", "30000000", TMT_PROGRESS="0", TMT_PROGRESS_EVERY="0")
+    assert quiet.returncode == 0 and quiet.stderr == "" and quiet.stdout == res.stdout
+
+
+def test_reproduce_without_a_terminal_says_each_finished_check(tmp_path):
+    res = _tmt("experiment", "symbolic", "--out", str(tmp_path / "out"), "--jobs", "1")
+    assert res.returncode == 0, res.stderr
+    done = [line for line in res.stderr.splitlines() if "symbolic done (1/1 checks)" in line]
+    assert len(done) == 1 and done[0].startswith("tmt: 100%") and "\r" not in res.stderr, res.stderr
+    quiet = _tmt("experiment", "symbolic", "--out", str(tmp_path / "out2"), "--jobs", "1", TMT_PROGRESS="0")
+    assert quiet.returncode == 0 and "done" not in quiet.stderr, quiet.stderr
+
+
+def test_log_lines_say_fraction_elapsed_and_eta(capsys):
+    from tm_transformer.progress import LogLines
+
+    bar = LogLines(200, "tmt", "steps", interval=0)
+    bar.update(50)
+    bar.note("coin done")
+    bar.close()
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 2 and err[0].startswith("tmt:  25% (50/200 steps), 00:0") and ", ETA " in err[0]
+    assert err[1].endswith(" -- coin done")
+    quiet = LogLines(200, "tmt", "steps", interval=3600)
+    quiet.update(199)
+    assert capsys.readouterr().err == ""  # not before the interval has passed
