@@ -34,7 +34,8 @@ def _print_verdicts(result: dict):
         elif v["failing"]:
             extra = f"fails at {len(v['failing'])} point(s), e.g. {v['failing'][0]['params']}"
         else:
-            extra = ""
+            note = v.get("note", "") if v["claim"] == "ICL" else ""  # "inconclusive (underpowered: ...)"
+            extra = note[len(v["verdict"]):].strip() if note.startswith(v["verdict"]) else note
         why = _why(v)
         print(f"{v['claim']:3s} {v['verdict']:6s} {extra}   [{v['reading']}]" + (f"\n    because {why}" if why else ""))
         for o in v.get("other_readings", []):

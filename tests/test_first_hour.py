@@ -199,3 +199,40 @@ def test_log_lines_say_fraction_elapsed_and_eta(capsys):
     quiet = LogLines(200, "tmt", "steps", interval=3600)
     quiet.update(199)
     assert capsys.readouterr().err == ""  # not before the interval has passed
+
+
+# --- item 7: the remaining input holes --------------------------------------------------------------------
+def _one_line(capsys, *argv) -> str:
+    from tm_transformer.cli import main
+
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    assert code == 2 and out == "" and len(err.splitlines()) == 1, (code, out, err)
+    return err
+
+
+def test_a_state_letter_beyond_the_machine_is_refused_not_run_as_a_halt(capsys):
+    from tm_transformer import HALT, parse_machine
+
+    err = _one_line(capsys, "run", "1RB1LC_1RC1RB_1RD0LE_1LA1LD_1RZ0RX")
+    assert "row E, transition 1 ('0RX'): next state 'X', but the machine has states A-E" in err
+    assert "states A-B" in _one_line(capsys, "run", "1RB1LB_1LA1RC")  # one past the last state, too
+    # the halt's spellings still halt: Z always, H where the machine has no state H
+    assert parse_machine("1RB1LB_1LA1RZ") == parse_machine("1rb1lb_1la1rh")
+    assert parse_machine("1RB1LB_1LA1RH").table[1][1].next_state == HALT
+    eight = "_".join(["1RB1LH"] * 7 + ["1RZ1RA"])  # eight states: H is state H, not a halt
+    assert parse_machine(eight).table[0][1].next_state == 7
+
+
+def test_draw_refuses_a_missing_folder_instead_of_creating_it(tmp_path, capsys):
+    target = tmp_path / "no" / "such" / "dir" / "x.png"
+    err = _one_line(capsys, "draw", "1RB1LB_1LA1RZ", "--steps", "10", "-o", str(target))
+    assert "does not exist" in err and not (tmp_path / "no").exists()
+
+
+def test_export_and_inspect_refuse_a_missing_folder_too(tmp_path, capsys):
+    err = _one_line(capsys, "export", "1RB1LB_1LA1RZ", "-o", str(tmp_path / "no" / "w.safetensors"), "--steps", "10",
+                    "--head-range", "4")
+    assert "does not exist" in err
+    err = _one_line(capsys, "inspect", "1RB1LB_1LA1RZ", "--figure", str(tmp_path / "no" / "f.png"))
+    assert "does not exist" in err and not (tmp_path / "no").exists()
