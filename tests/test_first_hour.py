@@ -236,3 +236,42 @@ def test_export_and_inspect_refuse_a_missing_folder_too(tmp_path, capsys):
     assert "does not exist" in err
     err = _one_line(capsys, "inspect", "1RB1LB_1LA1RZ", "--figure", str(tmp_path / "no" / "f.png"))
     assert "does not exist" in err and not (tmp_path / "no").exists()
+
+
+# --- item 3: the fast path by default ---------------------------------------------------------------------
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+from tests.conftest import machines  # noqa: E402
+
+
+def _same(a, b) -> bool:
+    return (a.summary() == b.summary() and a.origin == b.origin and a.tape.dtype == b.tape.dtype
+            and a.tape.tolist() == b.tape.tolist() and (a.min_head, a.max_head) == (b.min_head, b.max_head)
+            and a.trace == b.trace)
+
+
+@settings(max_examples=60)
+@given(machines(max_states=5, max_symbols=4), st.integers(0, 3000), st.data())
+def test_simulate_through_the_fast_path_is_the_reference_result(machine, steps, data):
+    """Every field, the trace (replayed on demand) included, equals the reference loop's."""
+    from tm_transformer import simulator
+
+    tape = data.draw(st.lists(st.integers(0, machine.n_symbols - 1), max_size=6))
+    saved, simulator.FAST_FROM = simulator.FAST_FROM, 0  # every limit through the compiled kernel
+    try:
+        fast = simulator.simulate(machine, steps, tape)
+    finally:
+        simulator.FAST_FROM = saved
+    assert "_trace" in fast.__dict__ and callable(fast.__dict__["_trace"])  # not computed yet
+    assert _same(fast, simulator.reference(machine, steps, tape))
+
+
+def test_bb5_through_simulate_takes_the_compiled_path():
+    from tm_transformer import parse_machine, run_fast, simulate
+    from tm_transformer.simulator import FAST_FROM
+
+    bb5 = parse_machine("1RB1LC_1RC1RB_1RD0LE_1LA1LD_1RZ0LA")
+    r = simulate(bb5, 10 ** 8)
+    assert (r.steps, r.sigma, r.reason, r.cells_visited) == (47_176_870, 4_098, "halted", 12_289)
+    assert r.summary() == run_fast(bb5, 10 ** 8).summary() and FAST_FROM <= 10 ** 8
+    assert callable(r.__dict__["_trace"])  # 47 million trace rows not built unless read
