@@ -275,3 +275,71 @@ def test_bb5_through_simulate_takes_the_compiled_path():
     assert (r.steps, r.sigma, r.reason, r.cells_visited) == (47_176_870, 4_098, "halted", 12_289)
     assert r.summary() == run_fast(bb5, 10 ** 8).summary() and FAST_FROM <= 10 ** 8
     assert callable(r.__dict__["_trace"])  # 47 million trace rows not built unless read
+
+
+# --- item 1: no run silently replaces another's results ---------------------------------------------------
+def _marker(folder: Path) -> dict:
+    return json.loads((folder / ".tmt-results.json").read_text())
+
+
+def test_results_are_replaced_only_by_the_same_command_and_say_so(tmp_path, capsys, monkeypatch):
+    from tm_transformer.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["experiment", "symbolic", "--no-progress"]) == 0
+    out = tmp_path / "results-symbolic"  # beside results/, never inside reproduce's folder
+    assert _marker(out)["command"] == "tmt experiment symbolic" and _marker(out)["created"]
+    assert not (tmp_path / "results").exists()
+    capsys.readouterr()
+    first = _marker(out)["created"]
+    assert main(["experiment", "symbolic", "--no-progress"]) == 0  # the same command: replaced, and said
+    err = capsys.readouterr().err.splitlines()
+    said = [line for line in err if "replacing" in line]
+    assert said == [f"tmt: replacing 'results-symbolic' when this run finishes: the results of "
+                    f"`tmt experiment symbolic` (written {first})"]
+    # another command into the same folder: refused in one line, the results kept
+    err = _one_line(capsys, "experiment", "symbolic", "--seed", "1", "--out", "results-symbolic", "--no-progress")
+    assert "holds the results of `tmt experiment symbolic`" in err and "--overwrite" in err
+    assert _marker(out)["command"] == "tmt experiment symbolic"
+    assert main(["experiment", "symbolic", "--seed", "1", "--out", "results-symbolic", "--overwrite",
+                 "--no-progress"]) == 0
+    assert _marker(out)["command"] == "tmt experiment symbolic --seed 1"
+
+
+def test_a_folder_with_another_commands_results_inside_is_not_replaced_whole(tmp_path, capsys, monkeypatch):
+    """The first hour's loss: reproduce replaced results/ with results/halfspaces of an experiment in it."""
+    from experiments.outdir import check_replace
+
+    from tm_transformer.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["experiment", "symbolic", "--out", "results/symbolic", "--no-progress"]) == 0
+    capsys.readouterr()
+    with pytest.raises(Exception, match=r"holds the results of `tmt experiment symbolic` \(written .*\) in 'symbolic'"):
+        check_replace(tmp_path / "results", "tmt reproduce --quick")
+    err = _one_line(capsys, "reproduce", "--quick", "--no-progress")
+    assert "in 'symbolic'" in err and (tmp_path / "results" / "symbolic" / "symbolic.csv").exists()
+    line = check_replace(tmp_path / "results", "tmt reproduce --quick", overwrite=True)
+    assert "results/symbolic" not in line and "symbolic inside it" in line
+
+
+@pytest.mark.parametrize("argv,folder", [
+    (["experiment", "halfspaces"], "results-halfspaces"),
+    (["experiment", "halfspaces", "--full"], "results-halfspaces-full"),
+    (["experiment", "halfspaces", "--learner", "gd", "--noise", "0.1"], "results-halfspaces-learner-gd-noise-0.1"),
+    (["experiment", "contexts", "--target", "skewed", "--seed", "3"], "results-contexts-target-skewed-seed-3")])
+def test_default_folders_differ_per_command_and_options(argv, folder, tmp_path, monkeypatch):
+    from experiments import cli, report
+
+    seen = {}
+
+    def fake_run(names, out, quick, seed, **kw):
+        seen.update(out=str(out), command=kw["command"])
+        raise KeyboardInterrupt  # stop before any work
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(report, "run_checks", fake_run)
+    from tm_transformer.cli import main
+
+    assert main(argv + ["--no-progress"]) == 130
+    assert seen == {"out": folder, "command": "tmt " + " ".join(argv)}
