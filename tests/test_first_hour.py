@@ -343,3 +343,36 @@ def test_default_folders_differ_per_command_and_options(argv, folder, tmp_path, 
 
     assert main(argv + ["--no-progress"]) == 130
     assert seen == {"out": folder, "command": "tmt " + " ".join(argv)}
+
+
+# --- item 5 (part): the transformer check stored as a point ----------------------------------------------
+FAKE_ROWS = (
+    [{"kind": "exactness", "machine": "1RB1LB_1LA1RZ", "steps": 6, "exact": True, "certified": True,
+      "dtype": "float32", "cache": c, "step_limit": T} for c, T in (("full", 2000), ("evict", 10000))]
+    + [{"kind": "frontier", "dtype": d, "mantissa_bits": b, **{f"{k}_R{R}": 10 * R for R in (4, 100, 1000)
+                                                              for k in ("envelope", "evict_envelope")},
+        **{f"probe_R{R}": 20 * R for R in (4, 100, 1000)}, "envelope_free_range": 50, "certified_free_range": 60,
+        "real_free_range": 70, "evict_tested_steps": 100, "evict_certified": True}
+       for d, b in (("bfloat16", 8), ("float16", 11))]
+    + [{"kind": "beta", "steps": 100, "envelope_beta": 7.0, "old_envelope_beta": 6.0, "real_beta": 5.0}])
+
+
+def test_a_rerun_of_the_transformer_check_only_redraws(tmp_path, monkeypatch):
+    from experiments import report, transformer_check
+
+    calls = []
+
+    def fake(quick, seed, progress):
+        calls.append((quick, seed))
+        return [dict(r) for r in FAKE_ROWS]
+
+    monkeypatch.setattr(transformer_check, "_measure", fake)
+    out = tmp_path / "res"
+    first = report.run_checks(["transformer"], out, True, 0, progress=False)
+    table = (out / "transformer.csv").read_text()
+    again = report.run_checks(["transformer"], out, True, 0, progress=False)
+    assert calls == [(True, 0)]  # measured once, read back the second time
+    assert (out / "transformer.csv").read_text() == table and (out / "transformer_frontier.png").exists()
+    assert first["manifest"]["points"]["measured"] == 1 and again["manifest"]["points"]["reused"] == 1
+    report.run_checks(["transformer"], out, True, 1, progress=False)  # another seed: measured
+    assert calls == [(True, 0), (True, 1)]
