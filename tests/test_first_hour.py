@@ -376,3 +376,23 @@ def test_a_rerun_of_the_transformer_check_only_redraws(tmp_path, monkeypatch):
     assert first["manifest"]["points"]["measured"] == 1 and again["manifest"]["points"]["reused"] == 1
     report.run_checks(["transformer"], out, True, 1, progress=False)  # another seed: measured
     assert calls == [(True, 0), (True, 1)]
+
+
+def test_log_lines_keep_coming_without_updates(capsys):
+    """A long stretch without an update (one long check) still writes a line every interval; none after
+    close."""
+    import time
+
+    from tm_transformer.progress import LogLines
+
+    bar = LogLines(10, "tmt", interval=0.5)
+    deadline, seen = time.monotonic() + 60, ""
+    while "elapsed" not in seen and time.monotonic() < deadline:  # waits for the line; asserts no duration
+        time.sleep(0.1)
+        seen += capsys.readouterr().err
+    bar.close()
+    assert seen.startswith("tmt:   0%, 00:0") and "ETA ?" in seen
+    time.sleep(1.5)
+    capsys.readouterr()
+    time.sleep(1.5)
+    assert capsys.readouterr().err == ""

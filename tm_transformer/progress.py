@@ -3,7 +3,7 @@
 What is shown depends on ``TMT_PROGRESS`` (documented in the README):
 
 * unset: a bar (tqdm) when stderr is a terminal; otherwise -- ``nohup``, SLURM, CI, ``2> log`` -- plain
-  lines on stderr, one every ``TMT_PROGRESS_EVERY`` seconds (default 30) with the fraction done, the
+  lines on stderr, one every ``TMT_PROGRESS_EVERY`` seconds (default 30; also while nothing moves) with the fraction done, the
   elapsed time and the ETA, and one as each check of ``tmt reproduce`` / ``tmt experiment`` finishes;
 * ``TMT_PROGRESS=0``: nothing;
 * ``TMT_PROGRESS=1``: the bar even when stderr is not a terminal (a long run logged to a file).
@@ -49,17 +49,29 @@ def _clock(seconds: float) -> str:
 
 class LogLines:
     """The part of tqdm's interface the toolkit uses (``update``, ``close``, ``n``, ``total``), written as
-    lines for a log: ``desc: 42% (420/1,000 unit), 01:10 elapsed, ETA 01:37`` at most every ``interval``
-    seconds, and :meth:`note` for an event (a finished check) with the same figures."""
+    lines for a log: ``desc: 42% (420/1,000 unit), 01:10 elapsed, ETA 01:37`` every ``interval`` seconds
+    (from a background thread too, so a long stretch without updates still shows the run is alive), and
+    :meth:`note` for an event (a finished check) with the same figures."""
 
     def __init__(self, total: float, desc: str = "tmt", unit: str = "", interval: float | None = None,
                  file=None, show_counts: bool = True):
+        import threading
+
         self.total, self.desc, self.unit = total, desc, unit
         self.interval = every() if interval is None else interval
         self.file = file
         self.show_counts = show_counts
         self.n = 0
         self.start = self.last = time.monotonic()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        if self.interval > 0:
+            threading.Thread(target=self._beat, name="tmt-progress", daemon=True).start()
+
+    def _beat(self) -> None:
+        while not self._stop.wait(max(0.5, self.interval / 4)):
+            if time.monotonic() - self.last >= self.interval:
+                self._line()
 
     def update(self, n: float = 1) -> None:
         self.n += n
@@ -71,9 +83,15 @@ class LogLines:
         self._line(text)
 
     def close(self) -> None:
-        pass  # the caller says what was done; no closing line to go stale
+        self._stop.set()  # no closing line: the caller says what was done, nothing goes stale
 
     def _line(self, text: str = "") -> None:
+        with self._lock:
+            if self._stop.is_set() and not text:
+                return
+            self._write(text)
+
+    def _write(self, text: str) -> None:
         now = time.monotonic()
         self.last = now
         elapsed = now - self.start
