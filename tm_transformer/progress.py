@@ -3,8 +3,9 @@
 What is shown depends on ``TMT_PROGRESS`` (documented in the README):
 
 * unset: a bar (tqdm) when stderr is a terminal; otherwise -- ``nohup``, SLURM, CI, ``2> log`` -- plain
-  lines on stderr, one every ``TMT_PROGRESS_EVERY`` seconds (default 30; also while nothing moves) with the fraction done, the
-  elapsed time and the ETA, and one as each check of ``tmt reproduce`` / ``tmt experiment`` finishes;
+  lines on stderr, one every ``TMT_PROGRESS_EVERY`` seconds (default 30; also while nothing moves) with
+  the fraction done, the elapsed time and the ETA, and one as each check of ``tmt reproduce`` /
+  ``tmt experiment`` finishes;
 * ``TMT_PROGRESS=0``: nothing;
 * ``TMT_PROGRESS=1``: the bar even when stderr is not a terminal (a long run logged to a file).
 
