@@ -141,7 +141,8 @@ def run_checks(names: list[str], out: Path, quick: bool, seed: int, progress: bo
                 if name in whole:
                     results[name] = whole[name]
                 else:
-                    results[name] = CHECKS[name](staging, quick=quick, seed=seed, progress=bar is not None and not workers,
+                    results[name] = CHECKS[name](staging, quick=quick, seed=seed,
+                                                 progress=bar is not None and not workers,
                                                  **(options or {}).get(name, {}))
                 timings[name] = round(timings.get(name, 0.0) + time.perf_counter() - t, 1)
                 if bar is not None:

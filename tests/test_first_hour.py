@@ -20,8 +20,9 @@ def _env(**extra) -> dict:
 
 # --- item 6: an instant CLI -------------------------------------------------------------------------------
 LOADED = ("import atexit, sys\n"
-          "atexit.register(lambda: print('LOADED ' + ' '.join(sorted(m for m in ('jax', 'sympy', 'scipy', 'matplotlib') "
-          "if m in sys.modules)), file=sys.stderr))\n"
+          "HEAVY = ('jax', 'sympy', 'scipy', 'matplotlib')\n"
+          "atexit.register(lambda: print('LOADED ' + ' '.join(sorted(m for m in HEAVY if m in sys.modules)), "
+          "file=sys.stderr))\n"
           "from tm_transformer.cli import main\n"
           "sys.exit(main())\n")
 
