@@ -397,3 +397,15 @@ def test_log_lines_keep_coming_without_updates(capsys):
     capsys.readouterr()
     time.sleep(1.5)
     assert capsys.readouterr().err == ""
+
+
+def test_more_symbols_than_a_byte_take_the_reference_path_and_run_fast_refuses():
+    from tm_transformer import ToolkitError, Transition, TuringMachine, run_fast, simulate
+
+    k = 300
+    m = TuringMachine((tuple(Transition((s + 1) % k, 1, 0) for s in range(k)),))
+    tape = [299, 0, 7]
+    r = simulate(m, 100_000, tape)
+    assert r.tape[:3].tolist() == [0, 1, 8] and r.trace is not None  # 299 + 1 wraps to 0: not a byte's 44
+    with pytest.raises(ToolkitError, match="at most 256"):
+        run_fast(m, 10)

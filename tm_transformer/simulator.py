@@ -130,7 +130,7 @@ def simulate(machine: TuringMachine, steps: int, tape: Sequence[int] = (), *,
     (:func:`tm_transformer.fast.run_fast`: BB(5) to its halt in about a second, not minutes) and the
     trace -- 32 bytes a step -- is replayed by the reference loop only when ``result.trace`` is read.
     """
-    if detect_cycler or steps < FAST_FROM:
+    if detect_cycler or steps < FAST_FROM or machine.n_symbols > 256:  # the fast tape holds bytes
         return reference(machine, steps, tape, detect_cycler=detect_cycler)
     from .fast import run_fast
 
