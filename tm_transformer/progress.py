@@ -124,7 +124,7 @@ def step_bar(total: int, enabled: bool = True, unit: str = "step", desc: str | N
     ``desc`` labels it (e.g. "steps (total = cap)" when the total is a cap, not the expected end)."""
     how = mode() if enabled else "off"
     if how == "lines":
-        bar = LogLines(total, desc or "tmt", unit + "s")
+        bar = LogLines(total, "tmt" + (f" {desc}" if desc else ""), unit + "s")
     else:
         from tqdm.auto import tqdm
 
