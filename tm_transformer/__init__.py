@@ -29,5 +29,6 @@ _lazy(__name__, {**dict.fromkeys(["Program", "load_machine", "load_program", "lo
 
 __all__ = ["HALT", "LEFT", "RIGHT", "Transition", "TuringMachine", "random_machine", "state_name",
            "MachineFormatError", "PrecisionError", "ToolkitError", "Program", "load_machine", "load_program",
-           "load_programs", "parse_machine", "write_machine", "RunResult", "Trace", "simulate", "run_fast", "__version__"]
+           "load_programs", "parse_machine", "write_machine", "RunResult", "Trace", "simulate", "run_fast",
+           "__version__"]
 __version__ = "0.1.0"  # the one version source: pyproject.toml reads it, tmt --version prints it
