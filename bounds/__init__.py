@@ -14,8 +14,10 @@ if __name__ == "bounds":  # the old top-level name: be the same module as tm_tra
 
     _alias(__name__)
 
-from .bound import Bound
-from .known import catalogue, get
-from .compare import Comparison, compare
+from tm_transformer._lazy import lazy as _lazy
+
+# imported on first use (sympy and scipy load with them; ``tmt --help`` never needs them)
+_lazy(__name__, {"Bound": ".bound", "catalogue": ".known", "get": ".known", "Comparison": ".compare",
+                 "compare": ".compare"})
 
 __all__ = ["Bound", "Comparison", "catalogue", "compare", "get"]

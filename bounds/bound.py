@@ -19,7 +19,6 @@ from typing import Any
 
 import numpy as np
 import sympy as sp
-from scipy.optimize import brentq
 
 from tm_transformer.errors import ToolkitError
 
@@ -210,6 +209,8 @@ class Bound:
             span = f"[{finite.min():.4g}, {finite.max():.4g}]" if finite.size else "nowhere finite"
             raise ToolkitError(f"no {var_name} in {dom} makes {self.name!r} equal n={target:g} "
                                f"(the bound ranges over {span} there)")
+        from scipy.optimize import brentq  # here, not on import: ``tmt bounds list`` needs no scipy
+
         i = change[0]
         return float(brentq(lambda x: float(f(x)), grid[i], grid[i + 1], xtol=1e-14, rtol=1e-13))
 

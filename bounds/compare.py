@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import sympy as sp
-from scipy.optimize import brentq
 
 from tm_transformer.errors import ToolkitError
 
@@ -90,6 +89,8 @@ def compare(a: Bound, b: Bound, along: str, grid: tuple[float, float] | None = N
             return Comparison(a.name, b.name, display_name(var), ratio, lim, point, (), (), dict(fixed))
         xs, values = xs[keep[0]: keep[-1] + 1], values[keep[0]: keep[-1] + 1]
         lo, hi = float(xs[0]), float(xs[-1])
+    from scipy.optimize import brentq  # here, not on import: ``tmt bounds list`` needs no scipy
+
     crossings = []
     sign = np.sign(values)
     for i in np.nonzero(sign[:-1] * sign[1:] < 0)[0]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tm_transformer.errors import ToolkitError
 
-from .outdir import check_target
+from .outdir import check_replace, check_target
 
 ORDER = ["symbolic", "contexts", "sequences", "halfspaces", "coin", "transformer", "icl"]
 
@@ -36,7 +36,8 @@ def _print_verdicts(result: dict):
         elif v["failing"]:
             extra = f"fails at {len(v['failing'])} point(s), e.g. {v['failing'][0]['params']}"
         else:
-            extra = ""
+            note = v.get("note", "") if v["claim"] == "ICL" else ""  # "inconclusive (underpowered: ...)"
+            extra = note[len(v["verdict"]):].strip() if note.startswith(v["verdict"]) else note
         why = _why(v)
         print(f"{v['claim']:3s} {v['verdict']:6s} {extra}   [{v['reading']}]" + (f"\n    because {why}" if why else ""))
         for o in v.get("other_readings", []):
@@ -68,15 +69,39 @@ def _positive_int(text: str) -> int:
     return int(text)
 
 
+def _command(args, *words: str) -> list[str]:
+    """The words that name a run's results (command, grid, options, seed): what a results folder's marker
+    records, and what an experiment's default folder is named after."""
+    opts = [("--quick", getattr(args, "quick", False)), ("--full", getattr(args, "full", False)),
+            ("--target", getattr(args, "target", None)), ("--random-contexts", getattr(args, "random_contexts", False)),
+            ("--learner", getattr(args, "learner", None)), ("--noise", getattr(args, "noise", None)),
+            ("--seed", args.seed or None)]
+    return list(words) + [w for flag, v in opts if v not in (None, False)
+                          for w in ((flag,) if v is True else (flag, f"{v:g}" if isinstance(v, float) else str(v)))]
+
+
+def _claim(out: Path, command: list[str], args) -> str:
+    """Check ``out`` before any work (on every process, before waiting for the others): a user's files
+    or another command's results refused (the latter unless --overwrite); say what will be replaced."""
+    import sys
+
+    check_target(out)
+    text = "tmt " + " ".join(command)
+    line = check_replace(out, text, getattr(args, "overwrite", False))
+    if line:
+        print(line, file=sys.stderr, flush=True)
+    return text
+
+
 def cmd_reproduce(args) -> int:
     from . import distributed
     from .report import run_checks
 
-    check_target(Path(args.out))  # on every process, before waiting for the others
+    command = _claim(Path(args.out), _command(args, "reproduce"), args)
     distributed.start(args)
     with distributed.collective_errors():
         result = run_checks(ORDER, Path(args.out), args.quick, args.seed, progress=not args.no_progress,
-                            fresh=args.fresh, jobs=_jobs(args))
+                            fresh=args.fresh, jobs=_jobs(args), command=command)
     if not distributed.writer():
         return _status(result)  # process 0 writes and reports
     if args.json:
@@ -110,14 +135,16 @@ def cmd_experiment(args) -> int:
         if args.noise > 0 and args.learner != "gd":
             raise ToolkitError("--noise: labels with noise have no consistent learner; add --learner gd")
         options.setdefault("halfspaces", {})["noise"] = args.noise
-    out = Path(args.out or f"results/{args.name}")
+    words = _command(args, "experiment", args.name)
+    # default: a folder of its own per experiment and options, beside results/ (never inside reproduce's)
+    out = Path(args.out or "results-" + "-".join(w.lstrip("-") for w in words[1:]))
     from . import distributed
 
-    check_target(out)  # on every process, before waiting for the others
+    command = _claim(out, words, args)
     distributed.start(args)
     with distributed.collective_errors():
         result = run_checks([args.name], out, not args.full, args.seed, progress=not args.no_progress,
-                            options=options, fresh=args.fresh, jobs=_jobs(args))
+                            options=options, fresh=args.fresh, jobs=_jobs(args), command=command)
     if not distributed.writer():
         return _status(result)  # process 0 writes and reports
     if args.json:
@@ -285,6 +312,8 @@ def register(sub):
     p.add_argument("--json", action="store_true", help="print the verdicts as JSON")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--fresh", action="store_true", help="ignore the points stored in the output folder by earlier runs")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the results of a different command (or with another command's results inside)")
     p.add_argument("--jobs", type=_positive_int, default=None, metavar="N",
                    help="worker processes that measure the grid points (default: TMT_JOBS, else one per core; "
                         "1: this process alone; always one on a GPU or under jax.distributed)")
@@ -294,7 +323,8 @@ def register(sub):
     p = sub.add_parser("experiment", help=f"run one check: {', '.join(ORDER)}")
     p.add_argument("name", help=" | ".join(ORDER))
     p.add_argument("--full", action="store_true", help="the full grid (default: quick)")
-    p.add_argument("--out", help="output folder (default: results/NAME)")
+    p.add_argument("--out", help="output folder (default: results-NAME, then the options: e.g. "
+                                 "results-halfspaces-full, results-halfspaces-learner-gd-noise-0.1)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--target", choices=["uniform", "near-uniform", "skewed", "sparse", "dirichlet"],
                    help="contexts: next-token distributions (default: the largest n* over all of them)")
@@ -305,6 +335,8 @@ def register(sub):
     p.add_argument("--json", action="store_true")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--fresh", action="store_true", help="ignore the points stored in the output folder by earlier runs")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the results of a different command (or with another command's results inside)")
     p.add_argument("--jobs", type=_positive_int, default=None, metavar="N",
                    help="worker processes that measure the grid points (default: TMT_JOBS, else one per core; "
                         "1: this process alone; always one on a GPU or under jax.distributed)")

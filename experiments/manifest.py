@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import platform
-import subprocess
 import sys
 from datetime import datetime, timezone
 from importlib import metadata
@@ -13,15 +12,11 @@ PACKAGES = ("tm-transformer", "jax", "jaxlib", "numpy", "scipy", "sympy", "matpl
 
 
 def git_commit() -> str | None:
-    root = Path(__file__).resolve().parent.parent
-    try:
-        out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain"], capture_output=True, text=True, timeout=5)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    if out.returncode != 0:
-        return None
-    return out.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+    """The toolkit's own commit as installed (``-dirty`` only when its tracked source differs), never the
+    repository around the working folder: :func:`tm_transformer.provenance.toolkit_commit`."""
+    from tm_transformer.provenance import toolkit_commit
+
+    return toolkit_commit()
 
 
 def versions() -> dict:
@@ -42,7 +37,10 @@ def device() -> str:
 
 
 def manifest(config: dict, seed: int) -> dict:
-    return {"config": config, "seed": seed, "versions": versions(), "git_commit": git_commit(), "device": device(),
+    from tm_transformer.provenance import toolkit
+
+    return {"config": config, "seed": seed, "versions": versions(), "git_commit": git_commit(),
+            "toolkit": toolkit(), "device": device(),
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "command": " ".join(sys.argv)}
 

@@ -14,6 +14,11 @@ counts as the toolkit's own.
 
 Anything else -- a folder with a user's files in it, ``--out .``, a file where a folder should be -- is
 refused with one line, before any work starts. Nothing outside the listed files is ever deleted.
+
+The marker also names the command that wrote the folder and when (``command``, ``created``). The
+command line (:func:`check_replace`) refuses, without ``--overwrite``, to replace the results of a
+different command, or a folder holding another command's results inside it (an earlier ``tmt
+experiment`` under ``results/``), and says in one line what it replaces.
 """
 from __future__ import annotations
 
@@ -95,6 +100,58 @@ def check_target(out: Path) -> None:
                            f"{', ...' if len(foreign) > 3 else ''}); move them or choose another folder")
 
 
+def _marker(folder: Path) -> dict | None:
+    try:
+        data = json.loads((folder / MARKER).read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and data.get("tool") == TOOL else None
+
+
+def _nested(folder: Path, prefix: str = "") -> list[tuple[str, dict]]:
+    """Toolkit results folders (their own marker) anywhere below ``folder``, as (relative path, marker)."""
+    out = []
+    for child in sorted(folder.iterdir()):
+        if child.is_dir() and not child.is_symlink():
+            data = _marker(child)
+            if data is not None:
+                out.append((prefix + child.name, data))
+            else:
+                out += _nested(child, prefix + child.name + "/")
+    return out
+
+
+def _written_by(data: dict) -> str:
+    return (f"`{data['command']}`" if data.get("command") else "an earlier tmt command") + (
+        f" (written {data['created']})" if data.get("created") else "")
+
+
+def check_replace(out: Path, command: str | None, overwrite: bool = False) -> str | None:
+    """After :func:`check_target`: refuse (unless ``overwrite``) to replace the results of a command other
+    than ``command``, or a folder with another command's results folder inside it; return the line that
+    names what will be replaced (folder, command, time), None when nothing is."""
+    out = Path(out)
+    if not out.is_dir():
+        return None
+    try:
+        nested, data = _nested(out), _marker(out)
+    except OSError as exc:
+        raise ToolkitError(f"--out {str(out)!r}: cannot list it ({exc.strerror})") from None
+    if nested and not overwrite:
+        where, inner = nested[0]
+        raise ToolkitError(f"--out {str(out)!r}: holds the results of {_written_by(inner)} in {where!r}"
+                           f"{f' and {len(nested) - 1} more' if len(nested) > 1 else ''}; move them, choose "
+                           "another folder, or add --overwrite to replace them all")
+    if data is None and not nested:
+        return None  # empty
+    if data is not None and command and data.get("command") and data["command"] != command and not overwrite:
+        raise ToolkitError(f"--out {str(out)!r}: holds the results of {_written_by(data)}, not of `{command}`; "
+                           "choose another folder, or add --overwrite to replace them")
+    what = _written_by(data) if data is not None else "no results of its own"
+    inner = f", and {', '.join(w for w, _ in nested)} inside it" if nested else ""
+    return f"tmt: replacing {str(out)!r} when this run finishes: the results of {what}{inner}"
+
+
 def staging_for(out: Path) -> Path:
     """A fresh hidden folder beside ``out`` (same file system, so the final rename is atomic)."""
     out = Path(out)
@@ -110,7 +167,7 @@ def staging_for(out: Path) -> Path:
         raise ToolkitError(f"--out {str(out)!r}: cannot create a folder beside it ({exc.strerror or exc})") from None
 
 
-def commit(staging: Path, out: Path) -> None:
+def commit(staging: Path, out: Path, command: str | None = None) -> None:
     """Mark ``staging`` as the toolkit's and rename it to ``out``, replacing an earlier toolkit folder.
 
     The old folder is first renamed aside and removed only after the new one is in place, so at every
@@ -118,7 +175,11 @@ def commit(staging: Path, out: Path) -> None:
     """
     staging, out = Path(staging), Path(out)
     files = sorted(p for p in _listing(staging) if not p.endswith("/"))
-    (staging / MARKER).write_text(json.dumps({"tool": TOOL, "files": files}, indent=1) + "\n")
+    from datetime import datetime, timezone
+
+    created = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    (staging / MARKER).write_text(json.dumps({"tool": TOOL, "files": files, "command": command, "created": created},
+                                             indent=1) + "\n")
     check_target(out)  # again: the user may have put files there while the run went on
     old = None
     if out.exists():

@@ -45,23 +45,36 @@ FULL_SECONDS = {"symbolic": 2, "contexts": 1184, "sequences": 673, "halfspaces":
 
 
 def _overall_bar(names: list[str], quick: bool, progress: bool):
-    if not progress:
-        return None
-    from tqdm.auto import tqdm
+    """(bar, weights): a bar on a terminal, log lines without one (one per finished check, one every
+    TMT_PROGRESS_EVERY s with the ETA), None with --no-progress or TMT_PROGRESS=0 (tm_transformer.progress)."""
+    from tm_transformer.progress import overall_bar
 
     weights = {n: FULL_SECONDS.get(n, 60) / (10 if quick else 1) for n in names}
-    return tqdm(total=round(sum(weights.values())), desc="tmt", unit="est-s", position=0, disable=None,
-                bar_format="{l_bar}{bar}| {percentage:3.0f}% [{elapsed} elapsed, ETA {remaining}]"), weights
+    bar = overall_bar(max(1, round(sum(weights.values()))), enabled=progress)
+    return None if bar is None else (bar, weights)
+
+
+def _finished(bar, name: str) -> None:
+    """Say in a log that check ``name`` is done, with how many of the run's checks are (a bar on a
+    terminal shows progress already)."""
+    if bar is None or not hasattr(bar[0], "note"):
+        return
+    lines, weights = bar
+    lines.finished = getattr(lines, "finished", 0) + 1
+    if lines.finished == len(weights):
+        lines.n = lines.total  # the estimated weights are rounded: the last check ends the run at 100%
+    lines.note(f"{name} done ({lines.finished}/{len(weights)} checks)")
 
 
 def run_checks(names: list[str], out: Path, quick: bool, seed: int, progress: bool = True,
-               options: dict | None = None, fresh: bool = False, jobs: int = 1) -> dict:
+               options: dict | None = None, fresh: bool = False, jobs: int = 1, command: str | None = None) -> dict:
     """Run ``names`` into ``out``. Every measured point goes into the point store ``out/.tmt-points.jsonl``
     as soon as it is done (:mod:`experiments.store`), so a re-run after an interruption resumes, and a
     re-run of a finished command only redraws; ``fresh`` ignores the store. Under jax.distributed every
     process runs the checks and process 0 alone writes. ``jobs`` > 1 (the CLI's default: one per core, or
     ``TMT_JOBS``) measures in that many worker processes first (:mod:`experiments.parallel`; one process on a GPU or
-    under jax.distributed): the same results."""
+    under jax.distributed): the same results. ``command`` (e.g. ``tmt reproduce --quick``) is recorded in the
+    folder's marker (:mod:`experiments.outdir`)."""
     import tempfile
 
     from . import distributed, parallel, store
@@ -96,10 +109,13 @@ def run_checks(names: list[str], out: Path, quick: bool, seed: int, progress: bo
                 if bar is not None:
                     if record["phase"] == 2:  # a grid check whole: its last tenth
                         bar[0].update(round(0.1 * bar[1][record["check"]]))
+                        _finished(bar, record["check"])
                         return
                     share = shares[record["check"]]
                     grid_part = record["check"] in parallel.GRID_CHECKS  # the rest comes in phase 2
                     bar[0].update(round((0.9 if grid_part else 1.0) * bar[1][record["check"]] * cost / share))
+                    if not grid_part:
+                        _finished(bar, record["check"])
 
             jit_dir = tempfile.mkdtemp(prefix="tmt-jit-")
             # phase 1 (grid parts, checks without a grid) and phase 2 (each grid check whole, queued when its
@@ -125,11 +141,14 @@ def run_checks(names: list[str], out: Path, quick: bool, seed: int, progress: bo
                 if name in whole:
                     results[name] = whole[name]
                 else:
-                    results[name] = CHECKS[name](staging, quick=quick, seed=seed, progress=progress and not workers,
+                    results[name] = CHECKS[name](staging, quick=quick, seed=seed,
+                                                 progress=bar is not None and not workers,
                                                  **(options or {}).get(name, {}))
                 timings[name] = round(timings.get(name, 0.0) + time.perf_counter() - t, 1)
                 if bar is not None:
                     bar[0].update(0 if workers else round(bar[1][name]))
+                    if name not in whole:
+                        _finished(bar, name)
                 _write_csv(staging / f"{name}.csv", results[name].rows)
                 if results[name].tests:
                     _write_csv(staging / f"{name}_tests.csv", results[name].tests)
@@ -173,7 +192,7 @@ def run_checks(names: list[str], out: Path, quick: bool, seed: int, progress: bo
                 # succeeded, so a failed commit (a user's file appeared in OUT, an OSError) or a kill between
                 # the steps never loses a measured point
                 shutil.copy2(out / STORE, staging / STORE)
-            commit(staging, out)  # replaces only tmt's own earlier results; never a user's files
+            commit(staging, out, command)  # replaces only tmt's own earlier results; never a user's files
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)

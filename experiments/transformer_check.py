@@ -22,7 +22,35 @@ from tm_transformer import plots
 from . import figures
 
 
+def code_version() -> str:
+    """A digest of the sources the check's measurements come from: the transformer, the simulators and this
+    file (a stored measurement of older code is measured again)."""
+    import tm_transformer
+
+    from .store import digest_files
+
+    pkg = Path(tm_transformer.__file__).resolve().parent
+    files = sorted((pkg / "transformer").glob("*.py")) + [pkg / f for f in ("machine.py", "simulator.py", "fast.py")]
+    return digest_files(files + [Path(__file__).resolve()], root=pkg.parent)
+
+
 def check_transformer(out: Path, quick: bool = True, seed: int = 0, progress: bool = True):
+    """Check 6. Its measurements are one point of the run's point store (keyed by quick, seed and
+    :func:`code_version`): a re-run with nothing changed only redraws."""
+    import json
+
+    from . import store
+    from .checks import CheckResult
+
+    def measure():  # stored as JSON: the same rows whether measured now or read back
+        return json.loads(json.dumps(_measure(quick, seed, progress), default=store._plain))
+
+    res = CheckResult("transformer")
+    res.rows = store.memo("transformer_check", {"quick": quick, "seed": seed, "code": code_version()}, measure)
+    return _report(res, out)
+
+
+def _measure(quick: bool, seed: int, progress: bool) -> list[dict]:
     from tm_transformer import parse_machine, simulate
     from tm_transformer.transformer.decode import run
     from tm_transformer.transformer.envelope import MANTISSA_BITS, min_beta, steps_exact
@@ -32,7 +60,7 @@ def check_transformer(out: Path, quick: bool = True, seed: int = 0, progress: bo
 
     from .checks import CheckResult, _bar
 
-    res = CheckResult("transformer")
+    res = CheckResult("transformer")  # its rows only
     published = ["1RB1LB_1LA1RZ", "1RB1RZ_1LB0RC_1LC1LA", "1RB1RZ_0RC1RB_1LC1LA", "1RB1LB_1LA0LC_1RZ1LD_1RD0RA",
                  "1RB2LB1RZ_2LA2RB1LB", "1RB2LA1RA1RA_1LB1LA3RB1RZ", "1RB1LC_1RC1RB_1RD0LE_1LA1LD_1RZ0LA"]
     # both caches, certified (a run raises on any uncertified step) and compared with the reference step by
@@ -69,6 +97,11 @@ def check_transformer(out: Path, quick: bool = True, seed: int = 0, progress: bo
         res.rows.append({"kind": "beta", "steps": N, "envelope_beta": min_beta(2 * N + 20, N + 1),
                          "old_envelope_beta": float(np.log(4 * (N + 1))),
                          "real_beta": beta_frontier(N, N + 8, n_machines=4, seed=seed, tol=0.1 if quick else 0.02)})
+    return res.rows
+
+
+def _report(res, out: Path):
+    """Summary and figure of check 6 from its rows."""
     exact = all(r["exact"] for r in res.rows if r["kind"] == "exactness")
     fr = [r for r in res.rows if r["kind"] == "frontier"]
     sound = all((r.get(f"probe_R{R}") is None or r[f"probe_R{R}"] > r[f"envelope_R{R}"]) for r in fr

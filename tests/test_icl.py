@@ -261,7 +261,7 @@ TINY = dict(cost=[1, 8, 16], per_n=2, ns=[2, 4], K=4, mc_trials=2_000, threshold
 
 
 def test_check7_verdict_and_exit_status(tmp_path, monkeypatch, capsys):
-    """Check 7 on a tiny grid through `tmt experiment icl`: verdict 'holds' (quick: 'underpowered' said), exit 0;
+    """Check 7 on a tiny grid through `tmt experiment icl`: verdict 'inconclusive' (quick: underpowered), exit 0;
     with a wrong direct estimator the three-way comparison fails, verdicts.json says 'fails' with the
     prompts, the report shows it, and the command exits 1."""
     from dataclasses import replace
@@ -272,7 +272,8 @@ def test_check7_verdict_and_exit_status(tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(icl_check.GRIDS, "quick", TINY)
     assert main(["experiment", "icl", "--out", str(tmp_path / "ok"), "--no-progress"]) == 0
     v = {x["claim"]: x for x in json.loads((tmp_path / "ok" / "verdicts.json").read_text())}["ICL"]
-    assert v["verdict"] == "holds" and "not rejected (underpowered, power" in v["note"]
+    assert v["verdict"] == "inconclusive" and v["note"].startswith("inconclusive (underpowered: not rejected, power")
+    assert "ICL inconclusive (underpowered: not rejected, power" in capsys.readouterr()[0]
     assert "icl.csv" in v["evidence"]
     capsys.readouterr()
     good = learners.LEARNERS["conditional"]

@@ -90,11 +90,10 @@ def test_commit_refuses_files_added_during_the_run(tmp_path):
     assert (out / "draft.tex").read_text() == "x"
 
 
-def test_an_experiments_default_folder_can_be_replaced_by_reproduce_and_odd_targets_are_one_line(tmp_path, capsys,
-                                                                                                   monkeypatch):
+def test_an_experiment_inside_results_and_odd_targets_are_one_line(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    assert main(["experiment", "symbolic", "--no-progress"]) == 0  # writes results/symbolic (its own marker)
-    check_target(tmp_path / "results")  # so `tmt reproduce` may replace results/
+    assert main(["experiment", "symbolic", "--out", "results/symbolic", "--no-progress"]) == 0  # its own marker
+    check_target(tmp_path / "results")  # tmt's own files only (issue 27: reproduce refuses them without --overwrite)
     (tmp_path / "results" / "symbolic" / "notes.txt").write_text("mine")
     with pytest.raises(ToolkitError, match="not written by tmt|did not write"):
         check_target(tmp_path / "results")

@@ -69,6 +69,9 @@ def draw(machine: TuringMachine, steps: int, path: str | Path | None = None, tap
         path = Path(path)
         if path.suffix.lower() not in (".png", ".pdf"):
             raise ToolkitError(f"output file {str(path)!r}: expected a .png or .pdf name")
+        if not path.absolute().parent.is_dir():  # a typo in a folder name must not create folders
+            raise ToolkitError(f"output file {str(path)!r}: folder {str(path.parent)!r} does not exist; "
+                               f"create it first")
     if steps < 1:
         raise ToolkitError(f"steps must be at least 1 to draw, got {steps}")
     import matplotlib
@@ -92,7 +95,6 @@ def draw(machine: TuringMachine, steps: int, path: str | Path | None = None, tap
     ax.set_title(title or f"{machine}  ({done} steps)", fontsize=9, family="monospace")
     fig.tight_layout()
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
         fig.savefig(tmp, dpi=200)
         tmp.replace(path)  # nothing is written half-way

@@ -54,6 +54,11 @@ def run_fast(machine: TuringMachine, steps: int, tape: Sequence[int] = (),
              progress: Callable[[int], None] | None = None, chunk: int = 1 << 24) -> RunResult:
     """Run without a trace; ``progress(steps_done)`` is called between chunks."""
     init = check_run_args(machine, steps, tape)
+    if machine.n_symbols > 256:  # never a silently wrong answer: the tape holds one byte a cell
+        from .errors import ToolkitError
+
+        raise ToolkitError(f"{machine.n_symbols} symbols: the fast simulator holds at most 256; use "
+                           "tm_transformer.simulator.reference")
     a = machine.arrays
     write, move, nxt, defined = (a["write"].astype(np.uint8), a["move"].astype(np.int64),
                                  a["next"].astype(np.int64), a["defined"])

@@ -72,7 +72,7 @@ class RunResult:
     min_head: int
     max_head: int
     cycler: Cycler | None = None
-    trace: Trace | None = field(default=None, compare=False)
+    trace: Trace | None = field(default=None, compare=False, repr=False)  # from simulate(): read on demand
 
     @property
     def halted(self) -> bool:
@@ -117,9 +117,66 @@ def check_run_args(machine: TuringMachine, steps: int, tape: Sequence[int]) -> n
     return arr.astype(np.int32)
 
 
+FAST_FROM = 100_000  # step limits from here on run in the compiled kernel (tm_transformer.fast) first
+
+
 def simulate(machine: TuringMachine, steps: int, tape: Sequence[int] = (), *,
              detect_cycler: bool = False) -> RunResult:
-    """Run ``machine`` for at most ``steps`` steps, initial tape ``tape`` at cells 0, 1, ...; keep the trace."""
+    """Run ``machine`` for at most ``steps`` steps, initial tape ``tape`` at cells 0, 1, ...; the result
+    holds the trace.
+
+    The same :class:`RunResult` whatever the step limit, but from :data:`FAST_FROM` steps on (without
+    ``detect_cycler``) the final configuration comes from the compiled fast simulator
+    (:func:`tm_transformer.fast.run_fast`: BB(5) to its halt in about a second, not minutes) and the
+    trace -- 32 bytes a step -- is replayed by the reference loop only when ``result.trace`` is read.
+    """
+    if detect_cycler or steps < FAST_FROM or machine.n_symbols > 256:  # the fast tape holds bytes
+        return reference(machine, steps, tape, detect_cycler=detect_cycler)
+    from .fast import run_fast
+
+    fast = run_fast(machine, steps, tape)
+    nonzero = np.flatnonzero(fast.tape)
+    top = max(fast.max_head, fast.origin + int(nonzero[-1])) if nonzero.size else fast.max_head
+    # the reference's extent: from the leftmost cell visited to the last cell visited or not blank
+    final = np.zeros(top - fast.min_head + 1, np.int32)
+    a, b = max(fast.origin, fast.min_head), min(fast.origin + len(fast.tape) - 1, top)
+    final[a - fast.min_head: b - fast.min_head + 1] = fast.tape[a - fast.origin: b - fast.origin + 1]
+    return RunResult(fast.steps, fast.state, fast.head, final, fast.min_head, fast.reason, fast.min_head,
+                     fast.max_head, None, _Replay(machine, steps, tuple(int(x) for x in tape)))
+
+
+class _Replay:
+    """A trace not computed yet: the reference loop's, on first read of ``RunResult.trace``."""
+
+    def __init__(self, machine: TuringMachine, steps: int, tape: tuple):
+        self.machine, self.steps, self.tape = machine, steps, tape
+
+    def __call__(self) -> Trace:
+        return reference(self.machine, self.steps, self.tape).trace
+
+
+class _TraceField:
+    """``RunResult.trace``: the value given, or a :class:`_Replay` run on first read (then kept)."""
+
+    def __get__(self, obj, owner=None):
+        if obj is None:
+            return None  # the dataclass default
+        value = obj.__dict__.get("_trace")
+        if isinstance(value, _Replay):
+            value = value()
+            obj.__dict__["_trace"] = value
+        return value
+
+    def __set__(self, obj, value):
+        obj.__dict__["_trace"] = value
+
+
+RunResult.trace = _TraceField()
+
+
+def reference(machine: TuringMachine, steps: int, tape: Sequence[int] = (), *,
+              detect_cycler: bool = False) -> RunResult:
+    """The reference loop, one Python step at a time, building the trace as it goes."""
     init = check_run_args(machine, steps, tape)
     cells = {i: int(s) for i, s in enumerate(init) if s}
     table = machine.table

@@ -2,7 +2,8 @@
 
 One row per state (A, B, ...), rows separated by ``_``; each row holds one three-character transition
 per read symbol (any number of symbols from 1 to 10): written digit, move ``L``/``R``, next-state
-letter. A letter at or beyond A+n halts (``Z`` by convention); ``---`` is undefined. Reading accepts
+letter. ``Z`` (or ``H``, where the machine has no state H) halts; any other letter beyond the machine's
+states is refused, since ``0RX`` for ``0RA`` must not run as a halt; ``---`` is undefined. Reading accepts
 lower case and whitespace at the ends of the string or around a ``_``; whitespace inside a row is
 refused, since ``1RB 1LB 1LA 1RZ`` could be one row or four. Writing is canonical (halt written ``Z``),
 so ``parse(write(m)) == m`` for every machine.
@@ -13,6 +14,7 @@ from ..errors import MachineFormatError
 from ..machine import HALT, LEFT, MAX_LETTER_STATES, RIGHT, Transition, TuringMachine, state_name
 
 _MOVES = {"L": LEFT, "R": RIGHT}
+HALT_LETTERS = ("Z", "H")  # the halt's spellings: Z (bbchallenge), H (the literature); H is a state from 8 states on
 
 
 def parse_standard(text: str) -> TuringMachine:
@@ -63,6 +65,10 @@ def parse_standard(text: str) -> TuringMachine:
             if not ("A" <= nx <= "Z"):
                 raise MachineFormatError(f"{where}: next state {nx!r}, expected a letter A-Z")
             nxt = ord(nx) - ord("A")
+            if nxt >= n and nx not in HALT_LETTERS:  # a typo (0RX for 0RA) must not run as a halt
+                raise MachineFormatError(
+                    f"{where}: next state {nx!r}, but the machine has states A-{state_name(n - 1)}; "
+                    f"write Z (or H) for halt")
             cells.append(Transition(int(w), _MOVES[mv], HALT if nxt >= n else nxt))
         table.append(tuple(cells))
     return TuringMachine(tuple(table))

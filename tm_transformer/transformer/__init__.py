@@ -10,8 +10,10 @@ decoded token and agree exactly with the reference simulator inside a checked pr
 * :func:`compile_machine` -- the weight arrays for one machine;
 * :func:`envelope` -- the steps a dtype keeps exact, checked before a run starts.
 """
-from .compile import compile_machine
-from .decode import TransformerRun, run
-from .envelope import envelope
+from .._lazy import lazy
+
+# imported on first use: JAX loads with them (``tmt --help`` and ``tmt bounds`` never need it)
+lazy(__name__, {"compile_machine": ".compile", "TransformerRun": ".decode", "run": ".decode",
+                "envelope": ".envelope"})
 
 __all__ = ["run", "compile_machine", "envelope", "TransformerRun"]

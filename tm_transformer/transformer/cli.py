@@ -166,6 +166,8 @@ def cmd_export(args) -> int:
 
 
 def cmd_inspect(args) -> int:
+    from pathlib import Path
+
     from ..cli import _load
     from .compile import compile_machine
     from .introspect import describe, draw_run
@@ -175,6 +177,9 @@ def cmd_inspect(args) -> int:
         raise ToolkitError(f"--head-range {args.head_range}: expected a positive integer")
     if args.figure and not args.figure.lower().endswith((".png", ".pdf")):
         raise ToolkitError(f"--figure {args.figure!r}: expected a .png or .pdf name")
+    if args.figure and not Path(args.figure).absolute().parent.is_dir():  # said before anything is printed
+        raise ToolkitError(f"--figure {args.figure!r}: folder {str(Path(args.figure).parent)!r} does not exist; "
+                           "create it first")
     cm = compile_machine(machine, args.steps, args.head_range)
     print(describe(cm, show_weights=not args.brief))
     if args.figure:

@@ -136,9 +136,11 @@ def save(weights: Weights, path) -> Path:
     path = Path(path)
     if path.suffix != ".safetensors":
         raise ToolkitError(f"weights file {str(path)!r}: expected a name ending in .safetensors")
+    if not path.absolute().parent.is_dir():  # a typo in a folder name must not create folders
+        raise ToolkitError(f"cannot write {str(path)!r}: folder {str(path.parent)!r} does not exist (or is not a "
+                           "folder); create it first")
     tmp = path.with_name(f".{path.name}.tmp")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
         save_file(named_arrays(weights.params), str(tmp), metadata={"config": json.dumps(weights.config())})
         tmp.replace(path)
     except OSError as exc:
