@@ -84,17 +84,12 @@ def draw_run(machine, steps: int, path, tape=(), head_range: int = 16):
     path = Path(path)
     if path.suffix.lower() not in (".png", ".pdf"):
         raise ToolkitError(f"figure file {str(path)!r}: expected a .png or .pdf name")
-    from ..figstyle import context
-    from ..plots import transformer_run
+    from ..plots import save, transformer_run
     from .compile import compile_machine
     from .decode import run
 
     r = run(machine, steps, tape, head_range=head_range, layout="dense", record=True)
     L = compile_machine(machine, steps, head_range).layout
     fig = transformer_run(r, L.dim_names(), title=f"{machine}  ({int(r.steps[0])} steps)")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    with context():
-        fig.savefig(tmp, dpi=200)
-    tmp.replace(path)
+    save(fig, path.with_suffix(""), formats=[path.suffix.lower().lstrip(".")])
     return path
