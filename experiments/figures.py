@@ -22,15 +22,15 @@ __all__ = ["COLOURS", "STYLE", "NSTAR", "new", "save", "nstar", "halfspace_failu
 # (:func:`tm_transformer.plots.nstar`); ``tmt figures`` redraws them from the same table (experiments.redraw)
 NSTAR = {
     "contexts_nstar": dict(check="contexts", claim="C1", x="V", series="m", ref="union_bound",
-                           title="C1: n* vs V (hardest target found)"),
+                           title=r"C1, $n^*$ vs $V$ (hardest target found)"),
     "sequences_nstar_tv": dict(check="sequences", claim="C2", reading="tv", x="l", series="V", ref="tv_bound",
-                               title="C2 (tv): n* vs l"),
+                               title=r"C2 (TV), $n^*$ vs $\ell$"),
     "sequences_nstar_linf": dict(check="sequences", claim="C2", reading="linf", x="l", series="V",
-                                 ref="seq_union_bound", title="C2 (linf): n* vs l"),
+                                 ref="seq_union_bound", title=r"C2 (per sequence), $n^*$ vs $\ell$"),
     "halfspaces_nstar": dict(check="halfspaces", claim="C3", x="delta", series="d", ref="optimal_rate",
-                             title="C3: n* vs delta"),
+                             title=r"C3, $n^*$ vs $\delta$"),
     "coin_nstar": dict(check="coin", claim="C4", x="delta", series="series", ref="hoeffding_bound",
-                       title="C4: n* vs delta (worst p)"),
+                       title=r"C4, $n^*$ vs $\delta$ (worst $p$)"),
 }
 
 

@@ -251,6 +251,25 @@ def _side_legend(ax):
         ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
 
 
+def _tidy(*axes) -> None:
+    """Log axes without crowded labels: minor ticks unlabelled; a span under two decades gets majors at
+    1, 3 x 10^k (under one decade 1, 2, 5 x 10^k, so at least two labels show); a very wide one (over six
+    decades) at most five powers of ten."""
+    from matplotlib.ticker import LogFormatterSciNotation, LogLocator, NullFormatter
+
+    for ax in axes:
+        for axis, lim in ((ax.xaxis, ax.get_xlim()), (ax.yaxis, ax.get_ylim())):
+            if axis.get_scale() != "log" or min(lim) <= 0:
+                continue
+            decades = math.log10(max(lim) / min(lim))
+            axis.set_minor_formatter(NullFormatter())
+            if decades < 2:
+                axis.set_major_locator(LogLocator(base=10, subs=(1.0, 3.0) if decades > 1 else (1.0, 2.0, 5.0)))
+                axis.set_major_formatter(LogFormatterSciNotation(labelOnlyBase=False))
+            elif decades > 6:
+                axis.set_major_locator(LogLocator(base=10, numticks=4))
+
+
 def _key(colour="k", ls="-", marker="None", **kw):
     """A legend entry that is not drawn in a panel (a line kind, say)."""
     from matplotlib.lines import Line2D
@@ -298,6 +317,7 @@ def measurement(rows, x: str, y: str, lo: str | None = None, hi: str | None = No
                xlabel=xlabel or label(x), ylabel=ylabel or label(y))
         if title:
             ax.set_title(_wrap(title, 0.6 * fig.get_size_inches()[0], ax.title.get_fontsize()))
+        _tidy(ax)
         _side_legend(ax)
     return fig
 
@@ -372,8 +392,9 @@ def nstar(rows, x: str, series: str, claim: str, ref: str | None = None, constan
             extra.append((_key("k", ":"), _pretty(ref)))
         if calibrated is not None and kappa is not None:
             extra.append((_key("0.45", "--"), rf"{kappa:g} $\times$ calibrated $C$"))
+        _tidy(*axes)
         _figure_legend(into, list(grid[0::2].ravel()), extra=extra)
-        head = title + (f" ({claim} {verdict})" if verdict else "")
+        head = title + (f": {verdict}" if verdict and title else f"{claim}: {verdict}" if verdict else "")
         if head:
             into.suptitle(_wrap(head, into.get_figure(root=True).get_size_inches()[0] if hasattr(into, "get_figure")
                                 else fig.get_size_inches()[0], figstyle.style(name)["figure.titlesize"]))
@@ -404,8 +425,8 @@ def failure_rates(tests, series: tuple[str, ...] = ("d", "eps"), ylabel: str = "
             pts = sorted((t for t in tests if tuple(get(t, k) for k in series) == key), key=lambda t: t["delta"])
             xs = [t["delta"] for t in pts]
             rate = np.array([float(t["rate"]) for t in pts])
-            ax.errorbar(xs, rate, yerr=[rate - np.array([float(t["ci_lo"]) for t in pts]),
-                                        np.array([float(t["ci_hi"]) for t in pts]) - rate], ls="-", **_look(i),
+            ax.errorbar(xs, rate, yerr=np.clip([rate - np.array([float(t["ci_lo"]) for t in pts]),
+                                                np.array([float(t["ci_hi"]) for t in pts]) - rate], 0, None), ls="-", **_look(i),
                         label=", ".join(f"{label(k)} = {v}" for k, v in zip(series, key)))
         xs = np.geomspace(min(t["delta"] for t in tests) / 2, 1, 10)
         ax.plot(xs, xs, "k--", lw=0.8, label=r"failure = $\delta$")
@@ -415,6 +436,7 @@ def failure_rates(tests, series: tuple[str, ...] = ("d", "eps"), ylabel: str = "
             ax.set_yscale("symlog", linthresh=min(float(t["delta"]) for t in tests) / 10)
         if title:
             ax.set_title(_wrap(title, 0.6 * fig.get_size_inches()[0], ax.title.get_fontsize()))
+        _tidy(ax)
         _side_legend(ax)
     return fig
 
@@ -452,6 +474,7 @@ def bound_ratios(ax=None, width: str | None = None):
         axes[2].semilogx(delta, get("C4").evaluate(C=0.5, eps=0.1, delta=delta) / get("hoeffding").evaluate(eps=0.1, delta=delta),
                          **_look(6), markevery=every(len(delta)), label="C4 ($C$ = 1/2) / Hoeffding")
         axes[2].set(xlabel=r"$\delta$", ylabel="claim / optimal rate")
+        _tidy(*axes)
         _figure_legend(into, axes, ncol=2, extra=[(_key("k", ":"), "C1 / union: its limit")])
     return fig
 
@@ -521,7 +544,8 @@ def precision_frontier(rows, beta_rows=(), head_ranges=(4, 100, 1000), ax=None, 
         if br:
             b.plot([float(r["steps"]) for r in br], [float(r["real_beta"]) for r in br], "D", color=COLOURS[7 % 7],
                    ms=4, ls="none", label=r"smallest exact $\beta$, real runs")
-        b.set(xscale="log", xlabel=r"steps $T$", ylabel=r"softmax $\beta$", title="softmax temperature")
+        b.set(xscale="log", xlabel=r"steps $T$", ylabel=r"softmax $\beta$", title=r"softmax $\beta$")
+        _tidy(*axes)
         _figure_legend(into, axes, ncol=1 if name == "single" else 3)
     return fig
 
@@ -583,6 +607,7 @@ def icl(rows, eps: float, probs=(), reference=None, reference_label: str = "boun
             axes[2].set_xticks(xs, [f"{x:g}" for x in xs])
             axes[2].set(xlabel=r"examples $n$", ylabel=rf"P(TV > {eps:g})", ylim=(-0.02, 1.1))
         extra = [(_key("k", "-"), r"power-law fit ($n \geq 8$)"), (_key("k", ":"), "a-priori step bound")]
+        _tidy(*axes[:2])
         _figure_legend(into, axes, ncol=1 if name == "single" else 2, extra=extra)
         if probs:
             into.suptitle(f"in-context learning, $p$ = {tuple(probs)}")
