@@ -240,7 +240,7 @@ def _figure_legend(into, axes, ncol: int | None = None, extra: list | None = Non
         slot.set_visible(True)
         slot.axis("off")
         return slot.legend(handles, labels, loc="center", ncol=1, borderaxespad=0.0)
-    inches = _root_figure(into).get_size_inches()[0]
+    inches = into.bbox.width / _root_figure(into).dpi
     cols = ncol or max(1, min(len(labels), int(inches // 1.7)))
     return into.legend(handles, labels, loc="outside lower center", ncol=cols)
 
@@ -251,11 +251,22 @@ def _side_legend(ax):
         ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
 
 
+def _tick_text(v: float, _pos=None) -> str:
+    """A tick label: plain digits for 0.001 .. 99999 (30, 0.5), else a x 10^k in math text."""
+    if v <= 0:
+        return ""
+    if 1e-3 <= v < 1e5:
+        return f"{v:g}"
+    k = math.floor(math.log10(v) + 1e-9)
+    a = v / 10 ** k
+    return f"$10^{{{k}}}$" if abs(a - 1) < 1e-6 else f"${a:g}\\times 10^{{{k}}}$"
+
+
 def _tidy(*axes) -> None:
     """Log axes without crowded labels: minor ticks unlabelled; a span under two decades gets majors at
     1, 3 x 10^k (under one decade 1, 2, 5 x 10^k, so at least two labels show); a very wide one (over six
     decades) at most five powers of ten."""
-    from matplotlib.ticker import LogFormatterSciNotation, LogLocator, NullFormatter
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     for ax in axes:
         for axis, lim in ((ax.xaxis, ax.get_xlim()), (ax.yaxis, ax.get_ylim())):
@@ -265,7 +276,7 @@ def _tidy(*axes) -> None:
             axis.set_minor_formatter(NullFormatter())
             if decades < 2:
                 axis.set_major_locator(LogLocator(base=10, subs=(1.0, 3.0) if decades > 1 else (1.0, 2.0, 5.0)))
-                axis.set_major_formatter(LogFormatterSciNotation(labelOnlyBase=False))
+                axis.set_major_formatter(FuncFormatter(_tick_text))
             elif decades > 6:
                 axis.set_major_locator(LogLocator(base=10, numticks=4))
 
