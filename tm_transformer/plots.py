@@ -396,6 +396,9 @@ def nstar(rows, x: str, series: str, claim: str, ref: str | None = None, constan
                 top.set_ylabel(r"$n^*$ (examples)")
                 bottom.set_ylabel(r"$n^*/f$")
             bottom.sharex(top)
+        for j in range(len(facets), cols * frows):  # the last row's unused slots
+            grid[2 * (j // cols), j % cols].set_visible(False)
+            grid[2 * (j // cols) + 1, j % cols].set_visible(False)
         extra = []
         if constant is not None:
             extra.append((_key("k", "-"), f"claim: {claim} at $C$ = {constant:.3g}"))
@@ -407,8 +410,7 @@ def nstar(rows, x: str, series: str, claim: str, ref: str | None = None, constan
         _figure_legend(into, list(grid[0::2].ravel()), extra=extra)
         head = title + (f": {verdict}" if verdict and title else f"{claim}: {verdict}" if verdict else "")
         if head:
-            into.suptitle(_wrap(head, into.get_figure(root=True).get_size_inches()[0] if hasattr(into, "get_figure")
-                                else fig.get_size_inches()[0], figstyle.style(name)["figure.titlesize"]))
+            into.suptitle(_wrap(head, into.bbox.width / fig.dpi, figstyle.style(name)["figure.titlesize"]))
     return fig
 
 
@@ -578,10 +580,10 @@ def icl(rows, eps: float, probs=(), reference=None, reference_label: str = "boun
     err = sorted((r for r in rows if r["kind"] == "error"), key=lambda r: float(r["n"]))
     fits = {(r["learner"], r["quantity"]): (float(r["exponent"]), float(r["coefficient"]))
             for r in rows if r["kind"] == "fit"}
-    for key in ("learner", "n", "mean_steps", "steps_bound", "prompt_length"):
-        _column(cost or [{}], key) if cost else None
-    for key in ("n", "rate", "ci_lo", "ci_hi", "mc_rate", "exact_probability"):
-        _column(err, key) if err else None
+    for part, keys in ((cost, ("learner", "m", "V", "n", "mean_steps", "steps_bound", "prompt_length")),
+                       (err, ("n", "rate", "ci_lo", "ci_hi", "mc_rate", "exact_probability"))):
+        for key in keys if part else ():
+            _column(part, key)
     name = figstyle.width_name(width)
     fig, into, axes, _ = _panels(ax, 3, name, 1.6, {"single": 2, "double": 3}, extra=0.9)
     with context(name):
