@@ -161,11 +161,15 @@ def _num(v, default=None):
 
 
 def _wrap(text: str, inches: float, points: float) -> str:
-    """``text`` wrapped to lines that fit ``inches`` at ``points`` (a generous 0.55 em a character)."""
+    """``text`` wrapped to lines that fit ``inches`` at ``points`` (a generous 0.55 em a character); math
+    (``$...$``) is never split."""
     if not text:
         return text
     per_line = max(12, int(inches * 72 / (0.55 * points)))
-    return "\n".join(textwrap.fill(part, per_line) for part in text.split("\n"))
+    parts = text.split("$")
+    glued = "$".join(p.replace(" ", "\0") if i % 2 else p for i, p in enumerate(parts))  # spaces in math: kept
+    return "\n".join(textwrap.fill(line, per_line, break_long_words=False).replace("\0", " ")
+                     for line in glued.split("\n"))
 
 
 def _pretty(name: str) -> str:
@@ -221,7 +225,10 @@ def _panels(ax, n: int, width, height_per_row: float, max_cols: dict | None = No
 
 
 def _figure_legend(into, axes, ncol: int | None = None, extra: list | None = None):
-    """One legend for a figure of panels, below them: each label once, in the order first drawn."""
+    """One legend for a figure of panels, below them (or in the grid's unused slot, its labels wrapped to
+    it): each label once, in the order first drawn."""
+    import matplotlib
+
     handles, labels = [], []
     for ax in axes:
         for h, lab in zip(*ax.get_legend_handles_labels()):
@@ -239,7 +246,10 @@ def _figure_legend(into, axes, ncol: int | None = None, extra: list | None = Non
         slot = spare[0]
         slot.set_visible(True)
         slot.axis("off")
-        return slot.legend(handles, labels, loc="center", ncol=1, borderaxespad=0.0)
+        inches = slot.get_position().width * _root_figure(into).get_size_inches()[0] - 0.45  # less the handle
+        size = float(matplotlib.rcParams["legend.fontsize"])
+        return slot.legend(handles, [_wrap(lab, inches, size) for lab in labels], loc="center", ncol=1,
+                           borderaxespad=0.0)
     inches = into.bbox.width / _root_figure(into).dpi
     cols = ncol or max(1, min(len(labels), int(inches // 1.7)))
     return into.legend(handles, labels, loc="outside lower center", ncol=cols)
