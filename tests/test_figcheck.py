@@ -156,3 +156,16 @@ def test_paper_widths_and_their_default():
 def test_colour_and_marker_both_tell_series_apart():
     looks = [tuple(figstyle.series(i).values()) for i in range(16)]
     assert len(set(looks)) == 16 and len({c for c, _ in looks[:8]}) == 8 and len({m for _, m in looks[:8]}) == 8
+
+
+def test_with_tmt_figcheck_save_refuses_a_figure_that_fails_and_writes_nothing(tmp_path, monkeypatch):
+    monkeypatch.setenv("TMT_FIGCHECK", "1")
+    fig = _good()
+    fig.axes[0].legend(loc="center")
+    with pytest.raises(figcheck.FigureProblem, match=r"(?s)bad: 1 problem.*legend-covers-data"):
+        plots.save(fig, tmp_path / "bad")
+    assert list(tmp_path.iterdir()) == []
+    seen = []
+    monkeypatch.setattr(plots, "SAVE_HOOKS", [lambda f, paths: seen.append([p.name for p in paths])])
+    plots.save(_good(), tmp_path / "good", formats=("pdf", "svg"))
+    assert seen == [["good.pdf", "good.svg"]] and figcheck.check_pdf(tmp_path / "good.pdf") == []
