@@ -130,3 +130,16 @@ def test_tmt_figures_refuses_a_missing_or_foreign_folder_in_one_line(tmp_path, c
     assert main(["figures", str(run), "--format", "png"]) == 2
     err = capsys.readouterr()[1]
     assert err.count("\n") == 1 and "contexts_nstar" in err
+
+
+def test_reproduce_draws_at_the_figure_width_asked(monkeypatch, capsys):
+    from tm_transformer.experiments import cli
+
+    seen = []
+    monkeypatch.setattr(cli, "_reproduce", lambda args: seen.append(figstyle.width()) or 0)
+    monkeypatch.delenv("TMT_FIGURE_WIDTH", raising=False)
+    assert main(["reproduce", "--quick", "--figure-width", "double"]) == 0
+    assert main(["reproduce", "--quick"]) == 0
+    assert seen == [7.2, 3.5] and figstyle.width() == 3.5   # the environment is restored after
+    assert main(["reproduce", "--figure-width", "a4"]) == 2
+    assert "invalid choice: 'a4'" in capsys.readouterr()[1]
