@@ -224,7 +224,7 @@ def _panels(ax, n: int, width, height_per_row: float, max_cols: dict | None = No
     return fig, into, flat[:n], (rows, cols)
 
 
-def _figure_legend(into, axes, ncol: int | None = None, extra: list | None = None):
+def _figure_legend(into, axes, ncol: int | None = None, extra: list | None = None, slot: bool = True):
     """One legend for a figure of panels, below them (or in the grid's unused slot, its labels wrapped to
     it): each label once, in the order first drawn."""
     import matplotlib
@@ -241,17 +241,18 @@ def _figure_legend(into, axes, ncol: int | None = None, extra: list | None = Non
             labels.append(lab)
     if not handles:
         return None
-    spare = getattr(into, "_tmt_spare", None)
+    spare = getattr(into, "_tmt_spare", None) if slot else None
+    size = float(matplotlib.rcParams["legend.fontsize"])
     if spare:  # the grid's unused slot: the legend sits there, beside the panels
-        slot = spare[0]
-        slot.set_visible(True)
-        slot.axis("off")
-        inches = slot.get_position().width * _root_figure(into).get_size_inches()[0] - 0.45  # less the handle
-        size = float(matplotlib.rcParams["legend.fontsize"])
-        return slot.legend(handles, [_wrap(lab, inches, size) for lab in labels], loc="center", ncol=1,
+        box = spare[0]
+        box.set_visible(True)
+        box.axis("off")
+        inches = box.get_position().width * _root_figure(into).get_size_inches()[0] - 0.45  # less the handle
+        return box.legend(handles, [_wrap(lab, inches, size) for lab in labels], loc="center", ncol=1,
                            borderaxespad=0.0)
     inches = into.bbox.width / _root_figure(into).dpi
     cols = ncol or max(1, min(len(labels), int(inches // 1.7)))
+    labels = [_wrap(lab, inches / cols - 0.5, size) for lab in labels]
     return into.legend(handles, labels, loc="outside lower center", ncol=cols)
 
 
@@ -595,7 +596,7 @@ def icl(rows, eps: float, probs=(), reference=None, reference_label: str = "boun
         for key in keys if part else ():
             _column(part, key)
     name = figstyle.width_name(width)
-    fig, into, axes, _ = _panels(ax, 3, name, 1.6, {"single": 2, "double": 3}, extra=0.9)
+    fig, into, axes, _ = _panels(ax, 3, name, 1.6, {"single": 2, "double": 3}, extra=1.5 if name == "single" else 0.9)
     with context(name):
         for i, learner in enumerate(sorted({r["learner"] for r in cost})):
             look = _look(i)
@@ -631,7 +632,7 @@ def icl(rows, eps: float, probs=(), reference=None, reference_label: str = "boun
             axes[2].set(xlabel=r"examples $n$", ylabel=rf"P(TV > {eps:g})", ylim=(-0.02, 1.1))
         extra = [(_key("k", "-"), r"power-law fit ($n \geq 8$)"), (_key("k", ":"), "a-priori step bound")]
         _tidy(*axes[:2])
-        _figure_legend(into, axes, ncol=1 if name == "single" else 2, extra=extra)
+        _figure_legend(into, axes, ncol=2, extra=extra, slot=False)
         if probs:
             into.suptitle(f"in-context learning, $p$ = {tuple(probs)}")
     return fig
