@@ -224,7 +224,8 @@ def _panels(ax, n: int, width, height_per_row: float, max_cols: dict | None = No
     return fig, into, flat[:n], (rows, cols)
 
 
-def _figure_legend(into, axes, ncol: int | None = None, extra: list | None = None, slot: bool = True):
+def _figure_legend(into, axes, ncol: int | None = None, extra: list | None = None, slot: bool = True,
+                   wrap: bool = False):
     """One legend for a figure of panels, below them (or in the grid's unused slot, its labels wrapped to
     it): each label once, in the order first drawn."""
     import matplotlib
@@ -252,7 +253,8 @@ def _figure_legend(into, axes, ncol: int | None = None, extra: list | None = Non
                            borderaxespad=0.0)
     inches = into.bbox.width / _root_figure(into).dpi
     cols = ncol or max(1, min(len(labels), int(inches // 1.7)))
-    labels = [_wrap(lab, inches / cols - 0.5, size) for lab in labels]
+    if wrap:  # long labels: wrapped to a column
+        labels = [_wrap(lab, inches / cols - 0.5, size) for lab in labels]
     return into.legend(handles, labels, loc="outside lower center", ncol=cols)
 
 
@@ -632,7 +634,7 @@ def icl(rows, eps: float, probs=(), reference=None, reference_label: str = "boun
             axes[2].set(xlabel=r"examples $n$", ylabel=rf"P(TV > {eps:g})", ylim=(-0.02, 1.1))
         extra = [(_key("k", "-"), r"power-law fit ($n \geq 8$)"), (_key("k", ":"), "a-priori step bound")]
         _tidy(*axes[:2])
-        _figure_legend(into, axes, ncol=2, extra=extra, slot=False)
+        _figure_legend(into, axes, ncol=2, extra=extra, slot=False, wrap=name == "single")
         if probs:
             into.suptitle(f"in-context learning, $p$ = {tuple(probs)}")
     return fig
