@@ -183,8 +183,7 @@ def check_contexts(out: Path, quick: bool = True, seed: int = 0, progress: bool 
     compose(v, needed_rows(res.rows, ["V", "m", "eps", "delta"]), list(claim.directions), claim.arguments(),
             ["induction head (empirical conditional distribution)"], sorted({r["target"] for r in res.rows}), sim)
     res.verdicts.append(v)
-    res.figures += _plot_nstar(res, out, "contexts_nstar", x="V", series="m", claim="C1", ref="union_bound",
-                               title="C1: n* vs V (hardest target found)")
+    res.figures += _plot_nstar(res, out, "contexts_nstar")
     return res
 
 
@@ -297,11 +296,10 @@ def capped_as_failures(claim: str, reading: str, rows: list[dict], tests: list[d
     return capped, decide(claim, reading, rows, alt).verdict
 
 
-def _plot_nstar(res, out, name, x, series, claim, ref, title, reading=None, verdict=None):
-    rows = [r for r in res.rows if reading is None or r.get("reading") == reading]
+def _plot_nstar(res, out, name, verdict=None):
+    """The figure ``name`` of :data:`figures.NSTAR` from this check's rows and its verdict (default: its last)."""
     v = verdict if verdict is not None else res.verdicts[-1]
-    fig = plots.nstar(rows, x, series, claim, ref=ref, constant=v.constant, calibrated=v.calibrated_constant,
-                      kappa=KAPPA, title=title, verdict=v.verdict, reading=v.reading)
+    fig = figures.nstar(name, res.rows, constant=v.constant, calibrated=v.calibrated_constant, verdict=v.verdict)
     return figures.save(fig, out, name)
 
 
@@ -361,9 +359,7 @@ def check_sequences(out: Path, quick: bool = True, seed: int = 0, progress: bool
         res.rows += rows
         res.tests += sub.tests
         res.verdicts.append(v)
-        res.figures += _plot_nstar(res, out, f"sequences_nstar_{reading}", x="l", series="V", claim="C2",
-                                   ref="tv_bound" if reading == "tv" else "seq_union_bound",
-                                   title=f"C2 ({reading}): n* vs l", reading=reading)
+        res.figures += _plot_nstar(res, out, f"sequences_nstar_{reading}")
     return res
 
 
@@ -520,11 +516,9 @@ def check_halfspaces(out: Path, quick: bool = True, seed: int = 0, progress: boo
     res.verdicts.append(w)
     if default:
         res.verdicts.append(_c3_in_expectation(grid["eps"]))
-    res.figures += _plot_nstar(res, out, "halfspaces_nstar", x="delta", series="d", claim="C3", ref="optimal_rate",
-                               title="C3: n* vs delta", verdict=v)
-    fig = plots.failure_rates([t for t in res.tests if t["params"]["d"] in grid["d"] and t["params"]["eps"] in grid["eps"]],
-                              series=("d", "eps"), ylabel=f"P(error > eps) at n = {KAPPA:g} C d/eps",
-                              title=f"C3 with the calibrated constant: {v.protocol_verdict}")
+    res.figures += _plot_nstar(res, out, "halfspaces_nstar", verdict=v)
+    fig = figures.halfspace_failures([t for t in res.tests if t["params"]["d"] in grid["d"] and t["params"]["eps"] in grid["eps"]],
+                                     v.protocol_verdict)
     res.figures += figures.save(fig, out, "halfspaces_failure_vs_delta")
     res.rows += compared
     return res
@@ -580,8 +574,7 @@ def check_coin(out: Path, quick: bool = True, seed: int = 0, progress: bool = Tr
     compose(v, needed_rows(res.rows, ["eps", "delta"]), list(claim.directions), claim.arguments(),
             ["empirical frequency (one attention head)"], sorted({r["target"] for r in res.rows}), sim)
     res.verdicts.append(v)
-    res.figures += _plot_nstar(res, out, "coin_nstar", x="delta", series="series", claim="C4", ref="hoeffding_bound",
-                               title="C4: n* vs delta (worst p)")
+    res.figures += _plot_nstar(res, out, "coin_nstar")
     ge_claim = find("C4", "error>=eps")
     w = Verdict("C4", ge_claim.reading, "", None, 0.0, note=f"the same estimator and family ({family}); failure means "
                                                             "error >= eps (error = eps fails)")

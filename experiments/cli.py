@@ -94,6 +94,19 @@ def _claim(out: Path, command: list[str], args) -> str:
 
 
 def cmd_reproduce(args) -> int:
+    if args.figure_width:  # through the environment, so that worker processes draw at it too
+        import os
+
+        before = os.environ.get("TMT_FIGURE_WIDTH")
+        os.environ["TMT_FIGURE_WIDTH"] = args.figure_width
+        try:
+            return _reproduce(args)
+        finally:
+            os.environ.pop("TMT_FIGURE_WIDTH") if before is None else os.environ.update(TMT_FIGURE_WIDTH=before)
+    return _reproduce(args)
+
+
+def _reproduce(args) -> int:
     from . import distributed
     from .report import run_checks
 
@@ -275,6 +288,18 @@ def _nstar_own(args) -> int:
     return 0
 
 
+def cmd_figures(args) -> int:
+    from .redraw import redraw
+
+    formats = [f.strip().lower() for f in args.format.split(",") if f.strip()]
+    bad = [f for f in formats if f not in ("pdf", "png", "svg")]
+    if bad or not formats:
+        raise ToolkitError(f"--format {args.format!r}: expected a comma-separated list of pdf, png, svg")
+    written = redraw(Path(args.results), args.width, formats)
+    print(f"{len(written)} files redrawn in {args.results}: " + ", ".join(sorted({p.stem for p in written})))
+    return 0
+
+
 def _trials_text(r) -> str:
     """The fresh trials per scanned n as the certificate used them (two looks: a quarter, then all where
     undecided) and the trials behind the failure rate at n*."""
@@ -317,8 +342,17 @@ def register(sub):
     p.add_argument("--jobs", type=_positive_int, default=None, metavar="N",
                    help="worker processes that measure the grid points (default: TMT_JOBS, else one per core; "
                         "1: this process alone; always one on a GPU or under jax.distributed)")
+    p.add_argument("--figure-width", choices=["single", "double"], default=None,
+                   help="figures one column (3.5 in, the default) or the text width (7.2 in) wide")
     _add_distributed(p)
     p.set_defaults(func=cmd_reproduce)
+
+    p = sub.add_parser("figures", help="redraw every figure of an earlier run from its tables (measures nothing)")
+    p.add_argument("results", metavar="RESULTS_DIR", help="the --out folder of tmt reproduce or tmt experiment")
+    p.add_argument("--width", choices=["single", "double"], default=None,
+                   help="one column (3.5 in, the default) or the text width (7.2 in)")
+    p.add_argument("--format", default="pdf,png", help="comma-separated: pdf, png, svg (default: pdf,png)")
+    p.set_defaults(func=cmd_figures)
 
     p = sub.add_parser("experiment", help=f"run one check: {', '.join(ORDER)}")
     p.add_argument("name", help=" | ".join(ORDER))

@@ -257,41 +257,16 @@ def _verdict(unequal: list, points: list[dict], verdict_text: str, K: int, mc_tr
 
 
 def _draw(res, out: Path, fits: dict, ns, V: int) -> list[str]:
-    cost = [r for r in res.rows if r["kind"] == "cost"]
-    err = [r for r in res.rows if r["kind"] == "error"]
-    fig, axes = figures.new(3, width=3.2, height=2.8)
-    for i, name in enumerate(sorted({r["learner"] for r in cost})):
-        col = figures.COLOURS[i]
-        pts = sorted((r for r in cost if r["learner"] == name), key=lambda r: r["n"])
-        xs = np.array([r["n"] for r in pts], float)
-        b, a = fits[(name, "mean_steps")]
-        tag = f"{name} (m={pts[0]['m']}, V={pts[0]['V']})"
-        axes[0].plot(xs, [r["mean_steps"] for r in pts], "o", color=col, ms=3, label=tag)
-        axes[0].plot(xs, a * xs ** b, "-", color=col, lw=0.8, label=f"fit {a:.2g} n^{b:.2f}")
-        axes[0].plot(xs, [r["steps_bound"] for r in pts], ":", color=col, lw=0.8, label="a-priori bound")
-        b, a = fits[(name, "prompt_length")]
-        axes[1].plot(xs, [r["prompt_length"] for r in pts], "o", color=col, ms=3, label=tag)
-        axes[1].plot(xs, a * xs ** b, "-", color=col, lw=0.8, label=f"fit {a:.2g} n^{b:.2f}")
-    tr = [r for r in res.rows if r["kind"] == "transformer"] + [
-        {"n": r["n"], "steps": r["max_steps"]} for r in err]
-    axes[0].plot([r["n"] for r in tr], [r["steps"] for r in tr], "x", color="k", ms=4, label="run by the transformer")
-    axes[0].set(xscale="log", yscale="log", xlabel="examples n", ylabel="machine steps", title="cost of in-context learning")
-    axes[0].legend(fontsize=5)
-    axes[1].set(xscale="log", yscale="log", xlabel="examples n", ylabel="prompt tokens", title="prompt length")
-    axes[1].legend(fontsize=5)
-    xs = [r["n"] for r in err]
-    axes[2].errorbar(xs, [r["rate"] for r in err], yerr=[[r["rate"] - r["ci_lo"] for r in err],
-                     [r["ci_hi"] - r["rate"] for r in err]], fmt="o", color=figures.COLOURS[0], ms=3,
-                     label=f"transformer ({err[0]['datasets']}/n, 99% CI)")
-    axes[2].plot(xs, [r["mc_rate"] for r in err], "-", color=figures.COLOURS[1], label="Monte-Carlo")
-    axes[2].plot(xs, [r["exact_probability"] for r in err], ":", color=figures.COLOURS[2], label="exact")
-    grid = np.linspace(min(xs), max(xs), 100)
-    vacuous = math.log(2 ** V - 2) / (2 * EPS ** 2)  # the bound is >= 1 up to this n
-    label = "Weissman" + (f" (>= 1, vacuous, for n <= {math.floor(vacuous)})" if min(xs) <= vacuous else "")
-    axes[2].plot(grid, weissman_tail(grid, V, EPS), "k--", lw=0.8, label=label)
-    axes[2].set_xscale("log", base=2)
-    axes[2].set_xticks(xs, [str(x) for x in xs])
-    axes[2].set(xlabel="examples n", ylabel=f"P(TV > {EPS})", ylim=(-0.02, 1.1),
-                title=f"error of the in-context answer (p = {PROBS})")
-    axes[2].legend(fontsize=5, loc="best")
+    """The figure ``icl`` (:func:`tm_transformer.plots.icl`; ``fits`` are the table's "fit" rows)."""
+    from tm_transformer import plots
+
+    fig = plots.icl(res.rows, EPS, PROBS, **reference(V, [r["n"] for r in res.rows if r["kind"] == "error"]))
     return figures.save(fig, out, "icl")
+
+
+def reference(V: int, ns) -> dict:
+    """The Weissman bound as :func:`tm_transformer.plots.icl`'s reference curve (vacuous, >= 1, for small n)."""
+    vacuous = math.log(2 ** V - 2) / (2 * EPS ** 2)  # the bound is >= 1 up to this n
+    label = "Weissman bound" + (f" (vacuous for $n \\leq$ {math.floor(vacuous)})" if ns and min(ns) <= vacuous else "")
+    return {"reference": lambda n: weissman_tail(n, V, EPS), "reference_label": label}
+

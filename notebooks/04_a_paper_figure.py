@@ -39,8 +39,9 @@ OUT = Path(FOLDER.name)                                         # put your paper
 # %% [markdown]
 # ## The style is one file
 #
-# Sizes are set for a 3.4 in (one column) or 7.0 in (two columns) wide figure, fonts in points that match
-# a paper's body text, math in Computer Modern. Use it for your own plots with
+# Sizes are set for a 3.5 in (one column, `single`) or 7.2 in (two columns, `double`) wide figure, fonts in
+# points that match a paper's body text (none below 6 pt), math in Computer Modern, TrueType fonts in the
+# PDF (`pdf.fonttype: 42`, as journals ask). Use it for your own plots with
 # `matplotlib.style.use(figstyle.STYLE_FILE)` or `figstyle.use()` (global), or `with figstyle.context():`
 # (inside the block only). Nothing changes globally until you ask.
 
@@ -52,7 +53,7 @@ from tm_transformer import figstyle
 print(Path(figstyle.STYLE_FILE).read_text())
 before = matplotlib.rcParams["font.size"]
 with figstyle.context():
-    assert matplotlib.rcParams["font.size"] == 9 and matplotlib.rcParams["mathtext.fontset"] == "cm"
+    assert matplotlib.rcParams["font.size"] == 8 and matplotlib.rcParams["mathtext.fontset"] == "cm"
 assert matplotlib.rcParams["font.size"] == before       # restored after the block
 
 # %% [markdown]
@@ -108,14 +109,15 @@ fig
 # ## Save it: PDF and PNG
 #
 # `plots.save` writes `name.pdf` and `name.png` side by side (each to a temporary name first, so a failed
-# save leaves nothing half-written), in the style (tight bounding box, 200 dpi for the PNG).
+# save leaves nothing half-written), in the style, at the figure's own size (the layout engine fits every
+# label inside; 300 dpi for the PNG). `formats=("svg",)` and others work too.
 
 # %%
 written = plots.save(fig, OUT / "coin_failure")
 assert [p.name for p in written] == ["coin_failure.pdf", "coin_failure.png"]
 assert written[0].read_bytes()[:4] == b"%PDF" and written[1].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 width_px = int.from_bytes(written[1].read_bytes()[16:20], "big")
-assert 2.5 * 200 < width_px < 4.2 * 200        # about one column (3.4 in) at 200 dpi, after the tight crop
+assert width_px == round(figstyle.width("single") * 300)   # one column (3.5 in) at 300 dpi
 print([p.name for p in written], width_px, "px wide")
 
 # %% [markdown]
@@ -137,22 +139,29 @@ fig = plots.nstar(res.rows, x="delta", series="series", claim="C4", ref="hoeffdi
 fig
 
 # %% [markdown]
-# ## Your own plot, in the style
+# ## Your own figure, from the toolkit's parts
 #
-# `figstyle.figure(columns=1 or 2, ncols=..., nrows=...)` gives a `Figure` exactly one or two columns
-# wide with its axes; `figstyle.label` turns the toolkit's variable names into math text. Draw inside
-# `with figstyle.context():` so that what you add (legends, titles, colours) is in the style too.
+# Every plot takes `ax=`: a one-panel plot draws into the `Axes` you give, a plot of several panels lays
+# them out in the `SubFigure` you give. Here the measurement (left) and check 5's n\* (right) share one
+# figure the text width wide (`figstyle.width("double")`, 7.2 in). `figcheck.check_figure` measures
+# what a reviewer would look for -- overlapping or clipped text, a legend over data, two series drawn
+# alike, text under 6 pt -- and lists what it finds (here: nothing).
 
 # %%
-with figstyle.context():
-    fig, axes = figstyle.figure(columns=2, ncols=2)
-    for ax, e in zip(axes[0], sorted({r["eps"] for r in res.rows}, reverse=True)):
-        pts = sorted((r for r in res.rows if r["eps"] == e), key=lambda r: r["delta"])
-        ax.plot([r["delta"] for r in pts], [r["n_star"] for r in pts], "o-", label=r"$n^*$ (worst $p$)")
-        ax.plot([r["delta"] for r in pts], [r["hoeffding_bound"] for r in pts], ":", label="Hoeffding")
-        ax.set(xscale="log", xlabel=figstyle.label("delta"), ylabel=figstyle.label("n_star"),
-               title=f"{figstyle.label('eps')} = {e}")
-        ax.legend()
+from matplotlib.figure import Figure
+
+from tm_transformer import figcheck
+
+with figstyle.context("double"):
+    fig = Figure(figsize=(figstyle.width("double"), 3.4), layout="constrained")
+    left, right = fig.subfigures(1, 2, width_ratios=[1, 1.1])
+    ax = left.subplots()
+plots.measurement(rows, x="n", y="failure", lo="ci_lo", hi="ci_hi", series="p", logx=True, logy=True,
+                  ylabel=r"$P(|\hat p - p| > \varepsilon)$", ax=ax, width="double")
+plots.nstar(res.rows, x="delta", series="series", claim="C4", ref="hoeffding_bound", constant=v.constant,
+            ax=right, width="double")
+with figstyle.context("double"):
+    assert figcheck.check_figure(fig) == []
 assert abs(fig.get_size_inches()[0] - figstyle.TWO_COLUMN) < 1e-9
 assert len(plots.save(fig, OUT / "coin_two_column")) == 2
 fig
@@ -162,7 +171,7 @@ fig
 #
 # Redraw the measurement above as a two-panel, one-column-wide figure: left the failure probability
 # against n (as above, without the reference), right `failure / Hoeffding's tail` against n (how loose
-# Hoeffding is, per p). Save it as PDF and PNG.
+# Hoeffding is, per p). Save it as PDF and PNG, and check it with `figcheck.check_figure`.
 #
 # (The solution sits in the collapsed cell below and runs only when `SOLUTIONS` is true: set
 # `SOLUTIONS = True` in the first code cell, or start Jupyter with `TMT_SOLUTIONS=1 jupyter lab notebooks/`.)
@@ -170,15 +179,16 @@ fig
 # %% tags=["solution"] jupyter={"source_hidden": true}
 if SOLUTIONS:
     with figstyle.context():
-        fig, axes = figstyle.figure(columns=1, ncols=2, height=1.8)
+        fig, axes = figstyle.figure(columns=1, ncols=2, height=2.2)
         for i, p in enumerate(sorted({r["p"] for r in rows}, reverse=True)):
             pts = [r for r in rows if r["p"] == p]
             ns_ = [r["n"] for r in pts]
-            axes[0, 0].semilogy(ns_, [max(r["failure"], 1e-5) for r in pts], "o-", label=f"p={p}")
-            axes[0, 1].semilogy(ns_, [max(r["failure"], 1e-5) / hoeffding(r["n"]) for r in pts], "o-")
+            axes[0, 0].semilogy(ns_, [max(r["failure"], 1e-5) for r in pts], "-", **figstyle.series(i), label=f"$p$ = {p}")
+            axes[0, 1].semilogy(ns_, [max(r["failure"], 1e-5) / hoeffding(r["n"]) for r in pts], "-", **figstyle.series(i))
         axes[0, 0].set(xlabel=figstyle.label("n"), ylabel="failure")
         axes[0, 1].set(xlabel=figstyle.label("n"), ylabel="failure / Hoeffding")
-        axes[0, 0].legend()
+        fig.legend(loc="outside lower center", ncol=3)
+        assert figcheck.check_figure(fig) == []
     files = plots.save(fig, OUT / "coin_ratio")
     assert all(f.stat().st_size > 1000 for f in files)
     print([f.name for f in files])

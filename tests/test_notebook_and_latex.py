@@ -54,7 +54,7 @@ def test_shared_figure_style():
     from tm_transformer import figstyle
 
     rc = figstyle.style()
-    assert rc["mathtext.fontset"] == "cm" and rc["font.size"] == 9
+    assert rc["mathtext.fontset"] == "cm" and rc["font.size"] == 8 and rc["pdf.fonttype"] == 42
     fig, axes = figstyle.figure(columns=2, ncols=2)
     assert fig.get_size_inches()[0] == pytest.approx(figstyle.TWO_COLUMN) and axes.shape == (1, 2)
     assert figstyle.figure()[0].get_size_inches()[0] == pytest.approx(figstyle.ONE_COLUMN)

@@ -121,6 +121,7 @@ def test_notebook_runs_top_to_bottom_in_quick_mode(source, monkeypatch, tmp_path
     monkeypatch.setenv("TMT_QUICK", "1")
     monkeypatch.setenv("TMT_SOLUTIONS", "1")
     monkeypatch.setenv("MPLBACKEND", "agg")
+    monkeypatch.setenv("TMT_FIGCHECK", "1")  # every figure a notebook saves must pass the figure check (issue 25)
     monkeypatch.setenv("JUPYTER_PATH", str(_kernelspec(tmp_path / "jupyter")))
     monkeypatch.setenv("TMPDIR", str(tmp))  # the kernel's temporary folders, to see that none is left
     nb = execute(source, cwd)
@@ -140,7 +141,7 @@ def test_notebook_runs_top_to_bottom_in_quick_mode(source, monkeypatch, tmp_path
 def store(source: Path) -> Path:
     """Execute ``source`` as the stored form (quick, solutions off) and write its .ipynb beside it."""
     with tempfile.TemporaryDirectory() as folder:
-        os.environ.update(TMT_QUICK="1", TMT_SOLUTIONS="0", MPLBACKEND="agg",
+        os.environ.update(TMT_QUICK="1", TMT_SOLUTIONS="0", MPLBACKEND="agg", TMT_FIGCHECK="1",
                           JUPYTER_PATH=str(_kernelspec(Path(folder) / "jupyter")))
         cwd = Path(folder) / "cwd"
         cwd.mkdir()

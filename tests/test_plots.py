@@ -39,15 +39,21 @@ def test_measurement_names_a_missing_column_and_refuses_an_empty_table():
 def test_nstar_and_failure_rates():
     fig = plots.nstar(NSTAR_ROWS, x="x", series="s", claim="C9", ref="bound", constant=2.0, calibrated=1.0, kappa=2,
                       title="t", verdict="holds", reading="r")
-    left, right = fig.axes[:2]
-    assert isinstance(fig, Figure) and "C9 (r): holds" in right.get_title()
-    assert [round(y, 6) for y in right.get_lines()[0].get_ydata()] == [2.0] * 4  # n*/f
-    assert left.get_lines()[0].get_ydata().tolist() == [10.0, 20.0, 40.0, 80.0]  # the claim at C = 2
+    top, bottom = fig.axes[:2]  # one (eps, delta): one column, n* above the constant needed
+    assert isinstance(fig, Figure) and fig.get_suptitle() == "t: holds"
+    assert top.get_title() == r"$\varepsilon$ = 0.2, $\delta$ = 0.1"
+    assert [round(y, 6) for y in bottom.get_lines()[0].get_ydata()] == [2.0] * 4  # n*/f
+    assert top.containers[0].lines[0].get_ydata().tolist() == [10.0, 20.0, 40.0, 80.0]  # n*
+    claim = [ln for ln in top.get_lines() if ln.get_linestyle() == "-"]
+    assert claim[0].get_ydata().tolist() == [10.0, 20.0, 40.0, 80.0]  # the claim at C = 2: 2 x claim_f
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert legend == ["$n^*$ measured (bar: interval)", "claim: C9 at $C$ = 2", "bound", r"2 $\times$ calibrated $C$"]
     tests = [{"params": {"d": 2, "eps": 0.1}, "delta": dl, "rate": 2 * dl, "ci_lo": dl, "ci_hi": 3 * dl}
              for dl in (0.1, 0.01)]
     fig = plots.failure_rates(tests, series=("d", "eps"))
     assert isinstance(fig, Figure)
-    assert {t.get_text() for t in fig.axes[0].get_legend().get_texts()} == {"d=2, eps=0.1", "failure = delta"}
+    assert {t.get_text() for t in fig.axes[0].get_legend().get_texts()} == {r"$d$ = 2, $\varepsilon$ = 0.1",
+                                                                          r"failure = $\delta$"}
 
 
 def test_bounds_frontier_run_and_spacetime():
@@ -57,7 +63,7 @@ def test_bounds_frontier_run_and_spacetime():
     fig = plots.precision_frontier([row], [{"steps": 100, "real_beta": 1.2}])
     assert isinstance(fig, Figure) and len(fig.axes[0].get_lines()) == 4
     fig = plots.precision_frontier([{**row, "evict_tested_steps": 511, "evict_certified": True}])
-    assert len(fig.axes[0].get_lines()) == 5 and any("evicting cache, runs certified" in ln.get_label() for ln in fig.axes[0].get_lines())
+    assert len(fig.axes[0].get_lines()) == 5 and any("evicting-cache runs, all certified" == ln.get_label() for ln in fig.axes[0].get_lines())
     from tm_transformer.transformer import compile_machine, run
 
     m = parse_machine("1RB1LB_1LA1RZ")

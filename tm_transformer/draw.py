@@ -59,9 +59,15 @@ def spacetime(machine: TuringMachine, steps: int, tape: Sequence[int] = (), max_
     return out[:used], heads[:used], lo, int(done), every
 
 
+def check_steps(steps: int) -> None:
+    if steps < 1:
+        raise ToolkitError(f"steps must be at least 1 to draw, got {steps}")
+
+
 def draw(machine: TuringMachine, steps: int, path: str | Path | None = None, tape: Sequence[int] = (),
          title: str | None = None):
-    """The space-time diagram as a matplotlib ``Figure``; written to ``path`` (.png or .pdf) only when given.
+    """The space-time diagram as a matplotlib ``Figure`` (:func:`tm_transformer.plots.spacetime`); written to
+    ``path`` (.png or .pdf) only when given.
 
     No pyplot and no backend switch: the figure displays inline in a notebook and saves under any backend.
     """
@@ -72,30 +78,10 @@ def draw(machine: TuringMachine, steps: int, path: str | Path | None = None, tap
         if not path.absolute().parent.is_dir():  # a typo in a folder name must not create folders
             raise ToolkitError(f"output file {str(path)!r}: folder {str(path.parent)!r} does not exist; "
                                f"create it first")
-    if steps < 1:
-        raise ToolkitError(f"steps must be at least 1 to draw, got {steps}")
-    import matplotlib
-    from matplotlib.colors import ListedColormap
-    from matplotlib.figure import Figure
+    check_steps(steps)
+    from .plots import save, spacetime as plot
 
-    img, heads, lo, done, every = spacetime(machine, steps, tape)
-    k = machine.n_symbols
-    colours = ["#ffffff", "#1f3b73", "#e07a1f", "#2a9d5b", "#b5179e", "#7a7a7a", "#8c564b", "#17becf", "#bcbd22", "#d62728"]
-    cmap = ListedColormap(colours[:k] if k <= len(colours) else matplotlib.colormaps["viridis"].resampled(k).colors)
-    aspect = img.shape[1] / max(img.shape[0], 1)
-    fig = Figure(figsize=(6, 6 * min(3.0, max(0.5, 1 / max(aspect, 1e-3)))) if aspect < 1 else (8, 5))
-    ax = fig.subplots()
-    ax.imshow(img, cmap=cmap, vmin=0, vmax=max(k - 1, 1), aspect="auto", interpolation="nearest",
-              extent=(lo - 0.5, lo + img.shape[1] - 0.5, done + every / 2, -every / 2))
-    if img.shape[0] <= 400:
-        ax.plot(heads + lo, np.arange(len(heads)) * every, ".", color="#d62728", ms=2, label="head")
-        ax.legend(loc="lower right", fontsize=7)
-    ax.set_xlabel("cell")
-    ax.set_ylabel("step" + (f" (every {every}th shown)" if every > 1 else ""))
-    ax.set_title(title or f"{machine}  ({done} steps)", fontsize=9, family="monospace")
-    fig.tight_layout()
+    fig = plot(machine, steps, tape=tape, title=title)
     if path is not None:
-        tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-        fig.savefig(tmp, dpi=200)
-        tmp.replace(path)  # nothing is written half-way
+        save(fig, path.with_suffix(""), formats=[path.suffix.lower().lstrip(".")])  # nothing is written half-way
     return fig

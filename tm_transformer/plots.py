@@ -1,39 +1,64 @@
 """The figures of ``tmt reproduce``, as functions of results: each takes a tidy table (or an object the API
-returns) and returns a matplotlib :class:`~matplotlib.figure.Figure` in the toolkit's style.
+returns) and draws it in the toolkit's style, at a paper width, into a new figure or into yours.
 
     from tm_transformer import plots
     fig = plots.measurement(rows, x="n", y="rate", lo="ci_lo", hi="ci_hi", series="learner", logy=True)
     plots.save(fig, "figures/my_measurement")      # figures/my_measurement.pdf and .png
 
+Composing: every function takes ``ax=``. A one-panel plot (:func:`measurement`, :func:`failure_rates`,
+:func:`spacetime`) draws into the matplotlib ``Axes`` you give; a plot of several panels (:func:`nstar`,
+:func:`bound_ratios`, :func:`precision_frontier`, :func:`transformer_run`, :func:`icl`) lays its panels
+out inside the ``SubFigure`` (or ``Figure``) you give -- it knows how many panels its table needs. Each
+returns the root :class:`~matplotlib.figure.Figure` (a new one, ``width`` wide, when ``ax`` is None)::
+
+    from tm_transformer import figstyle, plots
+    with figstyle.context("double"):
+        fig = Figure(figsize=(figstyle.width("double"), 3.2), layout="constrained")
+        left, right = fig.subfigures(1, 2, width_ratios=[1, 2])
+    plots.failure_rates(tests, ax=left.subplots())          # one panel: an Axes
+    plots.nstar(rows, x="delta", series="d", claim="C3", ax=right)   # several: a SubFigure
+    plots.save(fig, "figures/combined")
+
+``width``: ``"single"`` (3.5 in, one column) or ``"double"`` (7.2 in); None takes the current default
+(:func:`tm_transformer.figstyle.paper`, ``TMT_FIGURE_WIDTH``, else single). Series are told apart by
+colour *and* marker (:func:`tm_transformer.figstyle.series`); legends sit outside the data; long titles
+wrap to the panel. Every figure the toolkit saves passes :func:`tm_transformer.figcheck.check_figure`.
+
 A *table* is a list of dicts (one per measured point, as the checks' ``rows`` and ``tests``), or anything
 with ``to_dict("records")`` (a pandas DataFrame). Nothing is shown or written: no pyplot, no backend
-choice, no global rcParams change. The style is one file, :data:`tm_transformer.figstyle.STYLE_FILE`; apply
-it to your own plots with ``tm_transformer.figstyle.use()`` (global) or ``with figstyle.context():``.
+choice, no global rcParams change.
 
 * :func:`measurement` -- any measurement: y against x, one line per series, optional interval band;
-* :func:`nstar` -- n* against a parameter with the claim at a constant and a reference bound, and the
-  constant n*/f each point needs (the checks' ``*_nstar`` figures);
+* :func:`nstar` -- n* against a parameter, one panel per (eps, delta), the claim at a constant and a
+  reference bound, and the constant n*/f each point needs (the checks' ``*_nstar`` figures);
 * :func:`failure_rates` -- failure probability at the claim's n against delta (``halfspaces_failure_vs_delta``);
 * :func:`bound_ratios` -- the symbolic comparisons of check 1 (``symbolic_ratios``);
 * :func:`precision_frontier` -- per dtype, the steps the transformer keeps exact (``transformer_frontier``);
+* :func:`icl` -- learners run in the prompt: cost, prompt length, error (``icl``);
 * :func:`transformer_run` -- which token each step attends to, and the residual stream, of a recorded run;
-* :func:`spacetime` -- a machine's space-time diagram (:func:`tm_transformer.draw.draw`);
-* :func:`save` -- ``name.pdf`` and ``name.png`` side by side, in the style.
+* :func:`spacetime` -- a machine's space-time diagram;
+* :func:`save` -- ``name.pdf`` and ``name.png`` side by side (or other formats), in the style.
 """
 from __future__ import annotations
 
 import math
 import numbers
 import os
+import textwrap
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from .figstyle import COLOURS, context, label
+from . import figstyle
+from .figstyle import COLOURS, context, label, series as _look
 
-__all__ = ["COLOURS", "table", "new", "save", "measurement", "nstar", "failure_rates", "bound_ratios",
-           "precision_frontier", "transformer_run", "spacetime"]
+__all__ = ["COLOURS", "SAVE_HOOKS", "table", "new", "save", "measurement", "nstar", "failure_rates", "bound_ratios",
+           "precision_frontier", "icl", "transformer_run", "spacetime"]
+
+# called as hook(fig, paths) after every successful save (tests collect the toolkit's figures here)
+SAVE_HOOKS: list[Callable] = []
+_CHECK_ENV = "TMT_FIGCHECK"   # "1": every save first runs the figure check and refuses a figure that fails it
 
 
 def table(rows: Any) -> list[dict]:
@@ -53,22 +78,30 @@ def _column(rows: list[dict], key: str) -> list:
     return [r[key] for r in rows]
 
 
-def new(ncols: int = 1, width: float = 3.4, height: float = 2.6, nrows: int = 1):
-    """(Figure, axes array of shape (nrows, ncols)), ``width`` x ``height`` inches per panel, in the style."""
+def new(ncols: int = 1, width: str | float | None = None, height: float | None = None, nrows: int = 1,
+        height_ratios=None):
+    """(Figure, axes array of shape (nrows, ncols)) ``width`` wide ("single", "double" or inches), constrained
+    layout, in the style."""
     from matplotlib.figure import Figure
 
-    with context():
-        fig = Figure(figsize=(width * ncols, height * nrows))
-        axes = fig.subplots(nrows, ncols, squeeze=False)
+    name = width if isinstance(width, str) or width is None else None
+    w = figstyle.width(name) if name is not None or width is None else float(width)
+    with context(name):
+        fig = Figure(figsize=(w, height or (0.8 * w / ncols) * nrows + 0.3), layout="constrained")
+        axes = fig.subplots(nrows, ncols, squeeze=False, height_ratios=height_ratios)
     return fig, axes
 
 
-def save(fig, stem: str | Path, formats: Iterable[str] = ("pdf", "png"), dpi: int = 200) -> list[Path]:
-    """Write ``stem.pdf`` and ``stem.png`` (or ``formats``), in the style.
+def save(fig, stem: str | Path, formats: Iterable[str] = ("pdf", "png"), dpi: int | None = None) -> list[Path]:
+    """Write ``stem.pdf`` and ``stem.png`` (or ``formats``: any of matplotlib's, e.g. svg), in the style, at
+    the figure's own size (PDFs with TrueType fonts).
 
     All or nothing: the formats are checked before anything is written, every file is drawn to a
     temporary name first, and only when all are drawn are they renamed into place (a failure removes
-    the temporaries and leaves no file of the set behind).
+    the temporaries and leaves no file of the set behind). With ``TMT_FIGCHECK=1`` in the environment the
+    figure must first pass :func:`tm_transformer.figcheck.assert_readable` (and its PDF
+    :func:`~tm_transformer.figcheck.check_pdf`). Every ``SAVE_HOOKS`` function is then called as
+    ``hook(fig, paths)``.
     """
     from matplotlib.figure import Figure
 
@@ -80,18 +113,31 @@ def save(fig, stem: str | Path, formats: Iterable[str] = ("pdf", "png"), dpi: in
     if bad or not formats:
         raise ValueError(f"formats {bad or formats!r}: expected some of {', '.join(sorted(supported))}")
     stem = Path(stem)
+    checking = os.environ.get(_CHECK_ENV) == "1"
+    if checking:
+        from .figcheck import assert_readable
+
+        with context():
+            assert_readable(fig, stem.name)
     stem.parent.mkdir(parents=True, exist_ok=True)
     paths = [stem.with_name(f"{stem.name}.{ext}") for ext in formats]
     tmps = [stem.with_name(f".{stem.name}.tmp.{ext}") for ext in formats]
     try:
         with context():
             for ext, tmp in zip(formats, tmps):
-                fig.savefig(tmp, dpi=dpi, format=ext)
+                fig.savefig(tmp, format=ext, **({"dpi": dpi} if dpi else {}))
+                if checking and ext == "pdf":
+                    from .figcheck import FigureProblem, check_pdf
+
+                    if problems := check_pdf(tmp):
+                        raise FigureProblem(f"{stem.name}.pdf: " + "; ".join(problems))
         for tmp, path in zip(tmps, paths):
             os.replace(tmp, path)
     finally:
         for tmp in tmps:
             tmp.unlink(missing_ok=True)
+    for hook in list(SAVE_HOOKS):
+        hook(fig, paths)
     return paths
 
 
@@ -107,15 +153,165 @@ def _order(key):
     return (0, float(key), "") if isinstance(key, numbers.Real) else (1, 0.0, str(key))
 
 
+def _num(v, default=None):
+    """A number, or ``default`` for a missing one (None, NaN or empty: a CSV's blank cell)."""
+    if v is None or v == "" or (isinstance(v, float) and math.isnan(v)):
+        return default
+    return v
+
+
+def _wrap(text: str, inches: float, points: float) -> str:
+    """``text`` wrapped to lines that fit ``inches`` at ``points`` (a generous 0.55 em a character); math
+    (``$...$``) is never split."""
+    if not text:
+        return text
+    per_line = max(12, int(inches * 72 / (0.55 * points)))
+    parts = text.split("$")
+    glued = "$".join(p.replace(" ", "\0") if i % 2 else p for i, p in enumerate(parts))  # spaces in math: kept
+    return "\n".join(textwrap.fill(line, per_line, break_long_words=False).replace("\0", " ")
+                     for line in glued.split("\n"))
+
+
+def _pretty(name: str) -> str:
+    return label(name) if name in figstyle._LABELS else name.replace("_", " ")
+
+
+# ---- where a plot draws: a new figure, your Axes, or your SubFigure -------------------------------------
+def _root_figure(fig):
+    while getattr(fig, "_parent", None) is not None:
+        fig = fig._parent
+    return fig
+
+
+def _one_panel(ax, width, height: float):
+    """(root Figure, Axes): yours, or a new figure ``width`` wide with one panel."""
+    from matplotlib.axes import Axes
+
+    if ax is None:
+        fig, axes = new(1, width, height)
+        return fig, axes[0, 0]
+    if not isinstance(ax, Axes):
+        raise TypeError(f"ax: expected a matplotlib Axes (this plot has one panel), got {type(ax).__name__}")
+    return ax.get_figure(root=True), ax
+
+
+def _panels(ax, n: int, width, height_per_row: float, max_cols: dict | None = None, extra: float = 0.0,
+            height_ratios=None):
+    """(root Figure, the figure or subfigure drawn into, list of n Axes, (nrows, ncols)).
+
+    ``ax``: None (a new figure ``width`` wide), a Figure or a SubFigure (the panels are laid out inside it).
+    Panels wrap at ``max_cols[width]`` columns (single 2, double 4); unused slots of the grid are hidden."""
+    from matplotlib.figure import FigureBase
+
+    name = figstyle.width_name(width if isinstance(width, str) else None)
+    cols = min(n, (max_cols or {"single": 2, "double": 4})[name])
+    rows = -(-n // cols)
+    if ax is None:
+        fig, grid = new(cols, name, height_per_row * rows + extra, rows, height_ratios)
+        into = fig
+    elif isinstance(ax, FigureBase):
+        into = ax
+        fig = _root_figure(ax)
+        with context(name):
+            grid = np.asarray(ax.subplots(rows, cols, squeeze=False, height_ratios=height_ratios))
+    else:
+        raise TypeError(f"ax: expected a matplotlib Figure or SubFigure (this plot lays out {n} panels inside it), "
+                        f"got {type(ax).__name__}")
+    flat = list(grid.ravel())
+    for extra_ax in flat[n:]:
+        extra_ax.set_visible(False)
+    into._tmt_spare = flat[n:]  # an unused slot of the grid holds the legend (see _figure_legend)
+    return fig, into, flat[:n], (rows, cols)
+
+
+def _figure_legend(into, axes, ncol: int | None = None, extra: list | None = None, slot: bool = True,
+                   wrap: bool = False):
+    """One legend for a figure of panels, below them (or in the grid's unused slot, its labels wrapped to
+    it): each label once, in the order first drawn."""
+    import matplotlib
+
+    handles, labels = [], []
+    for ax in axes:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            if lab not in labels:
+                handles.append(h)
+                labels.append(lab)
+    for h, lab in extra or []:
+        if lab not in labels:
+            handles.append(h)
+            labels.append(lab)
+    if not handles:
+        return None
+    spare = getattr(into, "_tmt_spare", None) if slot else None
+    size = float(matplotlib.rcParams["legend.fontsize"])
+    if spare:  # the grid's unused slot: the legend sits there, beside the panels
+        box = spare[0]
+        box.set_visible(True)
+        box.axis("off")
+        inches = box.get_position().width * _root_figure(into).get_size_inches()[0] - 0.45  # less the handle
+        return box.legend(handles, [_wrap(lab, inches, size) for lab in labels], loc="center", ncol=1,
+                           borderaxespad=0.0)
+    inches = into.bbox.width / _root_figure(into).dpi
+    cols = ncol or max(1, min(len(labels), int(inches // 1.7)))
+    if wrap:  # long labels: wrapped to a column
+        labels = [_wrap(lab, inches / cols - 0.5, size) for lab in labels]
+    return into.legend(handles, labels, loc="outside lower center", ncol=cols)
+
+
+def _side_legend(ax):
+    """The legend of a one-panel plot, outside the axes on the right (it never covers data)."""
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
+
+
+def _tick_text(v: float, _pos=None) -> str:
+    """A tick label: plain digits for 0.001 .. 99999 (30, 0.5), else a x 10^k in math text."""
+    if v <= 0:
+        return ""
+    if 1e-3 <= v < 1e5:
+        return f"{v:g}"
+    k = math.floor(math.log10(v) + 1e-9)
+    a = v / 10 ** k
+    return f"$10^{{{k}}}$" if abs(a - 1) < 1e-6 else f"${a:g}\\times 10^{{{k}}}$"
+
+
+def _tidy(*axes) -> None:
+    """Log axes without crowded labels: minor ticks unlabelled; a span under two decades gets majors at
+    1, 3 x 10^k (under one decade 1, 2, 5 x 10^k, so at least two labels show); a very wide one (over six
+    decades) at most five powers of ten."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    for ax in axes:
+        for axis, lim in ((ax.xaxis, ax.get_xlim()), (ax.yaxis, ax.get_ylim())):
+            if axis.get_scale() != "log" or min(lim) <= 0:
+                continue
+            decades = math.log10(max(lim) / min(lim))
+            axis.set_minor_formatter(NullFormatter())
+            if decades < 2:
+                axis.set_major_locator(LogLocator(base=10, subs=(1.0, 3.0) if decades > 1 else (1.0, 2.0, 5.0)))
+                axis.set_major_formatter(FuncFormatter(_tick_text))
+            elif decades > 6:
+                axis.set_major_locator(LogLocator(base=10, numticks=4))
+
+
+def _key(colour="k", ls="-", marker="None", **kw):
+    """A legend entry that is not drawn in a panel (a line kind, say)."""
+    from matplotlib.lines import Line2D
+
+    return Line2D([], [], color=colour, ls=ls, marker=marker, **kw)
+
+
 # ---- any measurement --------------------------------------------------------------------------------
 def measurement(rows, x: str, y: str, lo: str | None = None, hi: str | None = None, series: str | None = None,
                 logx: bool | None = None, logy: bool | None = None, xlabel: str | None = None,
                 ylabel: str | None = None, title: str = "", reference=None, reference_label: str = "",
-                width: float = 3.4, height: float = 2.6):
-    """y against x, one line per value of ``series``; ``lo``/``hi`` columns draw an interval band.
+                ax=None, width: str | None = None, height: float = 2.2):
+    """y against x, one line per value of ``series`` (colour and marker); ``lo``/``hi`` columns draw an
+    interval band. ``ax``: an Axes to draw into (default: a new figure ``width`` wide, ``height`` tall).
 
-    ``reference``: a function of x drawn as a dashed curve (a bound, the claim). Axes are logarithmic
-    where a column spans a factor of 20 or more, unless ``logx``/``logy`` say otherwise.
+    ``reference``: a function of x drawn as a dashed black curve (a bound, the claim). Axes are logarithmic
+    where a column spans a factor of 20 or more, unless ``logx``/``logy`` say otherwise. The legend sits
+    outside the axes, on the right.
     """
     rows = table(rows)
     xs_all, ys_all = _column(rows, x), _column(rows, y)
@@ -127,74 +323,116 @@ def measurement(rows, x: str, y: str, lo: str | None = None, hi: str | None = No
     groups: dict = {}
     for r in rows:
         groups.setdefault(r[series] if series else None, []).append(r)
-    fig, axes = new(1, width, height)
-    ax = axes[0, 0]
-    with context():
+    fig, ax = _one_panel(ax, width, height)
+    with context(width):
         for i, (key, pts) in enumerate(sorted(groups.items(), key=lambda kv: _order(kv[0]))):
             pts = sorted(pts, key=lambda r: r[x])
-            col = COLOURS[i % len(COLOURS)]
+            look = _look(i)
             xs, ys = [r[x] for r in pts], [r[y] for r in pts]
-            ax.plot(xs, ys, "o-", color=col, label=None if key is None else f"{label(series)} = {key}")
+            ax.plot(xs, ys, "-", **look, label=None if key is None else f"{label(series)} = {key}")
             if lo and hi:
-                ax.fill_between(xs, _column(pts, lo), _column(pts, hi), color=col, alpha=0.2, lw=0)
+                ax.fill_between(xs, _column(pts, lo), _column(pts, hi), color=look["color"], alpha=0.2, lw=0)
         if reference is not None:
             grid = np.geomspace(min(xs_all), max(xs_all), 100) if _scale(xs_all) == "log" and min(xs_all) > 0 \
                 else np.linspace(min(xs_all), max(xs_all), 100)
             ax.plot(grid, [reference(g) for g in grid], "k--", lw=0.8, label=reference_label or None)
         ax.set(xscale="log" if logx or (logx is None and _scale(xs_all) == "log") else "linear",
                yscale="log" if logy or (logy is None and _scale(ys_all) == "log") else "linear",
-               xlabel=xlabel or label(x), ylabel=ylabel or label(y), title=title)
-        if series or reference_label:
-            ax.legend()
+               xlabel=xlabel or label(x), ylabel=ylabel or label(y))
+        if title:
+            ax.set_title(_wrap(title, 0.6 * fig.get_size_inches()[0], ax.title.get_fontsize()))
+        _tidy(ax)
+        _side_legend(ax)
     return fig
 
 
 # ---- the checks' figures ------------------------------------------------------------------------------
 def nstar(rows, x: str, series: str, claim: str, ref: str | None = None, constant: float | None = None,
           calibrated: float | None = None, kappa: float | None = None, title: str = "", verdict: str = "",
-          reading: str = ""):
-    """Left: n* (points, with its [n_star_lo, n_star_hi] interval) against ``x``, one colour per
-    (``series``, eps, delta); the claim C f at ``constant`` (line) and the column ``ref`` (dotted).
-    Right: the constant each point needs, n*/f (``claim_f`` is f), with ``kappa`` x ``calibrated``.
+          reading: str = "", ax=None, width: str | None = None):
+    """n* against ``x``, small multiples: one column per (eps, delta) value (those that are not ``x`` or
+    ``series``); top row n* (points, with the [n_star_lo, n_star_hi] interval), one colour and marker per
+    ``series`` value, the claim C f at ``constant`` (solid, the series' colour) and the column ``ref``
+    (dotted); bottom row the constant each point needs, n*/f (``claim_f`` is f), with ``constant`` (solid
+    black) and ``kappa`` x ``calibrated`` (dashed grey). One legend below the panels.
 
     Columns: ``x``, ``series``, eps, delta, n_star, n_star_lo, n_star_hi, claim_f (and ``ref``).
+    ``title`` (and the ``verdict``) head the figure; ``reading`` is the caption's (not drawn).
+    ``ax``: a Figure or SubFigure to lay the panels out in (default: a new figure ``width`` wide).
     """
     rows = table(rows)
     for key in (x, series, "eps", "delta", "n_star", "n_star_lo", "n_star_hi", "claim_f") + ((ref,) if ref else ()):
         _column(rows, key)
-    fig, axes = new(2, width=3.8, height=3.0)
-    axes = axes[0]
-    keys = sorted({(r[series], r["eps"], r["delta"]) for r in rows})
-    with context():
-        for i, key in enumerate(keys):
-            pts = sorted((r for r in rows if (r[series], r["eps"], r["delta"]) == key), key=lambda r: r[x])
-            xs = [r[x] for r in pts]
-            col = COLOURS[i % len(COLOURS)]
-            axes[0].errorbar(xs, [r["n_star"] for r in pts], yerr=[[r["n_star"] - r["n_star_lo"] for r in pts],
-                             [r["n_star_hi"] - r["n_star"] for r in pts]], fmt="o", color=col,
-                             label=f"n*, {series}={key[0]}, eps={key[1]}, delta={key[2]}")
+    facet_keys = [k for k in ("eps", "delta") if k not in (x, series)]
+    facets = sorted({tuple(r[k] for k in facet_keys) for r in rows}, key=lambda t: tuple(-float(v) for v in t))
+    values = sorted({r[series] for r in rows}, key=_order)
+    name = figstyle.width_name(width)
+    cols = min(len(facets), {"single": 2, "double": 4}[name])
+    frows = -(-len(facets) // cols)
+    fig, into, axes, _ = _panels(ax, 2 * cols * frows, name, 1.25, {"single": cols, "double": cols}, extra=0.7,
+                                 height_ratios=[1.4, 1] * frows)
+    grid = np.array(axes).reshape(2 * frows, cols)
+    xscale = _scale([r[x] for r in rows])
+    with context(name):
+        for j, facet in enumerate(facets):
+            top, bottom = grid[2 * (j // cols), j % cols], grid[2 * (j // cols) + 1, j % cols]
+            for i, value in enumerate(values):
+                pts = sorted((r for r in rows if r[series] == value and tuple(r[k] for k in facet_keys) == facet),
+                             key=lambda r: r[x])
+                if not pts:
+                    continue
+                look = _look(i)
+                xs = [r[x] for r in pts]
+                n = np.array([float(r["n_star"]) for r in pts])
+                lo = np.array([float(_num(r["n_star_lo"], r["n_star"])) for r in pts])
+                hi = np.array([float(_num(r["n_star_hi"], r["n_star"])) for r in pts])
+                tag = f"{label(series)} = {value}" if len(values) > 1 else r"$n^*$ measured (bar: interval)"
+                top.errorbar(xs, n, yerr=[n - lo, hi - n], ls="none", **look, label=tag)
+                if constant is not None:
+                    top.plot(xs, [constant * float(r["claim_f"]) for r in pts], "-", color=look["color"], lw=0.8)
+                if ref:
+                    top.plot(xs, [float(r[ref]) for r in pts], ":", color=look["color"], lw=1.0)
+                bottom.plot(xs, n / np.array([float(r["claim_f"]) for r in pts]), "-", **look, lw=0.8, label=tag)
             if constant is not None:
-                axes[0].plot(xs, [constant * r["claim_f"] for r in pts], "-", color=col, lw=0.8)
-            if ref:
-                axes[0].plot(xs, [r[ref] for r in pts], ":", color=col, lw=0.8)
-            axes[1].plot(xs, [r["n_star"] / r["claim_f"] for r in pts], "o-", color=col)
-        xscale = _scale([r[x] for r in rows])
-        sub = (f"\nline: {claim} at C={constant:.3g}" if constant is not None else "") + (f"; dotted: {ref}" if ref else "")
-        axes[0].set(xscale=xscale, yscale="log", xlabel=label(x), ylabel="examples", title=f"{title}{sub}")
-        axes[0].legend(fontsize=5)
+                bottom.axhline(constant, color="k", lw=0.8)
+            if calibrated is not None and kappa is not None:
+                bottom.axhline(calibrated * kappa, color="0.45", ls="--", lw=0.8)
+            head = ", ".join(f"{label(k)} = {v:g}" for k, v in zip(facet_keys, facet))
+            if head:
+                top.set_title(head)
+            top.set(xscale=xscale, yscale="log")
+            needed = [float(r["n_star"]) / float(r["claim_f"]) for r in rows] + [constant or 1, (calibrated or 1) * (kappa or 1)]
+            bottom.set(xscale=xscale, yscale=_scale(needed))
+            top.tick_params(labelbottom=False)
+            bottom.set_xlabel(label(x))
+            if j % cols == 0:
+                top.set_ylabel(r"$n^*$ (examples)")
+                bottom.set_ylabel(r"$n^*/f$")
+            bottom.sharex(top)
+        for j in range(len(facets), cols * frows):  # the last row's unused slots
+            grid[2 * (j // cols), j % cols].set_visible(False)
+            grid[2 * (j // cols) + 1, j % cols].set_visible(False)
+        extra = []
+        if constant is not None:
+            extra.append((_key("k", "-"), f"claim: {claim} at $C$ = {constant:.3g}"))
+        if ref:
+            extra.append((_key("k", ":"), _pretty(ref)))
         if calibrated is not None and kappa is not None:
-            axes[1].axhline(calibrated * kappa, color="grey", ls="--", lw=0.8, label=f"{kappa} x calibrated C")
-            axes[1].legend()
-        axes[1].set(xscale=xscale, yscale="log", xlabel=label(x), ylabel=f"n* / f_{claim}  (constant needed)",
-                    title=f"{claim} ({reading[:40]}): {verdict}" if verdict else f"{claim}: constant needed")
+            extra.append((_key("0.45", "--"), rf"{kappa:g} $\times$ calibrated $C$"))
+        _tidy(*axes)
+        _figure_legend(into, list(grid[0::2].ravel()), extra=extra)
+        head = title + (f": {verdict}" if verdict and title else f"{claim}: {verdict}" if verdict else "")
+        if head:
+            into.suptitle(_wrap(head, into.bbox.width / fig.dpi, figstyle.style(name)["figure.titlesize"]))
     return fig
 
 
 def failure_rates(tests, series: tuple[str, ...] = ("d", "eps"), ylabel: str = "P(error > eps) at the claim's n",
-                  title: str = ""):
-    """Failure rate (with its interval ``ci_lo``..``ci_hi``) against delta, one line per ``series``
-    value, and the line failure = delta. Columns: delta, rate, ci_lo, ci_hi, and ``series`` (read from the
-    row or from its ``params`` dict, as the checks' test rows hold them)."""
+                  title: str = "", ax=None, width: str | None = None, height: float = 2.2):
+    """Failure rate (with its interval ``ci_lo``..``ci_hi``) against delta, one colour and marker per
+    ``series`` value, and the line failure = delta (dashed). Columns: delta, rate, ci_lo, ci_hi, and
+    ``series`` (read from the row or from its ``params`` dict, as the checks' test rows hold them).
+    ``ax``: an Axes to draw into. A rate of 0 (no failure seen) sits at the axis' bottom, open marker."""
     tests = table(tests)
 
     def get(t, k):
@@ -206,69 +444,91 @@ def failure_rates(tests, series: tuple[str, ...] = ("d", "eps"), ylabel: str = "
         missing = [i for i, t in enumerate(tests) if k not in t and k not in (t.get("params") or {})]
         if missing:
             raise ValueError(f"column {k!r} is missing from row {missing[0]} and from its params")
-    fig, axes = new(1, width=3.6)
-    ax = axes[0, 0]
-    keys = sorted({tuple(get(t, k) for k in series) for t in tests})
-    with context():
+    fig, ax = _one_panel(ax, width, height)
+    keys = sorted({tuple(get(t, k) for k in series) for t in tests}, key=lambda t: tuple(_order(v) for v in t))
+    with context(width):
         for i, key in enumerate(keys):
             pts = sorted((t for t in tests if tuple(get(t, k) for k in series) == key), key=lambda t: t["delta"])
             xs = [t["delta"] for t in pts]
-            ax.errorbar(xs, [t["rate"] for t in pts], yerr=[[t["rate"] - t["ci_lo"] for t in pts],
-                        [t["ci_hi"] - t["rate"] for t in pts]], fmt="o-", color=COLOURS[i % len(COLOURS)],
-                        label=", ".join(f"{k}={v}" for k, v in zip(series, key)))
+            rate = np.array([float(t["rate"]) for t in pts])
+            ax.errorbar(xs, rate, yerr=np.clip([rate - np.array([float(t["ci_lo"]) for t in pts]),
+                                                np.array([float(t["ci_hi"]) for t in pts]) - rate], 0, None), ls="-", **_look(i),
+                        label=", ".join(f"{label(k)} = {v}" for k, v in zip(series, key)))
         xs = np.geomspace(min(t["delta"] for t in tests) / 2, 1, 10)
-        ax.plot(xs, xs, "k--", lw=0.8, label="failure = delta")
-        ax.set(xscale="log", yscale="log", xlabel="delta", ylabel=ylabel, title=title)
-        ax.legend()
+        ax.plot(xs, xs, "k--", lw=0.8, label=r"failure = $\delta$")
+        ax.set(xscale="log", yscale="symlog" if any(float(t["rate"]) <= 0 for t in tests) else "log",
+               xlabel=label("delta"), ylabel=ylabel)
+        if ax.get_yscale() == "symlog":
+            ax.set_yscale("symlog", linthresh=min(float(t["delta"]) for t in tests) / 10)
+        if title:
+            ax.set_title(_wrap(title, 0.6 * fig.get_size_inches()[0], ax.title.get_fontsize()))
+        _tidy(ax)
+        _side_legend(ax)
     return fig
 
 
-def bound_ratios():
+def bound_ratios(ax=None, width: str | None = None):
     """Check 1's picture, from the bounds catalogue: C1 / union bound along V (its limit dotted), C2 against
     the TV and per-sequence bounds along l, C3 and C4 against the optimal rates along delta.
 
     It takes no results: the bounds are formulas, drawn at fixed values (eps = 0.1, delta = 0.05, m in
     {1, 10, 100}, V = 2 for C2, d = 10 for C3). For other values, evaluate the bounds yourself
-    (``get(name).evaluate(...)``) and draw them with :func:`measurement`."""
+    (``get(name).evaluate(...)``) and draw them with :func:`measurement`. ``ax``: a Figure or SubFigure
+    for its three panels."""
     from tm_transformer.bounds import get
 
-    fig, axes = new(3, width=2.6)
-    axes = axes[0]
-    with context():
+    name = figstyle.width_name(width)
+    fig, into, axes, _ = _panels(ax, 3, name, 1.6, {"single": 2, "double": 3}, extra=0.9)
+    every = lambda n: max(1, n // 6)  # noqa: E731 -- a few markers on a dense curve
+    with context(name):
         V = np.arange(2, 200)
-        for m, col in zip((1, 10, 100), COLOURS):
+        for i, m in enumerate((1, 10, 100)):
             r = get("C1").evaluate(C=1, m=m, V=V, eps=0.1, delta=0.05) / get("union_contexts").evaluate(m=m, V=V, eps=0.1, delta=0.05)
-            axes[0].plot(V, r, color=col, label=f"m={m}")
-            axes[0].axhline(2 * math.log(m / 0.05) / math.log(2), color=col, ls=":", lw=0.8)
-        axes[0].set(xlabel="V", ylabel="C1 (C=1) / union bound", title="C1 vs union bound (dotted: limit)")
-        axes[0].legend()
+            axes[0].plot(V, r, **_look(i), markevery=every(len(V)), label=f"C1 / union, $m$ = {m}")
+            axes[0].axhline(2 * math.log(m / 0.05) / math.log(2), color=_look(i)["color"], ls=":", lw=0.8)
+        axes[0].set(xlabel=r"$V$", ylabel="C1 / union bound")
         l = np.arange(1, 13)
         c2 = get("C2").evaluate(C=1, l=l, V=2, eps=0.1, delta=0.05)
-        axes[1].semilogy(l, c2 / get("tv_sequences").evaluate(l=l, V=2, eps=0.1, delta=0.05, relaxed=True), label="C2 / TV over V^l")
-        axes[1].semilogy(l, c2 / get("seq_union").evaluate(l=l, V=2, eps=0.1, delta=0.05, relaxed=True), label="C2 / per-sequence")
-        axes[1].set(xlabel="l (V=2)", title="C2: TV needs V^l")
-        axes[1].legend()
+        axes[1].semilogy(l, c2 / get("tv_sequences").evaluate(l=l, V=2, eps=0.1, delta=0.05, relaxed=True), **_look(3),
+                         label=r"C2 / TV over $V^\ell$")
+        axes[1].semilogy(l, c2 / get("seq_union").evaluate(l=l, V=2, eps=0.1, delta=0.05, relaxed=True), **_look(4),
+                         label="C2 / per-sequence")
+        axes[1].set(xlabel=r"$\ell$ ($V$ = 2)", ylabel="C2 / bound")
         delta = np.geomspace(1e-12, 0.5, 100)
-        axes[2].semilogx(delta, get("C3").evaluate(C=1, d=10, eps=0.1) / get("halfspace_optimal").evaluate(C=1, d=10, eps=0.1, delta=delta), label="C3 / (d+ln 1/delta)/eps")
-        axes[2].semilogx(delta, get("C4").evaluate(C=0.5, eps=0.1, delta=delta) / get("hoeffding").evaluate(eps=0.1, delta=delta), label="C4 (C=1/2) / Hoeffding")
-        axes[2].set(xlabel="delta", title="C3 -> 0, C4 -> 1 as delta -> 0")
-        axes[2].legend()
+        axes[2].semilogx(delta, get("C3").evaluate(C=1, d=10, eps=0.1) / get("halfspace_optimal").evaluate(C=1, d=10, eps=0.1, delta=delta),
+                         **_look(5), markevery=every(len(delta)), label=r"C3 / $(d + \ln 1/\delta)/\varepsilon$")
+        axes[2].semilogx(delta, get("C4").evaluate(C=0.5, eps=0.1, delta=delta) / get("hoeffding").evaluate(eps=0.1, delta=delta),
+                         **_look(6), markevery=every(len(delta)), label="C4 ($C$ = 1/2) / Hoeffding")
+        axes[2].set(xlabel=r"$\delta$", ylabel="claim / optimal rate")
+        _tidy(*axes)
+        _figure_legend(into, axes, ncol=2, extra=[(_key("k", ":"), "C1 / union: its limit")])
     return fig
 
 
-def precision_frontier(rows, beta_rows=(), head_ranges=(4, 100, 1000)):
-    """Left: per dtype, the envelope (line) against the head range R, the worst-case probe (dots), and at a
-    free range the certified frontier (square) and the first real failure (cross). Right: the smallest
-    softmax beta, the a-priori bound and the old ln 4N as curves, ``beta_rows`` measured as points.
+_KINDS = {  # what precision_frontier draws per dtype: (legend text, look)
+    "envelope": ("envelope (a priori)", dict(ls="-", marker="None", color=COLOURS[0])),
+    "evict": ("envelope, evicting cache", dict(ls="--", marker="None", color=COLOURS[1])),
+    "probe": ("worst-case probe", dict(ls="none", marker="o", color=COLOURS[2], ms=3)),
+    "certified": ("certified frontier", dict(ls="none", marker="s", color=COLOURS[3], mfc="none", ms=5)),
+    "real": ("first real failure", dict(ls="none", marker="X", color=COLOURS[1], ms=6)),
+    "evict_ok": ("evicting-cache runs, all certified", dict(ls="none", marker="^", color=COLOURS[4], ms=5)),
+    "evict_bad": ("evicting-cache runs, NOT all certified", dict(ls="none", marker="^", color=COLOURS[4], ms=5,
+                                                                mfc="none")),
+}
 
-    Dashed: the evicting cache's a-priori envelope (``evict_envelope_R{R}``, when the rows have it; the
-    head, read out as +-1 bits, limits no dtype, so bfloat16's reaches the int32 recency cap).
+
+def precision_frontier(rows, beta_rows=(), head_ranges=(4, 100, 1000), ax=None, width: str | None = None):
+    """Small multiples: one panel per dtype -- the envelope (line) against the head range R, the evicting
+    cache's envelope (dashed, ``evict_envelope_R{R}`` when the rows have it), the worst-case probe (dots),
+    and at a free range the certified frontier (open square) and the first real failure (cross); a last
+    panel: the smallest softmax beta, the a-priori bound and the old ln 4N as curves, ``beta_rows`` measured
+    as points. One legend below the panels.
 
     ``rows``: one per dtype with ``envelope_R{R}``, ``probe_R{R}`` (None where not probed) and optionally
     ``envelope_free_range``, ``certified_free_range``, ``real_free_range`` (check 6's frontier rows), and
     ``evict_tested_steps``, ``evict_certified`` (real evicting-cache runs of that length at R = T + 8: a
-    filled triangle when every step certified);
-    ``beta_rows``: ``steps`` and ``real_beta``.
+    filled triangle when every step certified); ``beta_rows``: ``steps`` and ``real_beta``.
+    ``ax``: a Figure or SubFigure for the panels.
     """
     from tm_transformer.transformer.envelope import min_beta
 
@@ -279,46 +539,112 @@ def precision_frontier(rows, beta_rows=(), head_ranges=(4, 100, 1000)):
     br = [dict(r) for r in (beta_rows.to_dict("records") if hasattr(beta_rows, "to_dict") else beta_rows)]
     for key in ("steps", "real_beta") if br else ():
         _column(br, key)
-    fig, axes = new(2, width=3.3)
-    axes = axes[0]
-    with context():
-        for i, r in enumerate(rows):
-            col = COLOURS[i % len(COLOURS)]
-            axes[0].plot(Rs, [r[f"envelope_R{R}"] for R in Rs], "-", color=col, label=f"{r['dtype']} envelope")
-            if r.get(f"evict_envelope_R{Rs[0]}") is not None:  # the evicting cache (one key per cell)
-                axes[0].plot(Rs, [max(r[f"evict_envelope_R{R}"], 1) for R in Rs], "--", color=col,
-                             label=f"{r['dtype']} envelope, evicting cache")
-            if r.get(f"probe_R{Rs[0]}") is not None:
-                axes[0].plot(Rs, [r[f"probe_R{R}"] for R in Rs], "o", color=col, ms=3, label=f"{r['dtype']} worst-case probe")
-            if r.get("evict_tested_steps") is not None:  # measured: real evicting-cache runs at that length
-                axes[0].plot([r["evict_tested_steps"] + 8], [r["evict_tested_steps"]], "^", color=col, ms=5,
-                             mfc=col if r.get("evict_certified") else "none",
-                             label=f"{r['dtype']} evicting cache, runs " +
-                                   ("certified" if r.get("evict_certified") else "NOT certified"))
-            if r.get("real_free_range") is not None:
-                x = r["envelope_free_range"] + 8
-                axes[0].plot([x], [r["certified_free_range"]], "s", color=col, ms=5, mfc="none",
-                             label=f"{r['dtype']} certified frontier")
-                axes[0].plot([x], [r["real_free_range"]], "x", color=col, ms=7, label=f"{r['dtype']} first real failure")
-        axes[0].set(xscale="log", yscale="log", xlabel=r"head range $R$", ylabel=r"steps $T$ exact",
-                    title="precision frontier per dtype")
-        axes[0].legend(fontsize=4.5, ncol=2)
+    name = figstyle.width_name(width)
+    fig, into, axes, (_, cols) = _panels(ax, len(rows) + 1, name, 1.55, {"single": 2, "double": 4}, extra=0.8)
+    with context(name):
+        for i, (r, a) in enumerate(zip(rows, axes)):
+            def draw(kind, xs, ys):
+                text, look = _KINDS[kind]
+                a.plot(xs, ys, **look, label=text)
+
+            draw("envelope", Rs, [float(r[f"envelope_R{R}"]) for R in Rs])
+            if _num(r.get(f"evict_envelope_R{Rs[0]}")) is not None:  # the evicting cache (one key per cell)
+                draw("evict", Rs, [max(float(r[f"evict_envelope_R{R}"]), 1) for R in Rs])
+            if _num(r.get(f"probe_R{Rs[0]}")) is not None:
+                draw("probe", Rs, [float(r[f"probe_R{R}"]) for R in Rs])
+            if _num(r.get("evict_tested_steps")) is not None:  # measured: real evicting-cache runs at that length
+                ok = r.get("evict_certified") in (True, "True", "true", 1)
+                draw("evict_ok" if ok else "evict_bad", [float(r["evict_tested_steps"]) + 8], [float(r["evict_tested_steps"])])
+            if _num(r.get("real_free_range")) is not None:
+                xf = float(r["envelope_free_range"]) + 8
+                draw("certified", [xf], [float(r["certified_free_range"])])
+                draw("real", [xf], [float(r["real_free_range"])])
+            a.set(xscale="log", yscale="log", xlabel=r"head range $R$", title=str(r["dtype"]))
+            if i % cols == 0:
+                a.set_ylabel(r"steps $T$ exact")
+        b = axes[-1]
         curve = np.unique(np.geomspace(5, 3000, 24).astype(int))  # the bounds are formulas: drawn as curves
-        axes[1].plot(curve, [min_beta(2 * T + 20, T + 1) for T in curve], "-", color=COLOURS[0],
-                     label=r"a-priori: $1/(e^\beta-1) + N e^{-\beta M} \leq 1/3$")
-        axes[1].plot(curve, np.log(4 * (curve + 1)), ":", color=COLOURS[2], label=r"old bound $\ln 4N$")
+        b.plot(curve, [min_beta(2 * T + 20, T + 1) for T in curve], "-", color=COLOURS[5],
+               label=r"a-priori $\beta$ (tight bound)")
+        b.plot(curve, np.log(4 * (curve + 1)), ":", color=COLOURS[6], label=r"old bound $\beta = \ln 4N$")
         if br:
-            axes[1].plot([r["steps"] for r in br], [r["real_beta"] for r in br], "o", color=COLOURS[1],
-                         label="measured (real runs)")
-        axes[1].set(xscale="log", xlabel=r"steps $T$", ylabel=r"smallest exact softmax $\beta$",
-                    title="softmax temperature frontier")
-        axes[1].legend(fontsize=6)
+            b.plot([float(r["steps"]) for r in br], [float(r["real_beta"]) for r in br], "D", color=COLOURS[7 % 7],
+                   ms=4, ls="none", label=r"smallest exact $\beta$, real runs")
+        b.set(xscale="log", xlabel=r"steps $T$", ylabel=r"softmax $\beta$", title=r"softmax $\beta$")
+        _tidy(*axes)
+        _figure_legend(into, axes, ncol=1 if name == "single" else 3)
     return fig
 
 
-def transformer_run(run, dim_names: list[str] | None = None, b: int = 0, title: str = ""):
+def icl(rows, eps: float, probs=(), reference=None, reference_label: str = "bound", ax=None,
+        width: str | None = None):
+    """Learners run in the prompt (check 7), three panels: machine steps against n (points; the power-law
+    fit, solid; the a-priori bound, dotted; runs through the transformer, crosses), prompt tokens against n,
+    and the error of the in-context answer -- the transformer's failure rate with its interval, the
+    Monte-Carlo engine's, the exact probability, and ``reference`` (a function of n: a bound) dashed.
+
+    ``rows``: check 7's table -- ``kind`` "cost" (learner, m, V, n, mean_steps, steps_bound, prompt_length),
+    "fit" (learner, quantity, exponent, coefficient), "transformer" (n, steps), "error" (n, rate, ci_lo,
+    ci_hi, mc_rate, exact_probability, datasets, max_steps). ``ax``: a Figure or SubFigure for the panels.
+    """
+    rows = table(rows)
+    _column(rows, "kind")
+    cost = [r for r in rows if r["kind"] == "cost"]
+    err = sorted((r for r in rows if r["kind"] == "error"), key=lambda r: float(r["n"]))
+    fits = {(r["learner"], r["quantity"]): (float(r["exponent"]), float(r["coefficient"]))
+            for r in rows if r["kind"] == "fit"}
+    for part, keys in ((cost, ("learner", "m", "V", "n", "mean_steps", "steps_bound", "prompt_length")),
+                       (err, ("n", "rate", "ci_lo", "ci_hi", "mc_rate", "exact_probability"))):
+        for key in keys if part else ():
+            _column(part, key)
+    name = figstyle.width_name(width)
+    fig, into, axes, _ = _panels(ax, 3, name, 1.6, {"single": 2, "double": 3}, extra=1.5 if name == "single" else 0.9)
+    with context(name):
+        for i, learner in enumerate(sorted({r["learner"] for r in cost})):
+            look = _look(i)
+            pts = sorted((r for r in cost if r["learner"] == learner), key=lambda r: float(r["n"]))
+            xs = np.array([float(r["n"]) for r in pts])
+            tag = f"{learner} ($m$={pts[0]['m']}, $V$={pts[0]['V']})"
+            axes[0].plot(xs, [float(r["mean_steps"]) for r in pts], ls="none", **look, label=tag)
+            axes[1].plot(xs, [float(r["prompt_length"]) for r in pts], ls="none", **look, label=tag)
+            for a, q in ((axes[0], "mean_steps"), (axes[1], "prompt_length")):
+                if (learner, q) in fits:
+                    bq, aq = fits[(learner, q)]
+                    a.plot(xs, aq * xs ** bq, "-", color=look["color"], lw=0.8)
+            axes[0].plot(xs, [float(r["steps_bound"]) for r in pts], ":", color=look["color"], lw=0.9)
+        tr = [(float(r["n"]), float(r["steps"])) for r in rows if r["kind"] == "transformer"]
+        tr += [(float(r["n"]), float(r["max_steps"])) for r in err if _num(r.get("max_steps")) is not None]
+        if tr:
+            axes[0].plot(*zip(*tr), "x", color="k", ms=4, ls="none", label="run by the transformer")
+        axes[0].set(xscale="log", yscale="log", xlabel=r"examples $n$", ylabel="machine steps")
+        axes[1].set(xscale="log", yscale="log", xlabel=r"examples $n$", ylabel="prompt tokens")
+        if err:
+            xs = np.array([float(r["n"]) for r in err])
+            rate = np.array([float(r["rate"]) for r in err])
+            axes[2].errorbar(xs, rate, yerr=[rate - np.array([float(r["ci_lo"]) for r in err]),
+                                             np.array([float(r["ci_hi"]) for r in err]) - rate], ls="none",
+                             **_look(2), label="transformer, 99% CI")
+            axes[2].plot(xs, [float(r["mc_rate"]) for r in err], "-", **_look(3), label="Monte-Carlo engine")
+            axes[2].plot(xs, [float(r["exact_probability"]) for r in err], ":", **_look(4), ms=3, label="exact")
+            if reference is not None:
+                g = np.linspace(xs.min(), xs.max(), 100)
+                axes[2].plot(g, reference(g), "k--", lw=0.8, label=reference_label)
+            axes[2].set_xscale("log", base=2)
+            axes[2].set_xticks(xs, [f"{x:g}" for x in xs])
+            axes[2].set(xlabel=r"examples $n$", ylabel=rf"P(TV > {eps:g})", ylim=(-0.02, 1.1))
+        extra = [(_key("k", "-"), r"power-law fit ($n \geq 8$)"), (_key("k", ":"), "a-priori step bound")]
+        _tidy(*axes[:2])
+        _figure_legend(into, axes, ncol=2, extra=extra, slot=False, wrap=name == "single")
+        if probs:
+            into.suptitle(f"in-context learning, $p$ = {tuple(probs)}")
+    return fig
+
+
+def transformer_run(run, dim_names: list[str] | None = None, b: int = 0, title: str = "", ax=None,
+                    width: str | None = None):
     """Left: which earlier token each step attends to (the last write to the cell under the head, an
-    initial-tape token, or the start token for a blank cell). Right: the residual stream after the layer.
+    initial-tape token, or the start token for a blank cell). Right: the residual stream after the layer
+    (dimension names thinned to what fits at 6 pt). ``ax``: a Figure or SubFigure for the two panels.
 
     ``run``: a :class:`tm_transformer.transformer.TransformerRun` decoded with ``record=True``;
     ``dim_names``: the residual dimensions' names (``compile_machine(...).layout.dim_names()``).
@@ -330,35 +656,56 @@ def transformer_run(run, dim_names: list[str] | None = None, b: int = 0, title: 
     P, s = run.prompt_length, int(run.steps[b])
     att = np.asarray(run.attended[b][P - 1: P - 1 + s])
     resid = np.asarray(run.residual[b][P - 1: P - 1 + s], dtype=float)
-    fig, axes = new(2, width=4.2, height=3.2)
-    a1, a2 = axes[0]
+    name = figstyle.width_name(width)
+    fig, into, (a1, a2), _ = _panels(ax, 2, name, 2.4 if name == "single" else 2.8, {"single": 2, "double": 2},
+                                     extra=0.6)
     t = np.arange(s)
     kind = np.where(att >= P, 0, np.where(att == P - 1, 2, 1))
-    with context():
-        for code, name, colour in ((0, "last write to the cell", COLOURS[0]), (1, "initial tape", COLOURS[2]),
-                                   (2, "start token (blank)", COLOURS[1])):
+    with context(name):
+        for i, (code, text) in enumerate(((0, "last write to the cell"), (1, "initial tape"),
+                                          (2, "start token (blank)"))):
             sel = kind == code
-            a1.scatter(t[sel], att[sel] - (P - 1), s=6, color=colour, label=name)
-        a1.plot(t, t, lw=0.5, color="grey")
-        a1.set(xlabel="step", ylabel="attended token (steps after the start token)",
-               title="attention: which earlier token each step reads")
-        a1.legend()
+            look = _look(i)
+            a1.scatter(t[sel], att[sel] - (P - 1), s=6, color=look["color"], marker=look["marker"], label=text)
+        a1.plot(t, t, lw=0.5, color="0.6")
+        a1.set(xlabel="step", ylabel="attended token\n(after the start token)")
         im = a2.imshow(resid.T, aspect="auto", cmap="RdBu_r", vmin=-2, vmax=2, interpolation="nearest")
         if dim_names is not None:
-            a2.set_yticks(range(len(dim_names)))
-            a2.set_yticklabels(dim_names, fontsize=4)
-        a2.set(xlabel="step", ylabel="residual dimension", title="residual stream (clipped to +-2)")
-        fig.colorbar(im, ax=a2, shrink=0.7)
+            height_pt = 72 * fig.get_size_inches()[1] * 0.55
+            every = max(1, math.ceil(len(dim_names) * 7.5 / height_pt))
+            a2.set_yticks(range(0, len(dim_names), every))
+            a2.set_yticklabels(dim_names[::every], fontsize=6)
+        a2.set(xlabel="step", ylabel="residual dimension" if dim_names is None else "")
+        into.colorbar(im, ax=a2, shrink=0.8, label="value (clipped to $\\pm$2)")
+        _figure_legend(into, [a1], ncol=3 if name == "double" else 2)
         if title:
-            fig.suptitle(title, family="monospace")
-        fig.tight_layout()
+            into.suptitle(title, family="monospace")
     return fig
 
 
-def spacetime(machine, steps: int, tape=(), title: str | None = None):
-    """A machine's space-time diagram (time runs down, colour = symbol, red dots = head); see
-    :func:`tm_transformer.draw.draw`."""
-    from .draw import draw
+def spacetime(machine, steps: int, tape=(), title: str | None = None, ax=None, width: str | None = None):
+    """A machine's space-time diagram (time runs down, colour = symbol, red dots = head, legend outside);
+    ``ax``: an Axes to draw into. The data: :func:`tm_transformer.draw.spacetime`."""
+    import matplotlib
+    from matplotlib.colors import ListedColormap
 
-    with context():
-        return draw(machine, steps, tape=tape, title=title)
+    from .draw import check_steps, spacetime as _data
+
+    check_steps(steps)
+    img, heads, lo, done, every = _data(machine, steps, tape)
+    k = machine.n_symbols
+    colours = ["#ffffff", *COLOURS[:7], "#8c564b", "#17becf"]
+    cmap = ListedColormap(colours[:k] if k <= len(colours) else matplotlib.colormaps["viridis"].resampled(k).colors)
+    name = figstyle.width_name(width)
+    fig, a = _one_panel(ax, name, 0.8 * figstyle.width(name))
+    with context(name):
+        a.imshow(img, cmap=cmap, vmin=0, vmax=max(k - 1, 1), aspect="auto", interpolation="nearest",
+                 extent=(lo - 0.5, lo + img.shape[1] - 0.5, done + every / 2, -every / 2))
+        if img.shape[0] <= 400:
+            a.plot(heads + lo, np.arange(len(heads)) * every, ".", color=COLOURS[1], ms=2, label="head")
+        a.set_xlabel("cell")
+        a.set_ylabel("step" + (f" (every {every}th shown)" if every > 1 else ""))
+        a.set_title(_wrap(title or f"{machine}  ({done} steps)", 0.8 * fig.get_size_inches()[0], 7),
+                    fontsize=7, family="monospace")
+        _side_legend(a)
+    return fig

@@ -86,16 +86,12 @@ def draw_run(machine, steps: int, path, tape=(), head_range: int = 16):
         raise ToolkitError(f"figure file {str(path)!r}: expected a .png or .pdf name")
     if not path.absolute().parent.is_dir():  # a typo in a folder name must not create folders
         raise ToolkitError(f"figure file {str(path)!r}: folder {str(path.parent)!r} does not exist; create it first")
-    from ..figstyle import context
-    from ..plots import transformer_run
+    from ..plots import save, transformer_run
     from .compile import compile_machine
     from .decode import run
 
     r = run(machine, steps, tape, head_range=head_range, layout="dense", record=True)
     L = compile_machine(machine, steps, head_range).layout
     fig = transformer_run(r, L.dim_names(), title=f"{machine}  ({int(r.steps[0])} steps)")
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    with context():
-        fig.savefig(tmp, dpi=200)
-    tmp.replace(path)
+    save(fig, path.with_suffix(""), formats=[path.suffix.lower().lstrip(".")])
     return path

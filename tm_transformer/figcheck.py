@@ -1,0 +1,280 @@
+"""A figure check that measures (it does not look): matplotlib's renderer gives every artist's box.
+
+    from tm_transformer import figcheck
+    problems = figcheck.check_figure(fig)     # [] or named problems, one line each
+    figcheck.assert_readable(fig)             # raises FigureProblem listing them
+    figcheck.check_pdf(path)                  # [] or "Type 3 fonts" (journals want TrueType, pdf.fonttype 42)
+
+The rules (each problem's text starts with the rule's name):
+
+* ``text-overlap`` -- two visible texts (titles, axis labels, tick labels, legend entries, annotations)
+  whose boxes overlap;
+* ``into-panel`` -- a text or legend of one panel (or of the figure) that runs into another panel's axes
+  area;
+* ``clipped`` -- a text or legend that reaches past the figure's edge (figures are saved at their own size);
+* ``legend-covers-data`` -- a legend box that holds a plotted point, a line vertex or an error bar's end
+  (of any panel), or that a line or error bar segment crosses;
+* ``series-alike`` -- two labelled series of one panel drawn alike (same colour, marker and line style);
+* ``small-text`` -- a text below :data:`MIN_POINTS` (6 pt) at the saved size.
+
+Boxes are in display pixels after one draw (the layout engine has run); a box overlaps another when they
+share more than :data:`TOLERANCE_PX` in both directions (touching is not overlapping).
+"""
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import numpy as np
+
+MIN_POINTS = 6.0
+TOLERANCE_PX = 0.5
+
+__all__ = ["FigureProblem", "check_figure", "assert_readable", "check_pdf", "MIN_POINTS"]
+
+
+class FigureProblem(AssertionError):
+    """A figure breaks one or more of the rules; the message lists them, one per line."""
+
+
+def _overlap(a, b, tol: float = TOLERANCE_PX) -> bool:
+    return (min(a.x1, b.x1) - max(a.x0, b.x0) > tol) and (min(a.y1, b.y1) - max(a.y0, b.y0) > tol)
+
+
+def _inside(points: np.ndarray, box, tol: float = TOLERANCE_PX) -> np.ndarray:
+    return ((points[:, 0] > box.x0 + tol) & (points[:, 0] < box.x1 - tol)
+            & (points[:, 1] > box.y0 + tol) & (points[:, 1] < box.y1 - tol))
+
+
+def _crosses(p: np.ndarray, q: np.ndarray, box, tol: float = TOLERANCE_PX) -> np.ndarray:
+    """Whether each segment p[i] -> q[i] passes through the interior of ``box`` (Liang-Barsky clipping)."""
+    x0, x1, y0, y1 = box.x0 + tol, box.x1 - tol, box.y0 + tol, box.y1 - tol
+    d = q - p
+    t0, t1 = np.zeros(len(p)), np.ones(len(p))
+    ok = np.ones(len(p), bool)
+    for num_lo, num_hi, den in ((p[:, 0] - x0, x1 - p[:, 0], d[:, 0]), (p[:, 1] - y0, y1 - p[:, 1], d[:, 1])):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            para = den == 0
+            ok &= ~(para & ((num_lo < 0) | (num_hi < 0)))
+            ta, tb = -num_lo / den, num_hi / den           # entering / leaving parameters
+            lo, hi = np.where(den > 0, ta, tb), np.where(den > 0, tb, ta)
+            t0 = np.where(para, t0, np.maximum(t0, lo))
+            t1 = np.where(para, t1, np.minimum(t1, hi))
+    return ok & (t1 - t0 > 1e-9)
+
+
+def _name(text) -> str:
+    s = text.get_text().replace("\n", " ")
+    return repr(s if len(s) <= 40 else s[:37] + "...")
+
+
+def _shown(artist) -> bool:
+    return artist.get_visible() and (artist.axes is None or artist.axes.get_visible())
+
+
+def _same_area(a, b) -> bool:
+    """Twin axes share one area: their texts do not run into "another" panel."""
+    return a is not None and b is not None and np.allclose(a.bbox.extents, b.bbox.extents)
+
+
+def _axis_texts(ax) -> list:
+    """The texts ``ax`` draws, each once: title(s), axis labels, offset texts, the tick labels it draws,
+    annotations; legend texts are collected with their legend."""
+    out = [ax.title, ax._left_title, ax._right_title, *ax.texts]
+    for axis in (ax.xaxis, ax.yaxis) if ax.axison else ():
+        if not axis.get_visible():
+            continue
+        out += [axis.label, axis.offsetText]
+        for tick in axis._update_ticks():  # the ticks drawn (inside the view limits)
+            out += [lab for lab, on in ((tick.label1, tick.label1.get_visible()),
+                                        (tick.label2, tick.label2.get_visible())) if on]
+    return out
+
+
+def _legends(fig) -> list:
+    out = list(fig.legends)
+    for sub in fig.subfigs:
+        out += _legends(sub)
+    return out
+
+
+def _figure_texts(fig) -> list:
+    out = list(fig.texts)
+    for t in (getattr(fig, "_suptitle", None), getattr(fig, "_supxlabel", None), getattr(fig, "_supylabel", None)):
+        if t is not None:
+            out.append(t)
+    for sub in fig.subfigs:
+        out += _figure_texts(sub)
+    return out
+
+
+def _data_points(ax, renderer):
+    """Display coordinates of what ``ax`` plots: (vertices (k, 2), segments (p, q) each (s, 2)), within the
+    axes area (a vertex clipped away is not drawn)."""
+    from matplotlib.collections import LineCollection, PathCollection
+
+    verts, segs = [], []
+    for line in ax.get_lines():
+        if not _shown(line):
+            continue
+        xy = np.asarray(line.get_transform().transform(np.asarray(line.get_xydata(), float)), float)
+        finite = np.isfinite(xy).all(axis=1)
+        if line.get_marker() not in (None, "None", "", " ") or line.get_linestyle() in ("None", "", " "):
+            verts.append(xy[finite])
+        if line.get_linestyle() not in ("None", "", " ") and len(xy) > 1:
+            good = finite[:-1] & finite[1:]
+            segs.append((xy[:-1][good], xy[1:][good]))
+    for coll in ax.collections:
+        if not _shown(coll):
+            continue
+        if isinstance(coll, PathCollection):
+            off = coll.get_offsets()
+            if len(off):
+                verts.append(np.asarray(coll.get_offset_transform().transform(np.asarray(off, float)), float))
+        elif isinstance(coll, LineCollection):
+            tr = coll.get_transform()
+            for seg in coll.get_segments():
+                if len(seg) < 2:
+                    continue
+                xy = np.asarray(tr.transform(np.asarray(seg, float)), float)
+                verts.append(xy[[0, -1]])
+                segs.append((xy[:-1], xy[1:]))
+    V = np.concatenate(verts) if verts else np.zeros((0, 2))
+    V = V[np.isfinite(V).all(axis=1)]
+    box = ax.bbox
+    V = V[_inside(V, box, -TOLERANCE_PX)] if len(V) else V
+    return V, segs
+
+
+def _style_key(artist):
+    """(colour, marker, line style) of a labelled series, or None when it is not a series."""
+    from matplotlib.collections import PathCollection
+    from matplotlib.colors import to_hex
+    from matplotlib.container import ErrorbarContainer
+    from matplotlib.lines import Line2D
+
+    if isinstance(artist, ErrorbarContainer):
+        line = artist.lines[0]
+        if line is None:
+            bars = artist.lines[2]
+            colour = to_hex(bars[0].get_colors()[0]) if bars else None
+            return (colour, "None", "None")
+        artist = line
+    if isinstance(artist, Line2D):
+        ls = artist.get_linestyle()
+        return (to_hex(artist.get_color(), keep_alpha=True), str(artist.get_marker()), "None" if ls in ("", " ") else ls)
+    if isinstance(artist, PathCollection):
+        fc = artist.get_facecolors()
+        paths = artist.get_paths()
+        shape = tuple(np.round(paths[0].vertices, 3).ravel()) if paths else ()
+        return (to_hex(fc[0], keep_alpha=True) if len(fc) else None, hash(shape), "None")
+    return None
+
+
+def _series(ax) -> list:
+    from matplotlib.container import ErrorbarContainer
+
+    out = []
+    in_containers = set()
+    for c in ax.containers:
+        if isinstance(c, ErrorbarContainer) and not c.get_label().startswith("_"):
+            out.append((c.get_label(), _style_key(c)))
+            in_containers |= {id(a) for a in c.get_children()}
+    for a in [*ax.get_lines(), *ax.collections]:
+        lab = a.get_label()
+        if id(a) in in_containers or not lab or lab.startswith("_") or not _shown(a):
+            continue
+        key = _style_key(a)
+        if key is not None:
+            out.append((lab, key))
+    return out
+
+
+def check_figure(fig) -> list[str]:
+    """The named problems of ``fig`` (a matplotlib Figure), one line each; ``[]`` when it passes every rule.
+
+    The figure is drawn once (without rendering: the layout engine runs), in its own rcParams."""
+    from matplotlib.figure import Figure
+
+    if not isinstance(fig, Figure):
+        raise TypeError(f"expected a matplotlib Figure, got {type(fig).__name__}")
+    fig.draw_without_rendering()
+    renderer = fig._get_renderer()
+    figbox = fig.bbox
+    problems: list[str] = []
+    axes = [ax for ax in fig.get_axes() if ax.get_visible()]
+
+    # every visible, non-empty text with its owner (an axes, a legend or the figure)
+    texts = []  # (text, owner_axes or None, box)
+    for ax in axes:
+        for t in _axis_texts(ax):
+            if t is not None and t.get_visible() and t.get_text().strip():
+                texts.append((t, ax, t.get_window_extent(renderer)))
+    legends = [(lg, ax) for ax in axes if (lg := ax.get_legend()) is not None and lg.get_visible()]
+    legends += [(lg, None) for lg in _legends(fig) if lg.get_visible()]
+    for lg, ax in legends:
+        for t in [*lg.get_texts(), lg.get_title()]:
+            if t.get_visible() and t.get_text().strip():
+                texts.append((t, ax, t.get_window_extent(renderer)))
+    seen = {id(t) for t, _, _ in texts}
+    for t in _figure_texts(fig):
+        if id(t) not in seen and t.get_visible() and t.get_text().strip():
+            seen.add(id(t))
+            texts.append((t, None, t.get_window_extent(renderer)))
+
+    for t, _, _ in texts:
+        if t.get_fontsize() < MIN_POINTS - 1e-9:
+            problems.append(f"small-text: {_name(t)} is {t.get_fontsize():g} pt (at least {MIN_POINTS:g} pt)")
+    for (t, _, a), (u, _, b) in itertools.combinations(texts, 2):
+        if _overlap(a, b):
+            problems.append(f"text-overlap: {_name(t)} overlaps {_name(u)}")
+    panels = [ax for ax in axes if ax.axison]
+    for t, owner, box in texts:
+        if not (box.x0 >= figbox.x0 - TOLERANCE_PX and box.x1 <= figbox.x1 + TOLERANCE_PX
+                and box.y0 >= figbox.y0 - TOLERANCE_PX and box.y1 <= figbox.y1 + TOLERANCE_PX):
+            problems.append(f"clipped: {_name(t)} reaches past the figure's edge")
+        for ax in panels:
+            if ax is not owner and not _same_area(ax, owner) and _overlap(box, ax.bbox):
+                problems.append(f"into-panel: {_name(t)} runs into the axes area of panel "
+                                f"{axes.index(ax)} ({_name(ax.title) if ax.get_title() else 'untitled'})")
+    for lg, owner in legends:
+        box = lg.get_window_extent(renderer)
+        where = "the figure's legend" if owner is None else f"the legend of panel {axes.index(owner)}"
+        if not (box.x0 >= figbox.x0 - TOLERANCE_PX and box.x1 <= figbox.x1 + TOLERANCE_PX
+                and box.y0 >= figbox.y0 - TOLERANCE_PX and box.y1 <= figbox.y1 + TOLERANCE_PX):
+            problems.append(f"clipped: {where} reaches past the figure's edge")
+        for i, ax in enumerate(axes):
+            if ax is not owner and ax in panels and not _same_area(ax, owner) and _overlap(box, ax.bbox):
+                problems.append(f"into-panel: {where} runs into the axes area of panel {i}")
+            V, segs = _data_points(ax, renderer)
+            n_in = int(_inside(V, box).sum()) if len(V) else 0
+            n_cross = sum(int(_crosses(p, q, box).sum()) for p, q in segs if len(p))
+            if n_in or n_cross:
+                problems.append(f"legend-covers-data: {where} covers {n_in} plotted points and {n_cross} line "
+                                f"segments of panel {i}")
+    for i, ax in enumerate(axes):
+        seen: dict = {}
+        for lab, key in _series(ax):
+            if key in seen and seen[key] != lab:
+                problems.append(f"series-alike: panel {i} draws {lab!r} and {seen[key]!r} alike "
+                                f"(colour {key[0]}, marker {key[1]}, line {key[2]})")
+            seen.setdefault(key, lab)
+    return problems
+
+
+def assert_readable(fig, name: str = "figure") -> None:
+    """Raise :class:`FigureProblem` naming every problem of ``fig`` (see :func:`check_figure`)."""
+    problems = check_figure(fig)
+    if problems:
+        raise FigureProblem(f"{name}: {len(problems)} problem(s)\n  " + "\n  ".join(problems))
+
+
+def check_pdf(pdf) -> list[str]:
+    """``pdf``: a path or the bytes of a PDF. A problem when it holds Type 3 fonts (bitmaps or outlines a
+    journal's production refuses); TrueType (``/FontFile2``, ``pdf.fonttype: 42``) passes."""
+    data = Path(pdf).read_bytes() if isinstance(pdf, (str, Path)) else bytes(pdf)
+    if not data.startswith(b"%PDF"):
+        return ["pdf-fonts: not a PDF"]
+    if b"/Type3" in data or b"/Subtype /Type3" in data:
+        return ["pdf-fonts: the PDF embeds Type 3 fonts (expected TrueType: pdf.fonttype 42)"]
+    return []
