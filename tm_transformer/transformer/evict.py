@@ -305,10 +305,11 @@ def attend(cache: dict, tabs, q, layout: str, dtype: str) -> tuple[model.AttnSta
                            second.astype(jdt)[None], absdot[None]), top_key[0]
 
 
-def certified_gap(att: model.AttnState, coef: float, cdt):
-    """True when the top score beats the runner-up by more than twice the rounding bound."""
+def certified_gap(att: model.AttnState, coef: float, cdt, input_error=0.0):
+    """True when the top score beats the runner-up by more than twice the rounding bound (plus the bound
+    ``input_error`` on the scores' change from the rounding of q and the keys, :mod:`.bound`)."""
     best, second = att.best[0].astype(cdt), att.second[0].astype(cdt)
-    bound = 2 * coef * att.absdot[0].astype(cdt)
+    bound = 2 * (coef * att.absdot[0].astype(cdt) + input_error * (1 + 2.0 ** -10))
     return jnp.isfinite(best) & jnp.isfinite(bound) & (best - second > bound)
 
 
