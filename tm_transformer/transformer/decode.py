@@ -28,6 +28,13 @@ the reason at the first failure, so a returned trace is one whose every step was
   ``undefined`` flag within 1/4 of 0 or 1. The head id is the offset-binary code of the bits (cell + R):
   no residual scalar holds the head, so it is exact at any distance in every dtype.
 
+* ``bound`` (the whole-step certificate, :mod:`.bound`): a running bound on the rounding error of every
+  quantity of the step (embedding sum, q/k/v, attention output, residual additions, both MLP blocks,
+  read-outs), against exact arithmetic on the same weights; the top key, each categorical read-out, each
+  head bit and the undefined flag are certified only when their margin beats their bound. For the
+  compiled weights the bound is 0 (every operation is exact) or tiny; for an edited file it is what
+  keeps a cancellation in the residual stream from certifying a wrong run.
+
 The head leaving +-R is reported as ``range``. ``certify=False`` decodes without raising (the frontier
 measurement uses it to find where uncertified runs first go wrong).
 """
@@ -557,8 +564,8 @@ def run(machines: TuringMachine | Sequence[TuringMachine], steps: int | None = N
 
     ``cache="evict"`` (hardmax only) keeps one key per cell written (:mod:`.evict`): the weights are checked
     for dominance first (refused with the reason otherwise), compiled weights use the scale M >= 2(T+1),
-    attention reads only the live slots (capacity grown in buckets of ``chunk``, default 1024; 128 for the
-    full cache), and each step is
+    attention reads only the live slots (capacity ``chunk`` times a power of two, doubling when full, default
+    chunk 1024; 128 for the full cache), and each step is
     certified by its score gap against the rounding bound of the score arithmetic in the dtype; to the halt
     it runs up to :func:`.evict.evict_limit` steps. ``attended`` then holds slot numbers, not positions.
     """
@@ -630,6 +637,10 @@ def run(machines: TuringMachine | Sequence[TuringMachine], steps: int | None = N
     k = max(m.n_symbols for m in batch)
     if weights is not None:
         weights.check_machine(batch[0])
+        if beta is not None and not _is_compiled(weights, batch[0]):
+            raise ToolkitError("softmax attention is certified for the compiled weights only (their structure "
+                               "absorbs its leakage); these weights differ from the compiled ones, so run them with "
+                               "hardmax attention (no --softmax), which the whole-step bound certifies")
         if not all(np.all(np.isfinite(np.asarray(a))) for a in jax.tree.leaves(weights.params)):
             raise ToolkitError("the weights hold non-finite values")
         params, axes = weights.params, tuple(None for _ in jax.tree.leaves(weights.params))
@@ -669,14 +680,15 @@ def run(machines: TuringMachine | Sequence[TuringMachine], steps: int | None = N
         meta = bound_mod.metas(params, axes, dtype) if st.bound else None
         fields = _split(fields, mesh)
         first = end if not (to_halt or fixed_shape or evict) else min(end, _FIRST_SEGMENT)
-        carry = _start(jparams, fields, axes, st, -(-(P + 1) // chunk) * chunk if evict else _bucket(first, chunk))
+        carry = _start(jparams, fields, axes, st, _bucket(P + 1, chunk) if evict else _bucket(first, chunk))
         pos, segments = 0, []
         while pos < end:
             length = first if pos == 0 else min(end - pos, pos, _MAX_SEGMENT if evict else end)
-            if evict:  # a segment stops when a machine's slots are all in use: one more bucket of ``chunk``
+            if evict:  # a segment stops when a machine's slots are all in use: the capacity doubles (chunk
+                # times a power of two, as the full cache grows), so a run compiles O(log slots) shapes
                 cap = evict_mod.capacity(carry.cache)
                 if int(np.max(jax.device_get(carry.cache["live"]))) >= cap:
-                    carry = carry._replace(cache=evict_mod.grow(carry.cache, cap + chunk))
+                    carry = carry._replace(cache=evict_mod.grow(carry.cache, _bucket(cap + 1, chunk)))
             else:
                 need = -(-(pos + length) // chunk) * chunk
                 if need > carry.cache[next(iter(carry.cache))].shape[1]:
@@ -725,6 +737,18 @@ def run(machines: TuringMachine | Sequence[TuringMachine], steps: int | None = N
         max_error_bound=np.asarray(c.max_bound) if st.bound else None, _tapes=c.tape,
         _bounds=np.stack([c.lo, c.hi], axis=1), _traces=traces,
         _inits=tuple(inits), devices=devices)
+
+
+def _is_compiled(weights, machine: TuringMachine) -> bool:
+    """Whether ``weights`` are (as float32 numbers) the compiled weights of ``machine`` for their layout."""
+    try:
+        cm = compile_machine(machine, weights.M - 1, weights.head_range, weights.n_states, weights.n_symbols)
+    except (ToolkitError, PrecisionError):
+        return False
+    mine, theirs = jax.tree.leaves(weights.params), jax.tree.leaves(cm.params)
+    return len(mine) == len(theirs) and all(
+        np.shape(a) == np.shape(b) and np.array_equal(np.asarray(a, np.float32), np.asarray(b, np.float32))
+        for a, b in zip(mine, theirs))
 
 
 def _bucket(length: int, unit: int) -> int:
