@@ -139,7 +139,7 @@ def _cancel(cm, dim, big, small):
 def _outcome(w, steps, dtype, **kw):
     try:
         out = run(M_BB4, steps, weights=w, dtype=dtype, **kw)
-    except PrecisionError as exc:
+    except (PrecisionError, ToolkitError) as exc:  # refused before the run, or a step not certified
         return "raised", str(exc)
     r = out.results[0]
     return "ran", (r.trace, r.summary())
@@ -196,6 +196,8 @@ def test_cancellation_files_bfloat16_refuse_or_equal_float64(big, small, cache):
     names = CM_BF.layout.dim_names()
     raised = 0
     for dim in DIMS:
+        if dim not in names:  # qbits[5]: D = 5 here
+            continue
         w = _cancel(CM_BF, names.index(dim), big, small)
         kind, got = _outcome(w, 20, "bfloat16", layout="dense", cache=cache)
         if kind == "ran":
@@ -205,14 +207,14 @@ def test_cancellation_files_bfloat16_refuse_or_equal_float64(big, small, cache):
 
 
 def test_compiled_weights_certify_with_a_zero_or_tiny_bound():
-    ref = simulate(M_BB4, 1000)
     for dtype in ("float32", "bfloat16", "float16", "float64"):
         R = 8 if dtype == "bfloat16" else 64
         steps = 20 if dtype == "bfloat16" else 107
+        ref = simulate(M_BB4, steps)
         for cache in ("full", "evict"):
             out = run(M_BB4, steps, dtype=dtype, head_range=R, cache=cache, layout="dense")
             r = out.results[0]
-            assert r.trace == ref.trace[:len(r.trace)] and r.steps == min(steps, 107)
+            assert r.trace == ref.trace and r.summary() == ref.summary()
             bound = float(out.max_error_bound[0])
             if cache == "full" and dtype in ("float32", "float64", "bfloat16"):
                 assert bound == 0.0, (dtype, bound)  # every operation exact by the grid rule
@@ -231,7 +233,7 @@ def test_random_machines_still_certify_with_compiled_weights(seed, dtype):
     out = run(ms, T, dtype=dtype, head_range=R, layout="packed")
     for m, r in zip(ms, out.results):
         ref = simulate(m, T)
-        assert r.trace == ref.trace[:len(r.trace)]
+        assert r.trace == ref.trace and r.summary() == ref.summary()
 
 
 def _edit(cm, rng, kind, dtype):
@@ -257,16 +259,13 @@ def _edit(cm, rng, kind, dtype):
     return Weights(p, L.n, L.k, L.R, cm.M, str(cm.machine))
 
 
-@settings(max_examples=40, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=24, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(st.integers(0, 2 ** 20), st.sampled_from(["noise", "cancel", "entries"]),
        st.sampled_from(["float32", "bfloat16"]), st.sampled_from(["full", "evict"]))
 def test_no_certified_run_of_an_edited_file_differs_from_float64(seed, kind, dtype, cache):
     cm, steps = (CM_BF, 20) if dtype == "bfloat16" else (CM, 60)
     w = _edit(cm, np.random.default_rng(seed), kind, dtype)
-    try:
-        got = _outcome(w, steps, dtype, layout="dense", cache=cache)
-    except ToolkitError:
-        return  # refused before the run (e.g. the evicting cache's dominance check)
+    got = _outcome(w, steps, dtype, layout="dense", cache=cache)  # refused (before or during the run), or ran
     if got[0] == "ran":
         ref = run(M_BB4, steps, weights=w, dtype="float64", layout="dense", cache=cache, certify=False).results[0]
         assert got[1] == (ref.trace, ref.summary()), (seed, kind, dtype, cache)
@@ -287,7 +286,7 @@ def test_the_evicting_cache_refuses_weights_whose_dtype_merges_two_cells():
     p["embed"]["write_pos"] = t
     L = CM_BF.layout
     w = Weights(p, L.n, L.k, L.R, CM_BF.M, str(M_BB4))
-    with pytest.raises(ToolkitError, match="rounds to the key of id 4"):
+    with pytest.raises(ToolkitError, match="id 4 rounds to the key of id 3"):
         run(M_BB4, 20, weights=w, dtype="bfloat16", cache="evict", layout="dense")
     run(M_BB4, 20, weights=w, dtype="float32", cache="evict", layout="dense", certify=False)  # float32 keeps them apart
 
