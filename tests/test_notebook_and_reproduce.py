@@ -12,7 +12,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.slow
-def test_quick_reproduce_writes_verdicts(tmp_path, capsys):
+def test_quick_reproduce_writes_verdicts(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("TMT_FIGCHECK", "1")  # every figure saved must pass tm_transformer.figcheck (issue 25)
     out = tmp_path / "res"
     assert main(["reproduce", "--quick", "--out", str(out), "--no-progress"]) == 0
     verdicts = {v["claim"]: v for v in json.loads((out / "verdicts.json").read_text())}
