@@ -409,3 +409,16 @@ def test_more_symbols_than_a_byte_take_the_reference_path_and_run_fast_refuses()
     assert r.tape[:3].tolist() == [0, 1, 8] and r.trace is not None  # 299 + 1 wraps to 0: not a byte's 44
     with pytest.raises(ToolkitError, match="at most 256"):
         run_fast(m, 10)
+
+
+def test_any_halt_letter_is_an_explicit_choice(monkeypatch):
+    """The format's own rule (a letter at or beyond A+n halts, docs/MACHINES.md) on request only."""
+    from tm_transformer.errors import MachineFormatError
+    from tm_transformer.formats.standard import parse_standard
+
+    with pytest.raises(MachineFormatError, match="TMT_ANY_HALT_LETTER"):
+        parse_standard("1RB1LB_1LA1RX")
+    lenient = parse_standard("1RB1LB_1LA1RX", any_halt_letter=True)
+    assert lenient == parse_standard("1RB1LB_1LA1RZ")
+    monkeypatch.setenv("TMT_ANY_HALT_LETTER", "1")
+    assert parse_standard("1RB1LB_1LA1RC") == lenient

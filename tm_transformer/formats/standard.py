@@ -3,7 +3,9 @@
 One row per state (A, B, ...), rows separated by ``_``; each row holds one three-character transition
 per read symbol (any number of symbols from 1 to 10): written digit, move ``L``/``R``, next-state
 letter. ``Z`` (or ``H``, where the machine has no state H) halts; any other letter beyond the machine's
-states is refused, since ``0RX`` for ``0RA`` must not run as a halt; ``---`` is undefined. Reading accepts
+states is refused, since ``0RX`` for ``0RA`` must not run as a halt -- unless asked for explicitly
+(``any_halt_letter=True``, or ``TMT_ANY_HALT_LETTER=1`` for every entry point): then every letter at or
+beyond A+n halts, the format's own rule (docs/MACHINES.md); ``---`` is undefined. Reading accepts
 lower case and whitespace at the ends of the string or around a ``_``; whitespace inside a row is
 refused, since ``1RB 1LB 1LA 1RZ`` could be one row or four. Writing is canonical (halt written ``Z``),
 so ``parse(write(m)) == m`` for every machine.
@@ -17,8 +19,13 @@ _MOVES = {"L": LEFT, "R": RIGHT}
 HALT_LETTERS = ("Z", "H")  # the halt's spellings: Z (bbchallenge), H (the literature); H is a state from 8 states on
 
 
-def parse_standard(text: str) -> TuringMachine:
-    """Parse a standard-format string; raises :class:`MachineFormatError` naming the row and column."""
+def parse_standard(text: str, any_halt_letter: bool | None = None) -> TuringMachine:
+    """Parse a standard-format string; raises :class:`MachineFormatError` naming the row and column.
+    ``any_halt_letter``: read every next-state letter beyond the states as a halt (default: the
+    environment's ``TMT_ANY_HALT_LETTER=1``, else only Z and H)."""
+    import os
+
+    lenient = any_halt_letter if any_halt_letter is not None else os.environ.get("TMT_ANY_HALT_LETTER") == "1"
     if not isinstance(text, str):
         raise MachineFormatError(f"machine must be a string, got {type(text).__name__}")
     stripped = text.strip()
@@ -65,10 +72,11 @@ def parse_standard(text: str) -> TuringMachine:
             if not ("A" <= nx <= "Z"):
                 raise MachineFormatError(f"{where}: next state {nx!r}, expected a letter A-Z")
             nxt = ord(nx) - ord("A")
-            if nxt >= n and nx not in HALT_LETTERS:  # a typo (0RX for 0RA) must not run as a halt
+            if nxt >= n and nx not in HALT_LETTERS and not lenient:  # a typo (0RX for 0RA) must not run as a halt
                 raise MachineFormatError(
                     f"{where}: next state {nx!r}, but the machine has states A-{state_name(n - 1)}; "
-                    f"write Z (or H) for halt")
+                    f"write Z (or H) for halt, or set TMT_ANY_HALT_LETTER=1 to read every letter beyond the "
+                    f"states as a halt (the format's own rule)")
             cells.append(Transition(int(w), _MOVES[mv], HALT if nxt >= n else nxt))
         table.append(tuple(cells))
     return TuringMachine(tuple(table))
