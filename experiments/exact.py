@@ -151,6 +151,57 @@ def multinomial_failure(n: int, probs, eps: float, reading: str = "tv", shared=N
     return float(min(1.0, pmf[fail].sum()))
 
 
+def uniform_failure(n: int, Q: int, eps: float, reading: str = "tv") -> float:
+    """P(error > eps) of the empirical distribution of n draws from the uniform distribution over Q
+    outcomes, by dynamic programming over the outcomes instead of enumerating count vectors (exact in the
+    same sense: float64 sums of events decided in integers, the tie rule of :func:`multinomial_failure`).
+
+    Poissonization: counts c_1..c_Q i.i.d. Poisson(n/Q) conditioned on their sum being n have the
+    multinomial law. Outcome by outcome, the DP carries the joint probability of (sum so far s, statistic so
+    far) -- for 'tv' the deviation D = sum_j |Q c_j - n| capped at floor(2 eps Q n) + 1 (past it the trial
+    has failed), for 'linf' only the trials whose every |Q c_j - n| <= floor(eps Q n) -- and divides by
+    P(sum = n) at the end. Cost about Q n^2 (threshold) operations."""
+    from scipy.stats import poisson
+
+    if n == 0:
+        return 1.0
+    lam = n / Q
+    w = poisson.pmf(np.arange(n + 1), lam)
+    dev = np.abs(Q * np.arange(n + 1) - n)
+    T = floor_threshold((2 if reading == "tv" else 1) * fraction(eps), Q, n)
+    if reading == "tv":
+        P = np.zeros((n + 1, T + 2))
+        P[0, 0] = 1.0
+        for _ in range(Q):
+            new = np.zeros_like(P)
+            for c in range(n + 1):
+                if w[c] == 0.0:
+                    continue
+                src = P[: n + 1 - c]
+                k = int(dev[c])
+                if k <= T:
+                    new[c:, k:T + 1] += w[c] * src[:, : T + 1 - k]
+                    new[c:, T + 1] += w[c] * src[:, T + 1 - k:].sum(1)
+                else:
+                    new[c:, T + 1] += w[c] * src.sum(1)
+            P = new
+        joint_fail = P[n, T + 1]
+    else:
+        ok = dev <= T
+        p = np.zeros(n + 1)
+        p[0] = 1.0
+        for _ in range(Q):
+            new = np.zeros_like(p)
+            for c in np.nonzero(ok & (w > 0))[0]:
+                new[c:] += w[c] * p[: n + 1 - c]
+            p = new
+        joint_fail = poisson.pmf(n, n) - p[n]
+    return float(min(1.0, max(0.0, joint_fail / poisson.pmf(n, n))))
+
+
+DP_BUDGET = 400_000  # uniform targets: the DP's state (n + 1) x (threshold + 2) at the horizon stays below this
+
+
 def contexts_failure(n_c: int, probs, eps: float) -> float:
     """m contexts with n_c examples each (evenly allocated), V <= 3: P(some context has TV > eps)."""
     rows = np.asarray(probs, dtype=np.float64).reshape(-1, np.shape(probs)[-1])

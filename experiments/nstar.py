@@ -335,7 +335,7 @@ def nstar(setting: str, params: dict | None = None, learner: str | None = None, 
         raise TypeError("nstar() missing required argument: 'params'")
     args = dict(setting=setting, params=params, learner=learner, target=target, worst_case=worst_case, trials=trials,
                 seed=seed, max_points=max_points, targets=targets, random_allocation=random_allocation, noise=noise)
-    key = {**args, "exact_enumeration": 4} if setting == "sequences" else args  # sequences over 4+ outcomes: exact since 0.2
+    key = {**args, "exact_enumeration": 5} if setting == "sequences" else args  # sequences over 4+ outcomes: exact since 0.2
     return store.memo("nstar", key, lambda: search(**args), encode=NStar.as_dict, decode=lambda d: NStar(**d))
 
 
@@ -400,9 +400,13 @@ def search(setting: str, params: dict, learner: str | None = None, target: str |
             horizon = max(2, math.ceil(get("seq_union" if reading == "linf" else "tv_sequences").evaluate(
                 V=V, l=l, eps=eps, delta=delta)))
             K = probs.shape[0]
-            if K <= 3 or math.comb(horizon + K, K) <= exact.ENUMERATION_BUDGET:  # every count vector up to H
+            uniform = exact.uniform_size(probs) is not None
+            by_dp = uniform and K > 3 and (horizon + 1) * ((2 if reading == "tv" else 0) * eps * K * horizon + 2) \
+                <= exact.DP_BUDGET
+            if K <= 3 or math.comb(horizon + K, K) <= exact.ENUMERATION_BUDGET or by_dp:  # every n' up to H
                 ns = np.arange(1, horizon + 1)
-                fail = np.array([exact.multinomial_failure(int(k), probs, eps, reading) for k in ns])
+                fail = np.array([exact.uniform_failure(int(k), K, eps, reading) if by_dp else
+                                 exact.multinomial_failure(int(k), probs, eps, reading) for k in ns])
                 n, first, f = from_curve(ns, fail, delta)
                 out.append(NStar(n, n, n, True, DEFINITION, name, "empirical distribution", 0, int(ns[-1]), first, f,
                                  f"every n' in [1, {int(ns[-1])}] (the proven bound beyond)"))
