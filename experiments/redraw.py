@@ -141,13 +141,16 @@ def redraw(folder: Path, width: str | None = None, formats=("pdf", "png"), out: 
     if not (folder / "manifest.json").exists() and not any(folder.glob("*.csv")):
         raise ToolkitError(f"results folder {str(folder)!r}: no manifest.json and no tables (*.csv): "
                            "expected the --out folder of tmt reproduce or tmt experiment")
-    run = Run(folder)
+    try:
+        run = Run(folder)
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:  # json.JSONDecodeError is a ValueError
+        raise ToolkitError(f"results folder {str(folder)!r}: verdicts.json does not read as a run's ({exc})") from None
     written: list[Path] = []
     with figstyle.paper(figstyle.width_name(width)):
         for name, draw in FIGURES.items():
             try:
                 fig = draw(run)
-            except (KeyError, ValueError, TypeError) as exc:
+            except (KeyError, ValueError, TypeError, AttributeError, ArithmeticError) as exc:
                 raise ToolkitError(f"{name}: its table in {str(folder)!r} does not read as a run's ({exc})") from None
             if fig is not None:
                 written += plots.save(fig, Path(out or folder) / name, formats=formats)

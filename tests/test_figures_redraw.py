@@ -143,3 +143,13 @@ def test_reproduce_draws_at_the_figure_width_asked(monkeypatch, capsys):
     assert seen == [7.2, 3.5] and figstyle.width() == 3.5   # the environment is restored after
     assert main(["reproduce", "--figure-width", "a4"]) == 2
     assert "invalid choice: 'a4'" in capsys.readouterr()[1]
+
+
+def test_a_broken_verdicts_file_is_one_line(tmp_path, capsys):
+    from tm_transformer.cli import main
+
+    (tmp_path / "manifest.json").write_text("{}")
+    (tmp_path / "verdicts.json").write_text("not json")
+    assert main(["figures", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "verdicts.json" in err[0]

@@ -93,7 +93,8 @@ def new(ncols: int = 1, width: str | float | None = None, height: float | None =
 
 
 def save(fig, stem: str | Path, formats: Iterable[str] = ("pdf", "png"), dpi: int | None = None) -> list[Path]:
-    """Write ``stem.pdf`` and ``stem.png`` (or ``formats``: any of matplotlib's, e.g. svg), in the style, at
+    """Write ``stem.pdf`` and ``stem.png`` (or ``formats``: any of matplotlib's, e.g. svg), in the toolkit's
+    style (a figure of your own saved here is drawn in it too: its rcParams, e.g. the colour cycle, apply), at
     the figure's own size (PDFs with TrueType fonts).
 
     All or nothing: the formats are checked before anything is written, every file is drawn to a
@@ -113,6 +114,9 @@ def save(fig, stem: str | Path, formats: Iterable[str] = ("pdf", "png"), dpi: in
     if bad or not formats:
         raise ValueError(f"formats {bad or formats!r}: expected some of {', '.join(sorted(supported))}")
     stem = Path(stem)
+    import logging
+
+    logging.getLogger("fontTools").setLevel(logging.ERROR)  # its font-subsetting chatter on every PDF
     checking = os.environ.get(_CHECK_ENV) == "1"
     if checking:
         from .figcheck import assert_readable
