@@ -169,3 +169,24 @@ def test_with_tmt_figcheck_save_refuses_a_figure_that_fails_and_writes_nothing(t
     monkeypatch.setattr(plots, "SAVE_HOOKS", [lambda f, paths: seen.append([p.name for p in paths])])
     plots.save(_good(), tmp_path / "good", formats=("pdf", "svg"))
     assert seen == [["good.pdf", "good.svg"]] and figcheck.check_pdf(tmp_path / "good.pdf") == []
+
+
+def test_a_line_beyond_the_axes_limits_is_not_covered_by_an_outside_legend():
+    """Referee (issue 25): the part of a line past the axes limits is not drawn, so a legend beside the axes
+    covers nothing; a legend in the middle of two crossing lines still does."""
+    from matplotlib.figure import Figure
+
+    from tm_transformer.figcheck import check_figure
+
+    fig = Figure(figsize=(4, 3), layout="constrained")
+    ax = fig.subplots()
+    ax.plot([0, 3], [0, 1.5], label="a line")
+    ax.set(xlim=(0, 1), ylim=(0, 1))
+    fig.legend(loc="outside right upper")
+    assert check_figure(fig) == []
+    bad = Figure(figsize=(4, 3), layout="constrained")
+    ax = bad.subplots()
+    ax.plot([0, 1], [0, 1], label="x")
+    ax.plot([0, 1], [1, 0], label="y")
+    ax.legend(loc="center")
+    assert any(p.startswith("legend-covers-data") for p in check_figure(bad))

@@ -143,7 +143,28 @@ def _data_points(ax, renderer):
     V = V[np.isfinite(V).all(axis=1)]
     box = ax.bbox
     V = V[_inside(V, box, -TOLERANCE_PX)] if len(V) else V
-    return V, segs
+    return V, [_clip_segments(p, q, box) for p, q in segs]
+
+
+def _clip_segments(p: np.ndarray, q: np.ndarray, box) -> tuple:
+    """The parts of segments p -> q (each (s, 2), display coordinates) inside ``box`` (Liang-Barsky): a
+    line's part beyond the axes limits is not drawn, so no legend can cover it."""
+    if not len(p):
+        return p, q
+    d = q - p
+    t0, t1 = np.zeros(len(p)), np.ones(len(p))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for k, lo, hi in ((0, box.x0, box.x1), (1, box.y0, box.y1)):
+            for num, den in ((p[:, k] - lo, -d[:, k]), (hi - p[:, k], d[:, k])):
+                # the constraint den * t <= num
+                r = num / den
+                parallel = den == 0
+                out = parallel & (num < 0)
+                t0 = np.where(~parallel & (den < 0), np.maximum(t0, r), t0)
+                t1 = np.where(~parallel & (den > 0), np.minimum(t1, r), t1)
+                t1 = np.where(out, -1.0, t1)
+    keep = t0 <= t1
+    return p[keep] + t0[keep, None] * d[keep], p[keep] + t1[keep, None] * d[keep]
 
 
 def _style_key(artist):
