@@ -121,13 +121,16 @@ def _multinomial_coefficients(n: int, V: int):
 
 def multinomial_failure(n: int, probs, eps: float, reading: str = "tv", shared=None) -> float:
     """P(error > eps) of the empirical distribution of n draws from ``probs`` (V outcomes, while the count
-    vectors fit :data:`ENUMERATION_BUDGET`), by enumerating every count vector. reading 'tv': TV > eps; 'linf': max_j |c_j/n - p_j| > eps. Uniform
+    vectors fit :data:`ENUMERATION_BUDGET`; beyond it, uniform targets by :func:`uniform_failure`), by
+    enumerating every count vector. reading 'tv': TV > eps; 'linf': max_j |c_j/n - p_j| > eps. Uniform
     targets use the integer tie rule of the engine; others compare in float64 with ties (|diff| within
     1e-12 of the threshold) counted as successes."""
     from scipy.special import gammaln
 
     probs = np.asarray(probs, dtype=np.float64)
     V = probs.shape[0]
+    if V > 3 and compositions_count(n, V) > ENUMERATION_BUDGET and uniform_size(probs) is not None:
+        return uniform_failure(n, V, eps, reading)  # the same probability by dynamic programming
     if V > 3 and compositions_count(n, V) > ENUMERATION_BUDGET:
         raise ValueError(f"exact enumeration of {compositions_count(n, V):,} count vectors (n = {n}, V = {V}) is over "
                          f"the budget of {ENUMERATION_BUDGET:,}")
