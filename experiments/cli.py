@@ -94,7 +94,7 @@ def _claim(out: Path, command: list[str], args) -> str:
 
 
 def cmd_reproduce(args) -> int:
-    if args.figure_width:  # through the environment, so that worker processes draw at it too
+    if getattr(args, "figure_width", None):  # through the environment, so that worker processes draw at it too
         import os
 
         before = os.environ.get("TMT_FIGURE_WIDTH")
