@@ -149,7 +149,7 @@ def affine(x, ex, w, y, ar: Arith, b=None, w_ref=None, b_ref=None, meta=None, bm
     exact = jnp.zeros(s.shape, bool)
     for k, F in enumerate(_GRIDS):
         G = jnp.maximum(F + fw, fb)
-        exact = exact | ((sums[2 + k] == 0) & (s * 2.0 ** G <= 2.0 ** (ar.pc - 1)))
+        exact = exact | ((sums[2 + k] == 0) & (s * 2.0 ** G <= 2.0 ** ar.pc))
     rnd = jnp.where(exact, 0, gamma(nnz, ar.uc) * s + (nnz + 1) * ar.eta)
     if ar.posteriori:
         y32 = xc @ wc + (0 if b is None else b.astype(cdt))
@@ -171,7 +171,7 @@ def add(a, ea, b, eb, ar: Arith):
     s = jnp.abs(ac) + jnp.abs(bc)
     exact = jnp.zeros(s.shape, bool)
     for F in _GRIDS:
-        exact = exact | ((_offgrid(ac, F) == 0) & (_offgrid(bc, F) == 0) & (s * 2.0 ** F <= 2.0 ** (ar.p - 1)))
+        exact = exact | ((_offgrid(ac, F) == 0) & (_offgrid(bc, F) == 0) & (s * 2.0 ** F <= 2.0 ** ar.p))
     rnd = jnp.where(exact, 0, ar.u * s + ar.eta)
     return (ea + eb + rnd) * ar.pad
 
@@ -207,7 +207,7 @@ def embed(params, token, ar: Arith, meta, ref=None):
     cnt = jnp.sum(T != 0, axis=0).astype(cdt)
     exact = cnt <= 1  # one non-zero term: the sum adds zeros only
     for F in _GRIDS:
-        exact = exact | ((jnp.sum(_offgrid(T, F), axis=0) == 0) & (S * 2.0 ** F <= 2.0 ** (ar.pc - 1)))
+        exact = exact | ((jnp.sum(_offgrid(T, F), axis=0) == 0) & (S * 2.0 ** F <= 2.0 ** ar.pc))
     err = jnp.where(exact, 0, gamma(jnp.maximum(cnt - 1, 0), ar.uc) * S + cnt * ar.eta)
     if ar.posteriori:
         x32 = T[0]
@@ -228,7 +228,7 @@ def embed(params, token, ar: Arith, meta, ref=None):
             err = err + jnp.abs(t.astype(cdt) - rf.astype(cdt) * vc) + ar.uc * prod
         else:
             fv = meta[f"embed_scalar.{name}"]["fw"]
-            pexact = (jnp.round(rf.astype(cdt)) == rf.astype(cdt)) & (prod * 2.0 ** fv <= 2.0 ** (ar.p - 1))
+            pexact = (jnp.round(rf.astype(cdt)) == rf.astype(cdt)) & (prod * 2.0 ** fv <= 2.0 ** ar.p)
             err = err + jnp.where(pexact, 0, ar.u * prod + ar.eta)
         if vr is not None:
             err = err + absr * jnp.abs(vc - vr.astype(cdt))
