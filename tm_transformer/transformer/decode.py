@@ -28,13 +28,6 @@ the reason at the first failure, so a returned trace is one whose every step was
   ``undefined`` flag within 1/4 of 0 or 1. The head id is the offset-binary code of the bits (cell + R):
   no residual scalar holds the head, so it is exact at any distance in every dtype.
 
-* ``bound`` (the whole-step certificate, :mod:`.bound`): a running bound on the rounding error of every
-  quantity of the step (embedding sum, q/k/v, attention output, residual additions, both MLP blocks,
-  read-outs), against exact arithmetic on the same weights; the top key, each categorical read-out, each
-  head bit and the undefined flag are certified only when their margin beats their bound. For the
-  compiled weights the bound is 0 (every operation is exact) or tiny; for an edited file it is what
-  keeps a cancellation in the residual stream from certifying a wrong run.
-
 The head leaving +-R is reported as ``range``. ``certify=False`` decodes without raising (the frontier
 measurement uses it to find where uncertified runs first go wrong).
 """
@@ -52,7 +45,6 @@ import numpy as np
 from ..errors import PrecisionError, ToolkitError
 from ..machine import HALT, TuringMachine
 from ..simulator import RunResult, Trace, check_run_args
-from . import bound as bound_mod
 from . import model
 from . import evict as evict_mod
 from . import packed as packed_mod
@@ -61,13 +53,9 @@ from .envelope import MANTISSA_BITS, envelope, position_bits, steps_exact
 
 LAYOUTS = ("dense", "packed")
 TOKEN_FIELDS = ("state", "head", "write_pos", "symbol", "recency")
-ERR_RANGE, ERR_SOFTMAX, ERR_READOUT, ERR_SCORES, ERR_GAP, ERR_EMBED, ERR_BOUND = 1, 2, 4, 8, 16, 32, 64
+ERR_RANGE, ERR_SOFTMAX, ERR_READOUT, ERR_SCORES, ERR_GAP, ERR_EMBED = 1, 2, 4, 8, 16, 32
 CHECKS = {ERR_RANGE: "range", ERR_SOFTMAX: "softmax", ERR_READOUT: "readout", ERR_SCORES: "scores",
-          ERR_GAP: "gap", ERR_EMBED: "embed", ERR_BOUND: "bound"}
-# the decisions the whole-step bound certifies (bit flags of Carry.bound_what)
-BOUND_WHAT = {1: "the top attention key", 2: "the state read-out", 4: "the symbol read-out",
-              8: "the read-symbol read-out", 16: "a head bit", 32: "the undefined flag"}
-WHOLE_STEP = True  # the whole-step rounding-error bound (:mod:`.bound`); False only to measure its cost
+          ERR_GAP: "gap", ERR_EMBED: "embed"}
 _DTYPES = {"float16": jnp.float16, "bfloat16": jnp.bfloat16, "float32": jnp.float32, "float64": jnp.float64}
 _FIRST_SEGMENT = 4096
 _MAX_SEGMENT = 1 << 20  # evicting cache: positions per jitted segment (a progress update each)
@@ -124,7 +112,6 @@ class Static:
     cache: str = "full"                  # "evict": one key per cell (see :mod:`.evict`)
     rec_mask: tuple = ()                 # evict: per key column, 1 on the recency columns
     coef: float = 0.0                    # evict: the score rounding coefficient (u + gamma_n)
-    bound: bool = True                   # the whole-step rounding-error bound (:mod:`.bound`)
 
     @property
     def jdtype(self):
@@ -157,11 +144,6 @@ class Carry(NamedTuple):
     min_gap: jax.Array    # smallest top-minus-runner-up score
     max_absdot: jax.Array  # largest sum_e |q_e k_e| of a score (bounds every partial sum)
     min_margin: jax.Array  # smallest categorical read-out margin
-    kmax: jax.Array       # (H d_head,) element-wise largest |key| cached so far (check dtype)
-    ekmax: jax.Array      # (H d_head,) element-wise largest bound on a cached key's rounding error
-    evmax: jax.Array      # (H d_v,) the same for the cached values
-    bound_what: jax.Array  # decisions whose margin did not beat their bound (bits of BOUND_WHAT)
-    max_bound: jax.Array  # largest error bound of a decision quantity so far
 
 
 def _init(params, fields, st: Static, S: int) -> Carry:
@@ -178,12 +160,9 @@ def _init(params, fields, st: Static, S: int) -> Carry:
         cache = {name: jnp.zeros((S,), packed_mod.id_dtype(vocab[name])) for name in st.plan.fields}
     gen = {name: jnp.int32(0) for name in TOKEN_FIELDS}
     f32 = jnp.float32
-    H = attn["wk"].shape[0]
-    zk = jnp.zeros((H * attn["wk"].shape[-1],), st.check_dtype)
-    zv = jnp.zeros((H * attn["wv"].shape[-1],), st.check_dtype)
     return Carry(cache, gen, jnp.bool_(False), jnp.bool_(False), jnp.int32(0), jnp.int32(-1), jnp.int32(0),
                  fields["tape"], jnp.int32(0), jnp.int32(0), jnp.bool_(True), f32(1), f32(jnp.inf),
-                 jnp.zeros((), st.check_dtype), f32(jnp.inf), zk, zk, zv, jnp.int32(0), jnp.zeros((), st.check_dtype))
+                 jnp.zeros((), st.check_dtype), f32(jnp.inf))
 
 
 def grow(carry: Carry, S: int) -> Carry:
@@ -261,22 +240,8 @@ def _position(params, tabs, fields, carry: Carry, i, st: Static):
     token = {name: jnp.where(i < P, fields[name][jnp.minimum(i, P - 1)], carry.gen[name]) for name in TOKEN_FIELDS}
     token["recency"] = _recency_at(fields, i, P)  # a generated token's recency is its step number
     live = ~carry.done
-    ar = bound_mod.Arith(st.dtype)
-    ref = tabs.get("ref") if st.bound else None
-    if st.bound:
-        x, ex = bound_mod.embed(params, token, ar, tabs["meta"], ref)
-    else:
-        x = model.embed(params, token)
+    x = model.embed(params, token)
     q, key, value = model.qkv(layer, x)
-    if st.bound:
-        rlayer = None if ref is None else ref["layers"][0]
-        eq, ek, ev = bound_mod.qkv(layer, x, ex, q, key, value, ar, tabs["meta"], rlayer)
-        cdt = st.check_dtype
-        kmax = jnp.where(live, jnp.maximum(carry.kmax, jnp.abs(key.reshape(-1).astype(cdt))), carry.kmax)
-        ekmax = jnp.where(live, jnp.maximum(carry.ekmax, ek), carry.ekmax)
-        evmax = jnp.where(live, jnp.maximum(carry.evmax, ev), carry.evmax)
-    else:
-        kmax, ekmax, evmax = carry.kmax, carry.ekmax, carry.evmax
     if st.cache == "evict":
         cache = evict_mod.store(carry.cache, tabs, token, token["recency"], key[0], value[0], q[0], st.rec_mask,
                                 st.layout, live)
@@ -287,16 +252,8 @@ def _position(params, tabs, fields, carry: Carry, i, st: Static):
         cache = _store(carry.cache, i, token, key, value, st)
         att = _attend(params, tabs, fields, cache, i, q, st)
     heads, top = model.finish_attention(att, st.beta)
-    o = model.attn_out(layer, heads)
-    if st.bound:
-        # hardmax returns a cached value (its bound: the largest of a cached value); softmax's leakage is
-        # the compiled weights' to absorb (edited files run hardmax only, see run)
-        eo = bound_mod.attn_out(layer, heads, evmax, o, ar, tabs["meta"], rlayer)
-        x, ex = x + o, bound_mod.add(x, ex, o, eo, ar)
-        x, ex = bound_mod.feed_forward(layer, x, ex, ar, tabs["meta"], rlayer)
-    else:
-        x = x + o
-        x = model.feed_forward(layer, x)
+    x = x + model.attn_out(layer, heads)
+    x = model.feed_forward(layer, x)
     logits = model.readout_logits(params, x)
     out = {name: jnp.argmax(logits[name]).astype(jnp.int32) for name in params["readout"]}
 
@@ -323,34 +280,8 @@ def _position(params, tabs, fields, carry: Carry, i, st: Static):
         undefined | (bits_ok & (margin >= 0.5)))
     gap = (att.best[0] - att.second[0]).astype(jnp.float32)
     err = (jnp.where(stepping & ~readout_ok, ERR_READOUT, 0) | jnp.where(executes & out_of_range, ERR_RANGE, 0))
-    bound_what, max_bound, in_err = jnp.int32(0), carry.max_bound, 0.0
-    if st.bound:  # the whole-step bound: every decision's margin must beat its rounding-error bound
-        el = bound_mod.readout(params, x, ex, logits, ar, tabs["meta"], ref)
-        in_err = bound_mod.score_input_error(q.reshape(-1), eq, kmax, ekmax)
-        certs = {2: bound_mod.argmax_certified(logits["state"], el["state"], ar),
-                 4: bound_mod.argmax_certified(logits["symbol"], el["symbol"], ar),
-                 8: bound_mod.argmax_certified(logits["read"], el["read"], ar),
-                 16: jnp.all(bound_mod.sign_certified(logits["head_bits"], el["head_bits"], ar)),
-                 32: bound_mod.sign_certified(logits["undefined"], el["undefined"], ar, 0.5)}
-        if st.cache == "evict":
-            att_ok = jnp.bool_(True)  # in certified_gap below, with the score rounding
-        elif st.beta is None:
-            att_ok = (att.best[0] - att.second[0]).astype(cdt) > 2 * in_err * ar.pad
-        else:  # softmax: the compiled weights' q, k, v are exact (their leakage bound needs exact scores)
-            att_ok = (in_err == 0) & jnp.all(evmax == 0)
-        certs[1] = att_ok
-        needed = {1: True, 2: ~undefined, 4: ~undefined, 8: ~undefined, 16: ~undefined, 32: True}
-        for flag, ok in certs.items():
-            bound_what = bound_what | jnp.where(needed[flag] & ~ok, flag, 0)
-        bound_what = jnp.where(stepping, bound_what, 0)
-        step_max = jnp.max(jnp.stack([jnp.max(v) for v in el.values()] + [2 * jnp.asarray(in_err, cdt)]))
-        max_bound = jnp.where(stepping, jnp.maximum(carry.max_bound, step_max.astype(cdt)), carry.max_bound)
-        err = err | jnp.where(bound_what != 0, ERR_BOUND, 0)
     if st.cache == "evict":  # scores need not be integers: the gap must beat the rounding bound
-        gap_ok = evict_mod.certified_gap(att, st.coef, st.check_dtype, in_err)
-        err = err | jnp.where(stepping & ~gap_ok, ERR_GAP, 0)
-        if st.bound:
-            bound_what = bound_what | jnp.where(stepping & ~gap_ok, 1, 0)
+        err = err | jnp.where(stepping & ~evict_mod.certified_gap(att, st.coef, st.check_dtype), ERR_GAP, 0)
     else:
         err = err | jnp.where(live & ~embed_ok, ERR_EMBED, 0) | jnp.where(stepping & ~scores_ok, ERR_SCORES, 0)
     if st.cache == "evict":
@@ -379,8 +310,7 @@ def _position(params, tabs, fields, carry: Carry, i, st: Static):
                 jnp.where(stepping, jnp.minimum(carry.min_top, top[0].astype(f32)), carry.min_top),
                 jnp.where(stepping, jnp.minimum(carry.min_gap, gap), carry.min_gap),
                 jnp.where(stepping, jnp.maximum(carry.max_absdot, att.absdot[0]), carry.max_absdot),
-                jnp.where(executes, jnp.minimum(carry.min_margin, margin), carry.min_margin),
-                kmax, ekmax, evmax, carry.bound_what | bound_what, max_bound)
+                jnp.where(executes, jnp.minimum(carry.min_margin, margin), carry.min_margin))
     outputs = {}
     if st.trace:
         outputs["row"] = tuple(jnp.where(executes, v, -1) for v in
@@ -397,8 +327,7 @@ def _start(params, fields, axes, st: Static, S: int):
 
 
 @partial(jax.jit, static_argnames=("axes", "st", "length", "until_halt"))
-def _segment(params, fields, carry, start, stop, axes, st: Static, length: int, until_halt: bool, ref=None,
-             meta=None):
+def _segment(params, fields, carry, start, stop, axes, st: Static, length: int, until_halt: bool):
     """Decode positions start .. stop-1 (stop - start <= ``length``) of a batch (a ``while_loop`` that
     stops early once every machine is done when ``until_halt``); per-position outputs land in (B, length)
     buffers. ``length`` is bucketed by the caller so that nearby run lengths share one compilation."""
@@ -410,12 +339,9 @@ def _segment(params, fields, carry, start, stop, axes, st: Static, length: int, 
         carry, fields = jax.tree.map(lambda a: a[0], (carry, fields))
         step = partial(_position, st=st)
     else:
-        tab_axes = {"keys": None, "values": None, "ref": None if ref is None else tree_axes, "meta": None}
-        step = jax.vmap(partial(_position, st=st), in_axes=(tree_axes, tab_axes, 0, 0, None))
+        step = jax.vmap(partial(_position, st=st), in_axes=(tree_axes, None, 0, 0, None))
     with jax.default_matmul_precision("highest"):  # TF32 on GPUs is not exact
-        tabs = packed_tables(params, st) or {"keys": None, "values": None}  # shared by the batch, once a segment
-        # the whole-step bound's reference weights (bfloat16, float16) and the weights' grids and counts
-        tabs = {**tabs, "ref": ref, "meta": meta}
+        tabs = packed_tables(params, st)  # from the weights (shared by the batch), once per segment
         _, probe = jax.eval_shape(step, params, tabs, fields, carry, jnp.int32(0))
         fill = lambda a: -1 if jnp.issubdtype(a.dtype, jnp.integer) else 0  # noqa: E731  (-1: no step)
         if single:
@@ -489,7 +415,6 @@ class TransformerRun:
     errors: np.ndarray | None = None     # (B,) check flags (uncertified runs)
     fail_step: np.ndarray | None = None  # (B,) first step a check failed, -1 if none
     slots: np.ndarray | None = None      # (B,) evicting cache: keys in use at the end
-    max_error_bound: np.ndarray | None = None  # (B,) largest whole-step error bound of a decision (0: exact)
     devices: int = 1                     # devices the batch was split over (its rows, see _batch_mesh)
     _tapes: np.ndarray | None = dc_field(default=None, repr=False)
     _bounds: np.ndarray | None = dc_field(default=None, repr=False)
@@ -564,8 +489,8 @@ def run(machines: TuringMachine | Sequence[TuringMachine], steps: int | None = N
 
     ``cache="evict"`` (hardmax only) keeps one key per cell written (:mod:`.evict`): the weights are checked
     for dominance first (refused with the reason otherwise), compiled weights use the scale M >= 2(T+1),
-    attention reads only the live slots (capacity ``chunk`` times a power of two, doubling when full, default
-    chunk 1024; 128 for the full cache), and each step is
+    attention reads only the live slots (capacity grown in buckets of ``chunk``, default 1024; 128 for the
+    full cache), and each step is
     certified by its score gap against the rounding bound of the score arithmetic in the dtype; to the halt
     it runs up to :func:`.evict.evict_limit` steps. ``attended`` then holds slot numbers, not positions.
     """
@@ -637,10 +562,6 @@ def run(machines: TuringMachine | Sequence[TuringMachine], steps: int | None = N
     k = max(m.n_symbols for m in batch)
     if weights is not None:
         weights.check_machine(batch[0])
-        if beta is not None and not _is_compiled(weights, batch[0]):
-            raise ToolkitError("softmax attention is certified for the compiled weights only (their structure "
-                               "absorbs its leakage); these weights differ from the compiled ones, so run them with "
-                               "hardmax attention (no --softmax), which the whole-step bound certifies")
         if not all(np.all(np.isfinite(np.asarray(a))) for a in jax.tree.leaves(weights.params)):
             raise ToolkitError("the weights hold non-finite values")
         params, axes = weights.params, tuple(None for _ in jax.tree.leaves(weights.params))
@@ -665,7 +586,7 @@ def run(machines: TuringMachine | Sequence[TuringMachine], steps: int | None = N
             plan = packed_mod.PackedPlan((), (), ())
     P = longest + 1
     st = Static(n, k, L.R, P, None if beta is None else float(beta), int(chunk), layout, dtype, plan,
-                bool(record), bool(trace), bool(certify), bool(fixed_shape), cache, rec_mask, coef, bool(WHOLE_STEP))
+                bool(record), bool(trace), bool(certify), bool(fixed_shape), cache, rec_mask, coef)
     prompts = [prompt(L, M, t, P) for t in inits]
     fields = {key: np.stack([pr[key] for pr in prompts]) for key in TOKEN_FIELDS}
     tape_dtype = packed_mod.id_dtype(k)
@@ -675,28 +596,23 @@ def run(machines: TuringMachine | Sequence[TuringMachine], steps: int | None = N
     end = P + T - 1  # positions to process
     with x64_if(dtype == "float64"):
         jparams = _split(_cast(params, st.jdtype), mesh, axes)
-        ref = bound_mod.reference(params, dtype) if st.bound else None
-        ref = None if ref is None else _split(ref, mesh, axes)
-        meta = bound_mod.metas(params, axes, dtype) if st.bound else None
         fields = _split(fields, mesh)
         first = end if not (to_halt or fixed_shape or evict) else min(end, _FIRST_SEGMENT)
-        carry = _start(jparams, fields, axes, st, _bucket(P + 1, chunk) if evict else _bucket(first, chunk))
+        carry = _start(jparams, fields, axes, st, -(-(P + 1) // chunk) * chunk if evict else _bucket(first, chunk))
         pos, segments = 0, []
         while pos < end:
             length = first if pos == 0 else min(end - pos, pos, _MAX_SEGMENT if evict else end)
-            if evict:  # a segment stops when a machine's slots are all in use: the capacity doubles (chunk
-                # times a power of two, as the full cache grows), so a run compiles O(log slots) shapes
+            if evict:  # a segment stops when a machine's slots are all in use: one more bucket of ``chunk``
                 cap = evict_mod.capacity(carry.cache)
                 if int(np.max(jax.device_get(carry.cache["live"]))) >= cap:
-                    carry = carry._replace(cache=evict_mod.grow(carry.cache, _bucket(cap + 1, chunk)))
+                    carry = carry._replace(cache=evict_mod.grow(carry.cache, cap + chunk))
             else:
                 need = -(-(pos + length) // chunk) * chunk
                 if need > carry.cache[next(iter(carry.cache))].shape[1]:
                     carry = grow(carry, _bucket(pos + length, chunk))
             carry = _split(carry, mesh)
             carry, bufs, done_j = _segment(jparams, fields, carry, jnp.int32(pos), jnp.int32(pos + length), axes,
-                                           st, _bucket(length, 64) if trace or record else 64, until_halt, ref,
-                                           meta)
+                                           st, _bucket(length, 64) if trace or record else 64, until_halt)
             all_done = until_halt and bool(np.all(jax.device_get(carry.done)))
             taken = length if all_done else int(done_j)
             segments.append(jax.tree.map(lambda a: a[:B, :taken], jax.device_get(bufs)))
@@ -733,22 +649,9 @@ def run(machines: TuringMachine | Sequence[TuringMachine], steps: int | None = N
         min_gap=np.asarray(c.min_gap), min_top_weight=np.asarray(c.min_top), min_readout_margin=np.asarray(c.min_margin),
         M=M, head_range=L.R, limit=T, prompt_length=P, residual=residual, attended=attended, scores=scores,
         errors=c.err,
-        fail_step=c.fail_step, slots=np.asarray(c.cache["live"]) if evict else None,
-        max_error_bound=np.asarray(c.max_bound) if st.bound else None, _tapes=c.tape,
+        fail_step=c.fail_step, slots=np.asarray(c.cache["live"]) if evict else None, _tapes=c.tape,
         _bounds=np.stack([c.lo, c.hi], axis=1), _traces=traces,
         _inits=tuple(inits), devices=devices)
-
-
-def _is_compiled(weights, machine: TuringMachine) -> bool:
-    """Whether ``weights`` are (as float32 numbers) the compiled weights of ``machine`` for their layout."""
-    try:
-        cm = compile_machine(machine, weights.M - 1, weights.head_range, weights.n_states, weights.n_symbols)
-    except (ToolkitError, PrecisionError):
-        return False
-    mine, theirs = jax.tree.leaves(weights.params), jax.tree.leaves(cm.params)
-    return len(mine) == len(theirs) and all(
-        np.shape(a) == np.shape(b) and np.array_equal(np.asarray(a, np.float32), np.asarray(b, np.float32))
-        for a, b in zip(mine, theirs))
 
 
 def _bucket(length: int, unit: int) -> int:
@@ -784,9 +687,5 @@ def _failure_message(b, machine, flags, step, c, st: Static, env) -> str:
             why.append("a head bit was not within 1/4 of +-1, or the undefined flag not within 1/4 of 0 or 1")
     if flags & ERR_EMBED:
         why.append(f"a token's recency is not representable in {st.dtype}")
-    if flags & ERR_BOUND:
-        what = [name for bit, name in BOUND_WHAT.items() if int(c.bound_what[b]) & bit]
-        why.append(f"the margin of {' and '.join(what) or 'a decision'} does not exceed the bound on the {st.dtype} "
-                   f"rounding error of the step (the whole-step certificate; exact arithmetic might decide otherwise)")
     where = f"at step {step}" if step > 0 else "in the prompt"
     return f"transformer run of machine {b} ({machine}) is not certified {where}: " + "; ".join(why)

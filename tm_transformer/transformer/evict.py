@@ -130,30 +130,7 @@ def dominance(params, dtype: str | None = None) -> EvictPlan:
                                f"is {slope:g} <= 0 on key column {c}, so a newer key for a cell does not dominate "
                                f"the older one (attention could still pick the older key); use --cache full")
         sign[c] = 1.0
-    _distinct_cells(params, plan, next(iter(cells)), dtype)
     return EvictPlan(tuple(sign), next(iter(cells)), int(wk.shape[-1]))
-
-
-def _distinct_cells(params, plan, field: str, dtype: str | None) -> None:
-    """Keys of two different cells that round to the same vector outside the recency columns would let the
-    cache evict a key that exact arithmetic still tells apart (the whole-step certificate then could not
-    see it): refuse weights where the dtype merges two cells that exact arithmetic keeps apart."""
-    cols = [c for c, (kind, name, _) in enumerate(plan.key_sources) if kind == "field" and name == field]
-    if not cols:
-        return
-    rows = [plan.key_sources[c][2] for c in cols]
-    table = np.asarray(params["embed"][field], np.float64)[:, rows]
-    w = np.asarray(params["layers"][0]["attn"]["wk"], np.float64)[0][rows, cols]
-    real = np.asarray(table.astype(np.float32), np.float64) * np.asarray(w.astype(np.float32), np.float64)
-    ran = np.asarray((_in_dtype(table, dtype) * _in_dtype(w, dtype)[None, :]).astype(jnp.dtype(dtype or "float64")),
-                     np.float64)
-    _, first, inverse = np.unique(ran, axis=0, return_index=True, return_inverse=True)
-    merged = np.nonzero(np.any(real != real[first[inverse.reshape(-1)]], axis=1))[0]
-    if len(merged):
-        a = int(merged[0])
-        raise ToolkitError(f"--cache evict refused: in {dtype or 'float64'} the key of {field} id {a} rounds to the "
-                           f"key of id {int(first[inverse.reshape(-1)[a]])}, which exact arithmetic tells apart, so "
-                           f"the cache could evict the wrong key; use --cache full")
 
 
 def unit_roundoff(dtype: str) -> float:
@@ -328,11 +305,10 @@ def attend(cache: dict, tabs, q, layout: str, dtype: str) -> tuple[model.AttnSta
                            second.astype(jdt)[None], absdot[None]), top_key[0]
 
 
-def certified_gap(att: model.AttnState, coef: float, cdt, input_error=0.0):
-    """True when the top score beats the runner-up by more than twice the rounding bound (plus the bound
-    ``input_error`` on the scores' change from the rounding of q and the keys, :mod:`.bound`)."""
+def certified_gap(att: model.AttnState, coef: float, cdt):
+    """True when the top score beats the runner-up by more than twice the rounding bound."""
     best, second = att.best[0].astype(cdt), att.second[0].astype(cdt)
-    bound = 2 * (coef * att.absdot[0].astype(cdt) + input_error * (1 + 2.0 ** -10))
+    bound = 2 * coef * att.absdot[0].astype(cdt)
     return jnp.isfinite(best) & jnp.isfinite(bound) & (best - second > bound)
 
 
