@@ -276,7 +276,7 @@ def test_nstar_command_bad_input_is_one_line_exit_2(capsys, argv, needle):
     assert out == "" and len(err.strip().splitlines()) == 1 and needle in err
 
 
-def test_verdict_needs_both_the_argument_and_the_trend():
+def test_verdict_weighs_the_argument_against_the_trend():
     from experiments.protocol import Verdict
     from experiments.verdicts import compose
 
@@ -285,8 +285,10 @@ def test_verdict_needs_both_the_argument_and_the_trend():
                        for d, c in zip((0.1, 0.01, 0.001), cs)]
     refute = {"kind": "symbolic", "role": "refutes", "diverges": True, "direction": "delta", "statement": "x"}
     support = {"kind": "symbolic", "role": "supports", "holds_with_constant": True, "statement": "y"}
-    cases = [(refute, [1, 2, 3], "fails"), (refute, [1, 1, 1], "inconclusive"), (support, [1, 1, 1], "holds"),
-             (support, [1, 2, 3], "inconclusive")]
+    # experiments/decision.py: a proven refutation decides "fails" unless the measured C_needed shrinks
+    # along the diverging direction; a support decides "holds" unless C_needed grows.
+    cases = [(refute, [1, 2, 3], "fails"), (refute, [1, 1, 1], "fails"), (refute, [3, 2, 1], "inconclusive"),
+             (support, [1, 1, 1], "holds"), (support, [1, 2, 3], "inconclusive")]
     for arg, cs, want in cases:
         v = Verdict("X", "r", "holds", 1.0, 1.0)
         compose(v, rows(cs), ["delta"], [arg], ["l"], ["t"])
