@@ -111,24 +111,57 @@ def weissman_tail(n, V: int, eps: float):
     return np.minimum(1.0, (2 ** V - 2) * np.exp(-2 * np.asarray(n, float) * eps ** 2))
 
 
+def code_version() -> str:
+    """A digest of the sources check 7's measurements come from: the in-context learners, the transformer,
+    the simulators, the Monte-Carlo engine and the exact probabilities (a stored measurement of older code
+    is measured again)."""
+    import tm_transformer
+
+    from .store import digest_files
+
+    pkg = Path(tm_transformer.__file__).resolve().parent
+    here = Path(__file__).resolve().parent
+    files = (sorted((pkg / "icl").glob("*.py")) + sorted((pkg / "transformer").glob("*.py"))
+             + [pkg / f for f in ("machine.py", "simulator.py", "fast.py")]
+             + [here / f for f in ("icl_check.py", "montecarlo.py", "exact.py", "estimators.py")])
+    return digest_files(files, root=pkg.parent)
+
+
 def check_icl(out: Path, quick: bool = True, seed: int = 0, progress: bool = True):
-    from tm_transformer.bounds import get
-    from tm_transformer.errors import ToolkitError
+    """Check 7. Its measurements (runs through the transformer, engine counts, exact probabilities) are one
+    point of the run's point store, keyed by quick, seed, the grid and :func:`code_version`; the tests, the
+    verdict and the figure are recomputed from them, so a re-run with nothing changed only redraws."""
+    import json
+
+    from . import store
+    from .checks import CheckResult
+
+    g = GRIDS["quick" if quick else "full"]
+
+    def measure():  # stored as JSON: the same record whether measured now or read back
+        return json.loads(json.dumps(_measure(g, quick, seed, progress), default=store._plain))
+
+    m = store.memo("icl_check", {"quick": quick, "seed": seed, "grid": g, "code": code_version()}, measure)
+    res = CheckResult("icl")
+    return _report(res, out, m, g)
+
+
+def _measure(g: dict, quick: bool, seed: int, progress: bool) -> dict:
+    """Everything check 7 runs: cost rows (reference simulator), the transformer's runs (threshold rows,
+    error points before testing) and the prompts not three-way equal."""
     from tm_transformer.icl import get_learner
     from tm_transformer.icl.run import Dataset, random_dataset, run_icl
     from tm_transformer.simulator import simulate
 
-    from .checks import CheckResult, _bar
+    from .checks import _bar
     from .exact import contexts_failure
     from .montecarlo import count_failures
-    from .stats import ALPHA, clopper_pearson
+    from .stats import clopper_pearson
 
-    g = GRIDS["quick" if quick else "full"]
-    res = CheckResult("icl")
+    rows: list[dict] = []
     rng = np.random.default_rng(seed)
     # ---- cost: steps and prompt length against n (reference simulator) --------------------------------
     sizes = {"conditional": (1, len(PROBS)), "threshold": (8, 2)}  # the configurations run by the transformer
-    fits = {}
     for name in _bar(list(sizes), "ICL cost", progress):
         learner, (m, V) = get_learner(name), sizes[name]
         spec = learner.spec(m, V)
@@ -140,17 +173,11 @@ def check_icl(out: Path, quick: bool = True, seed: int = 0, progress: bool = Tru
                 r = simulate(spec.machine, learner.steps_bound(n, m, V) + 1, tape)
                 steps.append(r.steps)
                 lengths.append(len(tape) + 1)
-            res.rows.append({"kind": "cost", "learner": name, "m": m, "V": V, "n": n, "datasets": g["per_n"],
-                             "mean_steps": float(np.mean(steps)), "max_steps": int(max(steps)),
-                             "steps_bound": learner.steps_bound(n, m, V), "prompt_length": int(max(lengths))})
-        cost = [r for r in res.rows if r["kind"] == "cost" and r["learner"] == name]
-        for quantity in ("mean_steps", "prompt_length"):
-            b, a = _fit([r["n"] for r in cost], [r[quantity] for r in cost])
-            fits[(name, quantity)] = (b, a)
-            res.rows.append({"kind": "fit", "learner": name, "quantity": quantity, "exponent": b, "coefficient": a,
-                             "fitted": f"{quantity} ~ {a:.3g} n^{b:.2f}"})
+            rows.append({"kind": "cost", "learner": name, "m": m, "V": V, "n": n, "datasets": g["per_n"],
+                         "mean_steps": float(np.mean(steps)), "max_steps": int(max(steps)),
+                         "steps_bound": learner.steps_bound(n, m, V), "prompt_length": int(max(lengths))})
 
-    # ---- error through the transformer, against the exact probability, the engine and the bound -------
+    # ---- error through the transformer, against the exact probability and the engine ------------------
     V = len(PROBS)
     ns, K, mc_trials = g["ns"], g["K"], g["mc_trials"]
     datasets = [Dataset(np.stack([np.zeros(n, np.int64), rng.choice(V, size=n, p=PROBS)], 1), 0)
@@ -163,14 +190,10 @@ def check_icl(out: Path, quick: bool = True, seed: int = 0, progress: bool = Tru
     thr_sets = [random_dataset(thr, n, 8, 2, rng) for n in g["threshold"] for _ in range(g["per_threshold"])]
     thr_runs = run_icl(thr, thr_sets, 8, 2, engine="transformer")
     all_runs = runs + thr_runs
-    unequal = [r for r in all_runs if not (r.equals_reference and r.equals_direct)]
-    three_way = not unequal
     for r in thr_runs:
-        res.rows.append({"kind": "transformer", "learner": "threshold", "n": r.dataset.n, "steps": r.steps,
-                         "prompt_length": r.prompt_length, "equals_reference": r.equals_reference,
-                         "equals_direct": r.equals_direct})
-    level = ALPHA / (2 * len(ns))  # the strictest Holm level: the power reported is a lower bound
-    points = []
+        rows.append({"kind": "transformer", "learner": "threshold", "n": r.dataset.n, "steps": r.steps,
+                     "prompt_length": r.prompt_length, "equals_reference": r.equals_reference,
+                     "equals_direct": r.equals_direct})
     for n in _bar(ns, "ICL error", progress):
         mine = [r for r in runs if r.dataset.n == n]
         fails = sum(_tv_fails(r.answer, n, PROBS, EPS) for r in mine)
@@ -178,17 +201,46 @@ def check_icl(out: Path, quick: bool = True, seed: int = 0, progress: bool = Tru
                             eps=EPS, random_allocation=False)
         lo, hi = clopper_pearson(fails, K)
         k2 = mc["failures"]
-        exact = contexts_failure(n, np.asarray([PROBS]), EPS)
-        points.append({"kind": "error", "learner": "conditional", "m": 1, "V": V, "probs": str(PROBS), "eps": EPS,
-                       "n": n, "datasets": K, "failures": fails, "rate": fails / K, "ci_lo": lo, "ci_hi": hi,
-                       "mean_steps": float(np.mean([r.steps for r in mine])), "max_steps": max(r.steps for r in mine),
-                       "prompt_length": max(r.prompt_length for r in mine),
-                       "equals_reference": all(r.equals_reference for r in mine),
-                       "equals_direct": all(r.equals_direct for r in mine),
-                       "mc_trials": mc_trials, "mc_failures": k2, "mc_rate": k2 / mc_trials,
-                       "exact_probability": exact, "weissman_bound": float(weissman_tail(n, V, EPS)),
-                       f"power_at_shift_{SHIFT}": power_binomial(K, exact, level, SHIFT),
-                       f"power_fisher_at_shift_{SHIFT}": power_fisher(K, k2, mc_trials, level, SHIFT)})
+        rows.append({"kind": "error", "learner": "conditional", "m": 1, "V": V, "probs": str(PROBS), "eps": EPS,
+                     "n": n, "datasets": K, "failures": fails, "rate": fails / K, "ci_lo": lo, "ci_hi": hi,
+                     "mean_steps": float(np.mean([r.steps for r in mine])), "max_steps": max(r.steps for r in mine),
+                     "prompt_length": max(r.prompt_length for r in mine),
+                     "equals_reference": all(r.equals_reference for r in mine),
+                     "equals_direct": all(r.equals_direct for r in mine),
+                     "mc_trials": mc_trials, "mc_failures": k2, "mc_rate": k2 / mc_trials,
+                     "exact_probability": contexts_failure(n, np.asarray([PROBS]), EPS),
+                     "weissman_bound": float(weissman_tail(n, V, EPS))})
+    unequal = [{"learner": r.learner, "m": r.m, "V": r.V, "n": r.dataset.n, "equals_reference": r.equals_reference,
+                "equals_direct": r.equals_direct, "answer": r.answer, "prediction": r.prediction}
+               for r in all_runs if not (r.equals_reference and r.equals_direct)]
+    return {"rows": rows, "unequal": unequal, "prompts": len(all_runs), "steps": sum(r.steps for r in all_runs),
+            "largest_n": max(r.dataset.n for r in all_runs)}
+
+
+def _report(res, out: Path, m: dict, g: dict):
+    """Fits, the two exact tests per n, the verdict, the summary and the figure of check 7, from its
+    measurements ``m`` (:func:`_measure`)."""
+    from tm_transformer.bounds import get
+    from tm_transformer.errors import ToolkitError
+
+    from .stats import ALPHA
+
+    V, ns, K, mc_trials = len(PROBS), g["ns"], g["K"], g["mc_trials"]
+    cost = [dict(r) for r in m["rows"] if r["kind"] == "cost"]
+    fits = {}
+    for name in dict.fromkeys(r["learner"] for r in cost):
+        res.rows += [r for r in cost if r["learner"] == name]
+        for quantity in ("mean_steps", "prompt_length"):
+            b, a = _fit([r["n"] for r in cost if r["learner"] == name], [r[quantity] for r in cost if r["learner"] == name])
+            fits[(name, quantity)] = (b, a)
+            res.rows.append({"kind": "fit", "learner": name, "quantity": quantity, "exponent": b, "coefficient": a,
+                             "fitted": f"{quantity} ~ {a:.3g} n^{b:.2f}"})
+    res.rows += [dict(r) for r in m["rows"] if r["kind"] == "transformer"]
+    level = ALPHA / (2 * len(ns))  # the strictest Holm level: the power reported is a lower bound
+    points = [dict(r) for r in m["rows"] if r["kind"] == "error"]
+    for pt in points:
+        pt[f"power_at_shift_{SHIFT}"] = power_binomial(K, pt["exact_probability"], level, SHIFT)
+        pt[f"power_fisher_at_shift_{SHIFT}"] = power_fisher(K, pt["mc_failures"], mc_trials, level, SHIFT)
     agreement(points, ALPHA)
     res.rows += points
     # the bound drawn is the catalogue's: inverting it at delta = the tail gives back n
@@ -196,10 +248,9 @@ def check_icl(out: Path, quick: bool = True, seed: int = 0, progress: bool = Tru
     if abs(float(n_check) - 40) >= 1e-6:
         raise ToolkitError(f"check 7: the catalogue's weissman bound inverted at n = 40 gives n = {n_check}: "
                            "the bound drawn is not the catalogue's")
+    unequal = m["unequal"]
     agree = all(pt["agrees"] for pt in points)
     powers = [pt[f"power_at_shift_{SHIFT}"] for pt in points]
-    largest = max(r.dataset.n for r in all_runs)
-    steps_through = sum(r.steps for r in all_runs)
     if not agree:
         verdict_text = "REJECTED at n = " + ", ".join(str(pt["n"]) for pt in points if not pt["agrees"])
     elif min(powers) < MIN_POWER:
@@ -209,11 +260,11 @@ def check_icl(out: Path, quick: bool = True, seed: int = 0, progress: bool = Tru
         verdict_text = f"agrees (no test rejects; power {min(powers):.2f} to {max(powers):.2f} against a rate off by {SHIFT})"
     (bc, ac), (bt, at) = fits[("conditional", "mean_steps")], fits[("threshold", "mean_steps")]
     res.summary = (f"steps: conditional ~ {ac:.3g} n^{bc:.2f}, threshold ~ {at:.3g} n^{bt:.2f}; prompt length "
-                   f"~ n^{fits[('conditional', 'prompt_length')][0]:.2f}. {len(all_runs)} prompts ({steps_through:,} "
-                   f"machine steps, largest n = {largest}) decoded by the transformer, every step certified; equal "
-                   f"to the reference simulator step by step and to the direct estimator: "
-                   f"{three_way if three_way else f'NO ({len(unequal)} prompts differ)'}. Failure rate P(TV > {EPS}) of "
-                   f"the in-context answer (m = 1, p = {PROBS}) through the transformer ({K} prompts per n), tested "
+                   f"~ n^{fits[('conditional', 'prompt_length')][0]:.2f}. {m['prompts']} prompts ({m['steps']:,} "
+                   f"machine steps, largest n = {m['largest_n']}) decoded by the transformer, every step certified; "
+                   f"equal to the reference simulator step by step and to the direct estimator: "
+                   f"{'True' if not unequal else f'NO ({len(unequal)} prompts differ)'}. Failure rate P(TV > {EPS}) "
+                   f"of the in-context answer (m = 1, p = {PROBS}) through the transformer ({K} prompts per n), tested "
                    f"against the exact probability (exact one-sample binomial test) and against the Monte-Carlo "
                    f"engine ({mc_trials:,} trials; Fisher's exact test), Holm over both tests at every n at level "
                    f"{ALPHA}: {verdict_text}")
@@ -226,11 +277,11 @@ def _verdict(unequal: list, points: list[dict], verdict_text: str, K: int, mc_tr
     """Check 7's verdict (claim ``ICL``): *fails* at any transformer run not three-way equal or any rejected test."""
     from .protocol import Verdict
 
-    failing = [{"params": {"learner": r.learner, "m": r.m, "V": r.V, "n": r.dataset.n}, "n": r.dataset.n,
-                "equals_reference": r.equals_reference, "equals_direct": r.equals_direct,
-                "statement": f"{r.learner} prompt of n = {r.dataset.n}: the transformer's run "
-                             + ("differs from the reference simulator's" if not r.equals_reference else
-                                f"answers {r.answer} (prediction {r.prediction}), not the direct estimator's")}
+    failing = [{"params": {"learner": r["learner"], "m": r["m"], "V": r["V"], "n": r["n"]}, "n": r["n"],
+                "equals_reference": r["equals_reference"], "equals_direct": r["equals_direct"],
+                "statement": f"{r['learner']} prompt of n = {r['n']}: the transformer's run "
+                             + ("differs from the reference simulator's" if not r["equals_reference"] else
+                                f"answers {r['answer']} (prediction {r['prediction']}), not the direct estimator's")}
                for r in unequal]
     for pt in points:
         if not pt["agrees"]:

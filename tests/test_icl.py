@@ -316,3 +316,27 @@ def test_check7_exact_failure_probability_by_enumeration():
         assert abs(float(got) - float(total)) < 1e-12, (n, float(got), float(total))
         if n in quoted:
             assert round(float(total), 3) == quoted[n], (n, float(total))
+
+
+def test_a_rerun_of_check7_only_redraws(tmp_path, monkeypatch):
+    """Check 7's measurements are a point of the store: a second run into the same folder reads them back
+    (the transformer is not run again) and writes the same table; another seed measures again."""
+    from experiments import icl_check, report
+
+    monkeypatch.setitem(icl_check.GRIDS, "quick", TINY)
+    calls = []
+    measure = icl_check._measure
+
+    def counted(g, quick, seed, progress):
+        calls.append(seed)
+        return measure(g, quick, seed, progress)
+
+    monkeypatch.setattr(icl_check, "_measure", counted)
+    out = tmp_path / "res"
+    first = report.run_checks(["icl"], out, True, 0, progress=False)
+    table, verdicts = (out / "icl.csv").read_text(), (out / "verdicts.json").read_text()
+    again = report.run_checks(["icl"], out, True, 0, progress=False)
+    assert calls == [0] and (out / "icl.csv").read_text() == table and (out / "verdicts.json").read_text() == verdicts
+    assert first["manifest"]["points"]["measured"] >= 1 and again["manifest"]["points"]["measured"] == 0
+    report.run_checks(["icl"], out, True, 1, progress=False)
+    assert calls == [0, 1]
