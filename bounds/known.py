@@ -125,7 +125,7 @@ def build() -> dict[str, Bound]:
     # TV <= eps (eps <= 1/4) with probability 3/4 (derivation below; a Bayes argument over uniform
     # distributions on K/8 of the outcomes)
     K = V**l
-    s_, a_ = sp.Symbol("s"), sp.Symbol("A")
+    s_ = sp.Symbol("s")
     tvlow = K / 32 - sp.Rational(1, 4)
     add(Bound("tv_outcomes_lower", "distribution over V^l outcomes in TV: lower bound for every estimator "
               "(valid for eps <= 1/4 and delta < 3/4)", tvlow, "lower",

@@ -14,6 +14,8 @@ if __name__ == "experiments":  # the old top-level name: be the same module as t
 
     _alias(__name__)
 
+__all__ = ["nstar", "count_failures", "check_claim", "user_setting"]  # imported on first use (below)
+
 
 def __getattr__(name):
     """``nstar`` (the module :mod:`.nstar`, callable as its function), ``count_failures`` and ``user_setting``,

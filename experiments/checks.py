@@ -22,7 +22,7 @@ from .claims import find
 from .montecarlo import PERCEPTRON_MAX_EPOCHS, auto_sampler, constant_cost, count_failures, has_reduction
 from .nstar import (COIN_WORST_P, CONTEXT_TARGETS, LOOK_FRACTION, LOOK_MIN_TRIALS, SEQUENCE_TARGETS, context_probs,
                     exact_coin, nstar, sequence_probs)
-from .protocol import KAPPA, Verdict, decide, test_n
+from .protocol import Verdict, decide, test_n
 from .stats import ALPHA, agrees_with
 from .verdicts import compose, needed_rows
 

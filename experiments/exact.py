@@ -125,7 +125,6 @@ def multinomial_failure(n: int, probs, eps: float, reading: str = "tv", shared=N
     enumerating every count vector. reading 'tv': TV > eps; 'linf': max_j |c_j/n - p_j| > eps. Uniform
     targets use the integer tie rule of the engine; others compare in float64 with ties (|diff| within
     1e-12 of the threshold) counted as successes."""
-    from scipy.special import gammaln
 
     probs = np.asarray(probs, dtype=np.float64)
     V = probs.shape[0]

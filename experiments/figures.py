@@ -16,7 +16,7 @@ from pathlib import Path
 
 from tm_transformer.figstyle import COLOURS, context, style
 
-__all__ = ["COLOURS", "STYLE", "NSTAR", "new", "save", "nstar", "halfspace_failures"]
+__all__ = ["COLOURS", "STYLE", "NSTAR", "new", "save", "nstar", "halfspace_failures"]  # noqa: F822 (STYLE: __getattr__)
 
 # the checks' n* figures: name -> the check whose table feeds it, the rows it draws (``reading``), and how
 # (:func:`tm_transformer.plots.nstar`); ``tmt figures`` redraws them from the same table (experiments.redraw)

@@ -4,7 +4,6 @@ end, so an interrupted run leaves nothing half-written."""
 from __future__ import annotations
 
 import csv
-import os
 import shutil
 import time
 from pathlib import Path

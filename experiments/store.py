@@ -27,7 +27,6 @@ from pathlib import Path
 
 import numpy as np
 
-from .outdir import STORE
 
 # the modules whose sources compute a point (the engine, the n* search, the exact enumerations, the
 # statistics) and the bounds package (n*'s horizons and its `exact` flag come from the bounds)

@@ -3,7 +3,6 @@ it, the toolkit's figures pass it at both paper widths, and two toolkit plots co
 import io
 
 import matplotlib
-import numpy as np
 import pytest
 from matplotlib.figure import Figure
 

@@ -330,7 +330,7 @@ def test_a_folder_with_another_commands_results_inside_is_not_replaced_whole(tmp
     (["experiment", "halfspaces", "--learner", "gd", "--noise", "0.1"], "results-halfspaces-learner-gd-noise-0.1"),
     (["experiment", "contexts", "--target", "skewed", "--seed", "3"], "results-contexts-target-skewed-seed-3")])
 def test_default_folders_differ_per_command_and_options(argv, folder, tmp_path, monkeypatch):
-    from experiments import cli, report
+    from experiments import report
 
     seen = {}
 

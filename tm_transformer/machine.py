@@ -18,7 +18,8 @@ import numpy as np
 from .errors import MachineFormatError
 
 HALT = -1
-LEFT, RIGHT = -1, +1
+LEFT = -1
+RIGHT = +1
 MAX_LETTER_STATES = 25  # A..Y; Z spells halt
 
 
