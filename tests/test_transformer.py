@@ -211,3 +211,20 @@ def test_bad_arguments():
 def test_packed_cache_with_a_head_range_beyond_int16():
     m = parse_machine("1RB1LB_1LA0LC_1RZ1LD_1RD0RA")
     assert_same_run(m, 200, (), run(m, 200, head_range=20_000, layout="packed").results[0])
+
+
+@pytest.mark.parametrize("threshold", [0.3, 2.71, 5.9, 6.1, 40.0])
+def test_beta_frontier_with_a_guess_finds_the_same_frontier(monkeypatch, threshold):
+    """The bisection bracketed by a guess (check 6 passes the a-priori bound) finds the smallest exact beta
+    to within tol, as the full bracket does, whether runs at the guess are exact or not (a fake, monotone
+    exactness predicate stands in for the runs)."""
+    from tm_transformer.transformer import frontier
+
+    calls = []
+    monkeypatch.setattr(frontier, "runs_exact", lambda dtype, T, R, n, seed, beta: calls.append(beta) or beta >= threshold)
+    for guess in (None, 6.0):
+        calls.clear()
+        got = frontier.beta_frontier(100, 108, tol=0.1, guess=guess)
+        assert threshold <= got <= threshold + 0.1, (guess, got)
+        if guess is not None and threshold <= guess:
+            assert max(calls) == guess  # never above the guess

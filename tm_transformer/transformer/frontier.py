@@ -138,13 +138,18 @@ def _bisect(ok, lo: int, hi: int) -> int:
 
 
 def beta_frontier(T: int, R: int, dtype: str = "float32", n_machines: int = 8, seed: int = 0,
-                  tol: float = 0.05) -> float:
-    """Smallest softmax beta (to ``tol``) at which real runs of T steps are exact."""
+                  tol: float = 0.05, guess: float | None = None) -> float:
+    """Smallest softmax beta (to ``tol``) at which real runs of T steps are exact, bisected in (0.05, 64].
+    ``guess`` (e.g. the a-priori bound, which should pass): bisect in (0.05, guess] when runs at it are
+    exact -- fewer runs (each a compilation), the same frontier to within ``tol`` when exactness is monotone
+    in beta; when runs at ``guess`` are not exact, the search covers (guess, 64] as without one."""
     def ok(beta):
         return runs_exact(dtype, T, R, n_machines, seed, beta)
 
     lo, hi = 0.05, 64.0
-    if not ok(hi):
+    if guess is not None and lo + tol < guess < hi:
+        lo, hi = (lo, guess) if ok(guess) else (guess, hi)
+    if hi == 64.0 and not ok(hi):
         return math.inf
     while hi - lo > tol:
         mid = (lo + hi) / 2
