@@ -16,6 +16,7 @@ def test_dp_equals_enumeration(Q, n, eps, reading):
     assert uniform_failure(n, Q, eps, reading) == pytest.approx(want, rel=1e-10, abs=1e-13)
 
 
+@pytest.mark.slow
 def test_c2_in_tv_is_exact_at_l_2_and_4():
     for l, want in ((2, 32), (4, 95)):
         r = search("sequences", dict(V=2, l=l, eps=0.2, delta=0.1, reading="tv"), worst_case=True, targets=("uniform",))

@@ -23,6 +23,7 @@ from experiments.stats import ALPHA, clopper_pearson, exceeds, search_n_star
 TRIALS = 2000
 
 
+@pytest.mark.slow
 @given(st.integers(1, 6), st.integers(2, 8), st.integers(1, 60), st.integers(0, 2 ** 31 - 1))
 def test_induction_head_is_the_empirical_conditional(m, V, n, seed):
     rng = np.random.default_rng(seed)

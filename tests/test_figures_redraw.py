@@ -80,6 +80,7 @@ def saved(monkeypatch):
     return seen
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("width", ["single", "double"])
 def test_every_report_figure_passes_the_check(tmp_path, saved, width, capsys):
     run = _run_folder(tmp_path / "run")
@@ -96,6 +97,7 @@ def test_every_report_figure_passes_the_check(tmp_path, saved, width, capsys):
     assert problems == []
 
 
+@pytest.mark.slow
 def test_redrawn_figures_show_what_they_announce(tmp_path, saved):
     run = _run_folder(tmp_path / "run")
     assert main(["figures", str(run), "--format", "png,svg"]) == 0

@@ -42,6 +42,7 @@ def _increment(R: int, dtype: str, ids, moves, extra: bool):
         return np.asarray(bits.astype(jnp.float32), np.float64), D
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("D", [3, 8, 11, 16])  # 16: the layout of the CLI's evicting-cache default R = 32,767
 @pytest.mark.parametrize("dtype", ["bfloat16", "float16", "float32", "float64"])
 def test_the_incrementer_is_exact_for_every_head_and_move(D, dtype):

@@ -114,6 +114,7 @@ def test_readme_lists_every_notebook():
     assert 'pip install ".[notebooks]"' in readme
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
 def test_notebook_runs_top_to_bottom_in_quick_mode(source, monkeypatch, tmp_path):
     cwd, tmp = tmp_path / "cwd", tmp_path / "tmp"

@@ -23,6 +23,7 @@ def _tmt(*args, env=None, cwd=None):
                           env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}, cwd=cwd or ROOT, timeout=600)
 
 
+@pytest.mark.slow
 def test_workers_give_the_same_results_as_one_process(tmp_path):
     """`tmt experiment contexts` (quick) with two worker processes and with one: identical tables and
     verdicts; the manifest says how the points were measured."""

@@ -40,6 +40,7 @@ def test_conversions_stay_inside_the_open_interval():
     assert np.isfinite(np.asarray(normal(w))).all()
 
 
+@pytest.mark.slow
 @given(st.integers(1, 300), st.floats(0.01, 0.99))
 def test_binomial_inversion_thresholds_are_the_cdf_to_2_to_the_minus_32(n, p):
     size = 1 << max(3, math.ceil(math.log2(n)))
@@ -55,6 +56,7 @@ def test_binomial_inversion_thresholds_are_the_cdf_to_2_to_the_minus_32(n, p):
     assert int(reduced.coin_counts(jnp.asarray([2 ** 32 - 1], jnp.uint32), jnp.asarray(T), n)[0]) <= n
 
 
+@pytest.mark.slow
 @given(st.integers(1, 40), st.integers(0, 2 ** 31 - 1))
 def test_midpoint_reduction_is_the_learner_on_the_same_angles(n, seed):
     """Points at angles alpha_i = pi (U_i - 1/2) (any radius, any side): the version-space midpoint's

@@ -61,6 +61,7 @@ def _devices(n: int) -> dict:
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_trials_are_split_over_host_devices_and_results_are_bit_identical():
     one, four, eight = _devices(1), _devices(4), _devices(8)
     for got, n in ((one, 1), (four, 4), (eight, 8)):
@@ -102,6 +103,7 @@ def _two_processes(argv_for, timeout=240):
     return outs
 
 
+@pytest.mark.slow
 def test_two_processes_with_gloo_equal_one_process():
     _gloo_or_skip()
     code = ("import sys, json; from types import SimpleNamespace as NS; from experiments import distributed; "
@@ -116,6 +118,7 @@ def test_two_processes_with_gloo_equal_one_process():
         assert g["results"] == expected
 
 
+@pytest.mark.slow
 def test_nstar_command_over_two_processes_prints_once_and_agrees():
     _gloo_or_skip()
     args = ["nstar", "contexts", "eps=0.2", "delta=0.1", "V=4", "--trials", "400", "--json"]
@@ -271,6 +274,7 @@ def test_a_point_is_keyed_by_everything_that_determines_it(tmp_path, monkeypatch
         assert s.measured == 8
 
 
+@pytest.mark.slow
 def test_killing_a_run_loses_at_most_the_point_in_flight(tmp_path):
     """A real crash: SIGKILL a process once some points are stored; the re-run measures only the rest."""
     out = tmp_path / "killed"

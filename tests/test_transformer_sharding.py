@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 SCRIPT = r'''
@@ -39,6 +41,7 @@ def _run(devices: int) -> dict:
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_batched_decode_is_split_over_devices_and_bit_identical():
     one, four = _run(1), _run(4)
     for cache in ("full", "evict"):

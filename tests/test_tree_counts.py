@@ -104,6 +104,7 @@ CASES = [  # (setting, n, kw): failure rates near 1/3 or 2/3, where the two-samp
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("setting,n,kw", CASES)
 def test_tree_sampler_has_the_direct_samplers_failure_rate(setting, n, kw):
     assert_same_failure_law(setting, n, kw, "tree", "test/tree-law", TRIALS)
@@ -173,6 +174,7 @@ def test_count_limits_are_the_enumerated_maxima(probs, rmax):
     assert tree_counts.count_limits(q, rmax) == _reachable_maxima(probs, rmax)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("m,V,rmax", [(3, 8, 64), (16, 16, 512), (2, 5, 1024)])
 def test_tables_cut_at_the_reachable_counts_give_the_same_counts(m, V, rmax, monkeypatch):
     """Tables that stop at each node's largest reachable count (count_limits) against full tables (every
@@ -201,6 +203,7 @@ def test_tables_cut_at_the_reachable_counts_give_the_same_counts(m, V, rmax, mon
         assert (np.asarray(draw[0]).sum(-1) == n).all()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sampler", ["tree", "direct", "reduced"])
 def test_a_count_stopped_early_gives_the_searchs_answer(sampler):
     kw = dict(probs=np.full((2, 4), 1 / 4), eps=0.2)
