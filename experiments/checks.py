@@ -8,7 +8,6 @@ quick agreement test is underpowered and its report says so: the full run is tha
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from itertools import product
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from tm_transformer.bounds.compare import compare
 
 from . import figures
 from . import exact
+from .check_result import CheckResult, _bar  # noqa: F401  (CheckResult: re-exported)
 from .claims import find
 from .montecarlo import PERCEPTRON_MAX_EPOCHS, auto_sampler, constant_cost, count_failures, has_reduction
 from .nstar import (COIN_WORST_P, CONTEXT_TARGETS, LOOK_FRACTION, LOOK_MIN_TRIALS, SEQUENCE_TARGETS, context_probs,
@@ -27,30 +27,12 @@ from .stats import ALPHA, agrees_with
 from .verdicts import compose, needed_rows
 
 
-@dataclass
-class CheckResult:
-    name: str
-    rows: list = field(default_factory=list)
-    tests: list = field(default_factory=list)
-    verdicts: list = field(default_factory=list)
-    figures: list = field(default_factory=list)
-    summary: str = ""
-
-
 def trials_for(delta: float, quick: bool, cheap: bool = False) -> int:
     """Enough trials that a failure rate near delta is seen (about 30/delta quick, 100/delta full), within
     a budget; ``cheap`` settings (a few random words a trial whatever n) get a 50x larger one, enough to
     certify n* down to delta = 1e-5."""
     cap = (60_000 if quick else 400_000) * (50 if cheap else 1)
     return int(min(cap, max(1_000, math.ceil((30 if quick else 100) / delta))))
-
-
-def _bar(items, desc, progress):
-    if not progress:
-        return items
-    from tqdm.auto import tqdm
-
-    return tqdm(items, desc=desc, leave=False, disable=None)  # silent when not on a terminal
 
 
 # ---- 1: symbolic ------------------------------------------------------------------------------------

@@ -193,6 +193,7 @@ NSTAR_VARIABLES = {"coin": ({"eps", "delta"}, {"p"}), "contexts": ({"eps", "delt
 
 def cmd_nstar(args) -> int:
     from .nstar import LEARNERS, nstar
+    from .settings import SETTINGS
 
     setting = args.setting
     if ":" in setting:  # a user's function, path/to/file.py:f or module:f (experiments.user_setting)
@@ -215,7 +216,7 @@ def cmd_nstar(args) -> int:
             raise ToolkitError(f"{k}={values[k]:g}: expected an integer >= {lo}")
     if values.get("reading", "tv") not in ("tv", "linf"):
         raise ToolkitError(f"reading={values['reading']!r}: expected tv or linf")
-    if args.learner and setting != "halfspaces":
+    if args.learner and len(SETTINGS[setting].learners) < 2:  # only the halfspaces have a choice
         raise ToolkitError("--learner applies to the 'halfspaces' setting (the others use the empirical estimator)")
     if args.learner and args.learner not in LEARNERS[setting]:
         raise ToolkitError(f"--learner {args.learner!r}: expected one of {', '.join(LEARNERS[setting])}")
@@ -223,17 +224,12 @@ def cmd_nstar(args) -> int:
         raise ToolkitError("--target and --worst-case exclude each other")
     if args.trials is not None and not 100 <= args.trials <= 10 ** 8:
         raise ToolkitError(f"--trials {args.trials}: expected 100 to 100,000,000")
-    target = args.target
-    if setting == "coin" and target is not None:
-        try:
-            target = float(target[2:] if target.startswith("p=") else target)
-        except ValueError:
-            raise ToolkitError(f"--target {args.target!r}: the coin's target is p, e.g. --target 0.3") from None
-        if not 0 < target < 1:
-            raise ToolkitError(f"--target {args.target!r}: expected p in (0, 1)")
     params = {k: (int(v) if k in ("V", "m", "l", "d") else v) for k, v in values.items()}
-    if setting == "sequences" and int(params.get("V", 2)) ** int(params["l"]) > 4096:
-        raise ToolkitError("nstar sequences: V^l above 4096 outcomes is beyond this command (counts over every output)")
+    try:  # the setting's own reading of --target and limits of this command
+        target = SETTINGS[setting].cli_target(args.target)
+        SETTINGS[setting].cli_check(params)
+    except ValueError as exc:
+        raise ToolkitError(str(exc)) from None
     from . import distributed
 
     distributed.start(args)

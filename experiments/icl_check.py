@@ -134,7 +134,7 @@ def check_icl(out: Path, quick: bool = True, seed: int = 0, progress: bool = Tru
     import json
 
     from . import store
-    from .checks import CheckResult
+    from .check_result import CheckResult
 
     g = GRIDS["quick" if quick else "full"]
 
@@ -153,7 +153,7 @@ def _measure(g: dict, quick: bool, seed: int, progress: bool) -> dict:
     from tm_transformer.icl.run import Dataset, random_dataset, run_icl
     from tm_transformer.simulator import simulate
 
-    from .checks import _bar
+    from .check_result import _bar
     from .exact import contexts_failure
     from .montecarlo import count_failures
     from .stats import clopper_pearson

@@ -23,159 +23,23 @@ from __future__ import annotations
 
 import math
 import sys
-from dataclasses import asdict, dataclass, field
-from functools import lru_cache
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from tm_transformer.bounds import get
-
-from . import exact, store, user_setting
-from .montecarlo import count_failures
+from . import settings, store, user_setting
+from .montecarlo import count_failures, resolve
+from .nstar_result import DEFINITION, NStar, from_curve
+# the settings' targets and exact n*, re-exported under their old names
+from .settings import NStarOptions
+from .settings.coin import COIN_MAX_N, COIN_WORST_P, exact_coin  # noqa: F401
+from .settings.contexts import CONTEXT_TARGETS, EXACT_V3_MAX_N, context_probs, exact_contexts  # noqa: F401
+from .settings.halfspaces import exact_midpoint  # noqa: F401
+from .settings.sequences import SEQUENCE_TARGETS, sequence_probs  # noqa: F401
 from .stats import ALPHA, clopper_pearson, geometric_search
 
 HORIZON = 2.0        # simulated scans reach HORIZON x the search's conservative n*
 MAX_POINTS = 40      # scanned n per certificate
-COIN_MAX_N = 10_000  # exact coin enumeration up to here
-EXACT_V3_MAX_N = 600  # exact enumeration over V = 3 count vectors up to here (n^2 / 2 vectors each)
-
-DEFINITION = "smallest n with P(error > eps) <= delta for every n' >= n up to the horizon"
-
-
-@dataclass
-class NStar:
-    n_star: int
-    n_star_lo: int
-    n_star_hi: int | None
-    exact: bool
-    definition: str
-    target: str
-    learner: str
-    trials: int           # certificate trials per scanned n (0 when exact)
-    horizon: int
-    first_crossing: int   # the smallest n with failure <= delta (what a search reports)
-    failure_at_n_star: float
-    scan: str = ""        # which n' were checked
-    trials_at_n_star: int = 0  # trials behind failure_at_n_star: trials, or trials / LOOK_FRACTION where the
-                               # certificate's first look decided n* (0 when exact)
-    sampler: str = ""     # the sampler the certificate's counts used ("exact" when exact; "" if not recorded)
-
-    def as_dict(self) -> dict:
-        return asdict(self)
-
-
-# ---- targets -------------------------------------------------------------------------------------
-CONTEXT_TARGETS = ("uniform", "near-uniform", "skewed", "sparse", "dirichlet")
-SEQUENCE_TARGETS = ("uniform", "markov", "biased", "spike")
-COIN_WORST_P = tuple(round(x, 2) for x in np.arange(0.01, 0.51, 0.01))
-
-
-def context_probs(target: str, m: int, V: int, seed: int = 0) -> np.ndarray:
-    """(m, V) next-token distributions of a named family: uniform; near-uniform (1/V +- 0.02/V,
-    alternating); skewed (Zipf, p_j proportional to 1/j); sparse (half on each of two tokens);
-    dirichlet (Dirichlet(1) draws from ``seed``)."""
-    if target == "uniform":
-        row = np.full(V, 1.0 / V)
-    elif target == "near-uniform":
-        row = np.full(V, 1.0 / V) + np.resize([0.02, -0.02], V) / V
-        row[-1] = 1.0 - row[:-1].sum()
-    elif target == "skewed":
-        row = 1.0 / np.arange(1, V + 1)
-        row /= row.sum()
-    elif target == "sparse":
-        row = np.zeros(V)
-        row[:2] = 0.5
-    elif target == "dirichlet":
-        return np.random.default_rng(seed).dirichlet(np.ones(V), size=m)
-    else:
-        raise ValueError(f"target {target!r}: expected one of {', '.join(CONTEXT_TARGETS)}")
-    return np.tile(row, (m, 1))
-
-
-def sequence_probs(target: str, V: int, l: int) -> np.ndarray:
-    """(V^l,) distribution over length-l outputs of a structured source: uniform (i.i.d. uniform tokens);
-    markov (first token uniform, then repeat the last token with probability 0.9); biased (i.i.d.
-    tokens, token 0 with probability 0.8); spike (half the mass on the all-zero output, the rest uniform)."""
-    W = V ** l
-    seqs = np.array(np.unravel_index(np.arange(W), (V,) * l)).T if l else np.zeros((1, 0), int)
-    if target == "uniform":
-        return np.full(W, 1.0 / W)
-    if target == "markov":
-        stay = (seqs[:, 1:] == seqs[:, :-1]).sum(1)
-        return (1.0 / V) * 0.9 ** stay * (0.1 / max(V - 1, 1)) ** (l - 1 - stay)
-    if target == "biased":
-        zeros = (seqs == 0).sum(1)
-        return 0.8 ** zeros * (0.2 / max(V - 1, 1)) ** (l - zeros)
-    if target == "spike":
-        p = np.full(W, 0.5 / W)
-        p[0] += 0.5
-        return p
-    raise ValueError(f"target {target!r}: expected one of {', '.join(SEQUENCE_TARGETS)}")
-
-
-# ---- exact n* ------------------------------------------------------------------------------------
-def from_curve(ns: np.ndarray, fail: np.ndarray, delta: float) -> tuple[int, int, float]:
-    """(n*, first crossing, failure at n*) from a failure curve over consecutive ns ending at the horizon."""
-    bad = np.nonzero(fail > delta)[0]
-    if bad.size and bad[-1] == len(ns) - 1:
-        raise ValueError(f"failure is still above delta={delta:g} at the horizon n = {int(ns[-1])}")
-    i = int(bad[-1]) + 1 if bad.size else 0
-    first = int(ns[np.nonzero(fail <= delta)[0][0]])
-    return int(ns[i]), first, float(fail[i])
-
-
-def exact_coin(p: float, eps: float, delta: float, ties_fail: bool = False) -> NStar:
-    """Exact n* of the empirical frequency at p; ``ties_fail``: failure is error >= eps (default > eps).
-    Hoeffding's bound holds for P(error >= eps), so it is a horizon for both conventions."""
-    hoeffding = max(2, math.ceil(get("hoeffding").evaluate(eps=eps, delta=delta)))
-    H = min(COIN_MAX_N, hoeffding)
-    ns = np.arange(1, H + 1)
-    try:
-        n, first, f = from_curve(ns, exact.coin_failure(ns, p, eps, ties_fail), delta)
-    except ValueError:
-        raise ValueError(f"n* is beyond the exact enumeration's limit of n = {COIN_MAX_N:,} (Hoeffding's bound is "
-                         f"{hoeffding:,}): take a larger eps or delta") from None
-    # exact only when every n' up to Hoeffding's bound was enumerated
-    return NStar(n, n, n, H == hoeffding, DEFINITION, f"p={p:g}", "empirical frequency", 0, H, first, f,
-                 f"every n' in [1, {H}] " + ("(Hoeffding's bound beyond)" if H == hoeffding else
-                                            f"(Hoeffding's bound {hoeffding} is past the enumeration's {COIN_MAX_N})"))
-
-
-def exact_contexts(probs: np.ndarray, eps: float, delta: float, target: str) -> NStar:
-    """m contexts, n_c examples each (n* reported in total examples m n_c), V <= 3."""
-    probs = np.asarray(probs, dtype=np.float64)
-    m, V = probs.shape
-    H = max(2, math.ceil(get("weissman").evaluate(V=V, eps=eps, delta=delta / m)))
-    ns = np.arange(1, H + 1)
-    if V == 2:
-        ok = np.ones(len(ns))
-        for row in probs:
-            ok *= 1.0 - exact.coin_failure(ns, row[0], eps)
-        fail = 1.0 - ok
-    else:
-        if H > EXACT_V3_MAX_N:
-            raise ValueError(f"exact enumeration over V = 3 stops at n = {EXACT_V3_MAX_N} (horizon {H})")
-        fail = np.array([_contexts_failure(int(k), probs.shape, probs.tobytes(), eps) for k in ns])
-    n, first, f = from_curve(ns, fail, delta)
-    return NStar(m * n, m * n, m * n, True, DEFINITION, target, "induction head (empirical conditional)", 0, m * H,
-                 m * first, f, f"every n_c in [1, {H}] per context (Weissman at delta/m beyond)")
-
-
-@lru_cache(maxsize=200_000)
-def _contexts_failure(n_c: int, shape: tuple, probs: bytes, eps: float) -> float:
-    """:func:`exact.contexts_failure`, kept: a grid's deltas share one failure curve per target (each delta's
-    search reads it up to its own horizon)."""
-    return exact.contexts_failure(n_c, np.frombuffer(probs, dtype=np.float64).reshape(shape), eps)
-
-
-def exact_midpoint(eps: float, delta: float) -> NStar:
-    n = max(1, math.ceil(math.log(delta) / math.log1p(-2 * eps)))
-    while (1 - 2 * eps) ** n > delta:  # guard the float rounding of the ratio
-        n += 1
-    while n > 1 and (1 - 2 * eps) ** (n - 1) <= delta:
-        n -= 1
-    return NStar(n, n, n, True, DEFINITION, "isotropic Gaussian inputs, homogeneous target", "midpoint", 0, n, n,
-                 (1 - 2 * eps) ** n, "monotone: (1 - 2 eps)^n")
 
 
 # ---- simulated n* ----------------------------------------------------------------------------------
@@ -283,7 +147,7 @@ def simulated(setting: str, kw: dict, delta: float, trials: int, seed: int, tag:
               scale: int = 1, target: str = "", learner: str = "", max_points: int | None = None, pad: int = 0) -> NStar:
     """n* of a Monte-Carlo setting (``count_failures`` keywords ``kw``); ``scale`` multiplies n into
     total examples (m contexts)."""
-    upper = setting == "halfspace"
+    upper = resolve(setting).reports_unconverged  # unconverged trials (the perceptron's) count as failures
 
     used = set()  # the samplers the certificate's counts ran with
 
@@ -301,10 +165,26 @@ def simulated(setting: str, kw: dict, delta: float, trials: int, seed: int, tag:
 
 
 # ---- one entry point -----------------------------------------------------------------------------
-SETTINGS = ("contexts", "sequences", "halfspaces", "coin")
-LEARNERS = {"contexts": ("induction",), "sequences": ("empirical",), "coin": ("empirical",),
-            "halfspaces": ("midpoint", "perceptron", "max-margin", "gd")}
-TARGETS = {"contexts": CONTEXT_TARGETS, "sequences": SEQUENCE_TARGETS, "halfspaces": ("gaussian",)}
+SETTINGS = tuple(settings.SETTINGS)  # ("contexts", "sequences", "halfspaces", "coin")
+LEARNERS = {name: s.learners for name, s in settings.SETTINGS.items()}
+TARGETS = {name: s.targets for name, s in settings.SETTINGS.items() if s.targets}
+
+
+class _Engine:
+    """What a setting's n* search calls (:meth:`experiments.settings.Setting.search`): the certified scan
+    on the engine's counts (looked up here at call time)."""
+
+    @staticmethod
+    def simulated(*args, **kwargs) -> NStar:
+        return simulated(*args, **kwargs)
+
+    @staticmethod
+    def trials(delta: float, trials: int | None) -> int:
+        return _trials(delta, trials)
+
+    @staticmethod
+    def own_search(*args, **kwargs):
+        return own_search(*args, **kwargs)
 
 
 def _trials(delta: float, trials: int | None) -> int:
@@ -327,15 +207,16 @@ def nstar(setting: str, params: dict | None = None, learner: str | None = None, 
                 f"{extra[0]}: a keyword of the built-in settings; a function's own parameter of that name goes in the "
                 f"params dict, nstar(f, {{'eps': ..., 'delta': ..., '{extra[0]}': ...}})")
         given = {**(params or {}), **own_params}
-        return own_search(setting, given.pop("eps", None), given.pop("delta", None), given, trials=trials, seed=seed,
-                          max_points=max_points)
+        return resolve(setting).search(given, given.pop("eps", None), given.pop("delta", None),
+                                       NStarOptions(trials=trials, seed=seed, max_points=max_points), _Engine)
     if own_params:
         raise TypeError(f"nstar() got unexpected keyword argument(s) {', '.join(own_params)} for setting {setting!r}")
     if params is None:
         raise TypeError("nstar() missing required argument: 'params'")
     args = dict(setting=setting, params=params, learner=learner, target=target, worst_case=worst_case, trials=trials,
                 seed=seed, max_points=max_points, targets=targets, random_allocation=random_allocation, noise=noise)
-    key = {**args, "exact_enumeration": 5} if setting == "sequences" else args  # sequences over 4+ outcomes: exact since 0.2
+    found = settings.SETTINGS.get(setting) if isinstance(setting, str) else None
+    key = found.nstar_key(args) if found is not None else args  # (sequences over 4+ outcomes: exact since 0.2)
     return store.memo("nstar", key, lambda: search(**args), encode=NStar.as_dict, decode=lambda d: NStar(**d))
 
 
@@ -348,76 +229,12 @@ def search(setting: str, params: dict, learner: str | None = None, target: str |
     eps, delta = float(params["eps"]), float(params["delta"])
     if not (0 < eps < 1 and 0 < delta < 1):
         raise ValueError(f"eps and delta must lie in (0, 1), got eps={eps:g}, delta={delta:g}")
-    if setting == "coin":
-        if worst_case:
-            return max((exact_coin(p, eps, delta) for p in (targets or COIN_WORST_P)), key=lambda r: r.n_star)
-        p = float(target if target is not None else params.get("p", 0.5))
-        if not 0 < p < 1:
-            raise ValueError(f"p must lie in (0, 1), got {p:g}")
-        return exact_coin(p, eps, delta)
-    if setting == "halfspaces":
-        d = int(params.get("d", 2))
-        learner = learner or ("midpoint" if d == 2 else "perceptron")
-        if learner not in LEARNERS["halfspaces"]:
-            raise ValueError(f"learner {learner!r}: expected one of {', '.join(LEARNERS['halfspaces'])}")
-        if learner in ("midpoint", "max-margin") and d != 2:
-            raise ValueError(f"learner {learner!r} is implemented for d = 2")
-        if learner == "midpoint" and not noise:
-            return exact_midpoint(eps, delta)
-        kw = dict(d=d, eps=eps, learner=learner, noise=noise)
-        return simulated("halfspace", kw, delta, _trials(delta, trials), seed,
-                         f"nstar/halfspace/{learner}/{d}/{eps}/{delta}" + (f"/noise={noise}" if noise else ""),
-                         n0=max(2, d), target="isotropic Gaussian inputs, homogeneous target" +
-                         (f", labels flipped at rate {noise}" if noise else ""), learner=learner, max_points=max_points,
-                         pad=2 * d * exact_midpoint(eps, delta).n_star)  # one compiled shape for the whole search
-    if setting == "contexts":
-        m, V = int(params.get("m", 1)), int(params["V"])
-        names = (targets or CONTEXT_TARGETS) if worst_case else (target or "uniform",)
-        out = []
-        for name in names:
-            probs = context_probs(name, m, V, seed)
-            if not random_allocation and V <= 3 and (
-                    V == 2 or get("weissman").evaluate(V=V, eps=eps, delta=delta / m) <= EXACT_V3_MAX_N):
-                out.append(exact_contexts(probs, eps, delta, name))
-            else:
-                out.append(simulated("contexts", dict(probs=probs, eps=eps, random_allocation=random_allocation), delta,
-                                     _trials(delta, trials), seed,
-                                     f"nstar/contexts/{name}/{random_allocation}/{m}/{V}/{eps}/{delta}", scale=m,
-                                     target=name, learner="induction head (empirical conditional)",
-                                     n0=max(1, int(get("weissman").evaluate(V=V, eps=eps, delta=delta) / 8)),
-                                     max_points=max_points,
-                                     pad=int(get("weissman").evaluate(V=V, eps=eps, delta=delta / m) * (m if random_allocation else 1))))
-        return max(out, key=lambda r: r.n_star)
-    if setting == "sequences":
-        V, l = int(params.get("V", 2)), int(params["l"])
-        reading = str(params.get("reading", "tv"))
-        if reading not in ("tv", "linf"):
-            raise ValueError(f"reading {reading!r}: expected 'tv' or 'linf'")
-        names = (targets or SEQUENCE_TARGETS) if worst_case else (target or "uniform",)
-        out = []
-        for name in names:
-            probs = sequence_probs(name, V, l)
-            horizon = max(2, math.ceil(get("seq_union" if reading == "linf" else "tv_sequences").evaluate(
-                V=V, l=l, eps=eps, delta=delta)))
-            K = probs.shape[0]
-            uniform = exact.uniform_size(probs) is not None
-            by_dp = uniform and K > 3 and (horizon + 1) * ((2 if reading == "tv" else 0) * eps * K * horizon + 2) \
-                <= exact.DP_BUDGET
-            if K <= 3 or math.comb(horizon + K, K) <= exact.ENUMERATION_BUDGET or by_dp:  # every n' up to H
-                ns = np.arange(1, horizon + 1)
-                fail = np.array([exact.uniform_failure(int(k), K, eps, reading) if by_dp else
-                                 exact.multinomial_failure(int(k), probs, eps, reading) for k in ns])
-                n, first, f = from_curve(ns, fail, delta)
-                out.append(NStar(n, n, n, True, DEFINITION, name, "empirical distribution", 0, int(ns[-1]), first, f,
-                                 f"every n' in [1, {int(ns[-1])}] (the proven bound beyond)"))
-            else:
-                bound = get("seq_union" if reading == "linf" else "tv_sequences").evaluate(V=V, l=l, eps=eps, delta=delta)
-                out.append(simulated("sequences", dict(probs=probs, eps=eps, reading=reading), delta,
-                                     _trials(delta, trials), seed, f"nstar/sequences/{reading}/{name}/{V}/{l}/{eps}/{delta}",
-                                     target=name, learner="empirical distribution", max_points=max_points,
-                                     n0=max(4, int(bound / 8)), pad=int(bound)))
-        return max(out, key=lambda r: r.n_star)
-    raise ValueError(f"setting {setting!r}: expected one of {', '.join(SETTINGS)}")
+    found = settings.SETTINGS.get(setting) if isinstance(setting, str) else None
+    if found is None:
+        raise ValueError(f"setting {setting!r}: expected one of {', '.join(SETTINGS)}")
+    opts = NStarOptions(learner=learner, target=target, worst_case=worst_case, trials=trials, seed=seed,
+                        max_points=max_points, targets=targets, random_allocation=random_allocation, noise=noise)
+    return found.search(params, eps, delta, opts, _Engine)
 
 
 # ---- a user's own setting (experiments.user_setting) ---------------------------------------------------

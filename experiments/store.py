@@ -30,7 +30,9 @@ import numpy as np
 
 # the modules whose sources compute a point (the engine, the n* search, the exact enumerations, the
 # statistics) and the bounds package (n*'s horizons and its `exact` flag come from the bounds)
-_MODULES = ("montecarlo", "streams", "reduced", "fair_splits", "tree_counts", "exact", "nstar", "stats", "devices")
+_MODULES = ("montecarlo", "sampling", "settings.base", "settings.coin", "settings.contexts", "settings.sequences",
+            "settings.halfspaces", "streams", "reduced", "fair_splits", "tree_counts", "exact", "nstar", "nstar_result",
+            "stats", "devices")
 _active: "PointStore | None" = None
 
 

@@ -40,7 +40,7 @@ def check_transformer(out: Path, quick: bool = True, seed: int = 0, progress: bo
     import json
 
     from . import store
-    from .checks import CheckResult
+    from .check_result import CheckResult
 
     def measure():  # stored as JSON: the same rows whether measured now or read back
         return json.loads(json.dumps(_measure(quick, seed, progress), default=store._plain))
@@ -58,7 +58,7 @@ def _measure(quick: bool, seed: int, progress: bool) -> list[dict]:
     from tm_transformer.transformer.frontier import (beta_frontier, certified_steps_frontier, envelope_steps,
                                                      real_steps_frontier, runs_certified, steps_frontier)
 
-    from .checks import CheckResult, _bar
+    from .check_result import CheckResult, _bar
 
     res = CheckResult("transformer")  # its rows only
     published = ["1RB1LB_1LA1RZ", "1RB1RZ_1LB0RC_1LC1LA", "1RB1RZ_0RC1RB_1LC1LA", "1RB1LB_1LA0LC_1RZ1LD_1RD0RA",

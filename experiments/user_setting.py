@@ -62,6 +62,7 @@ from tm_transformer.errors import ToolkitError
 from . import store
 from .devices import round_up, split, to_host
 from .jit_cache import release_if_crowded
+from .settings.base import Setting as _ProtocolSetting
 from .stats import clopper_pearson
 from .streams import stream_base
 
@@ -436,3 +437,26 @@ def parse_values(items: list[str]) -> dict:
             if not math.isfinite(out[key]):
                 raise SettingError(f"{key}={value!r}: expected a finite number")
     return out
+
+
+class UserSetting(_ProtocolSetting):
+    """A user's function or :class:`Setting` object as an implementation of the engine's setting protocol
+    (:class:`experiments.settings.base.Setting`), as the four built-in settings are: it counts itself
+    (:func:`count_failures`: bucketed shapes, its checks) and its n* is :func:`experiments.nstar.own_search`."""
+
+    counts_itself = True
+
+    def __init__(self, f):
+        self.f = f
+        self.name = self.engine_name = f"own:{name_of(f)}"
+
+    def check(self, kw: dict) -> None:
+        validate(self.f, {k: v for k, v in kw.items() if k != "eps"})
+
+    def count_failures(self, n, trials, seed, tag=None, sampler="auto", stop_above=None, **params) -> dict:
+        return count_failures(self.f, n, trials, seed, tag, stop_above=stop_above, sampler=sampler, **params)
+
+    def search(self, params, eps, delta, opts, engine):
+        return engine.own_search(self.f, eps, delta, params, trials=opts.trials, seed=opts.seed,
+                                 max_points=opts.max_points)
+
