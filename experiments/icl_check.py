@@ -123,7 +123,8 @@ def code_version() -> str:
     here = Path(__file__).resolve().parent
     files = (sorted((pkg / "icl").glob("*.py")) + sorted((pkg / "transformer").glob("*.py"))
              + [pkg / f for f in ("machine.py", "simulator.py", "fast.py")]
-             + [here / f for f in ("icl_check.py", "montecarlo.py", "exact.py", "estimators.py")])
+             + [here / f for f in ("icl_check.py", "montecarlo.py", "sampling.py", "exact.py", "estimators.py")]
+             + sorted((here / "settings").glob("*.py")))
     return digest_files(files, root=pkg.parent)
 
 
