@@ -12,7 +12,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from .machine import HALT, TuringMachine
-from .simulator import RunResult, check_run_args
+from .run_result import RunResult, check_run_args
 
 try:  # numba is a dependency, but the kernel stays usable where it is missing (e.g. a bare GPU box)
     from numba import njit

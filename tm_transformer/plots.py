@@ -693,7 +693,7 @@ def spacetime(machine, steps: int, tape=(), title: str | None = None, ax=None, w
     import matplotlib
     from matplotlib.colors import ListedColormap
 
-    from .draw import check_steps, spacetime as _data
+    from .spacetime import check_steps, spacetime as _data
 
     check_steps(steps)
     img, heads, lo, done, every = _data(machine, steps, tape)

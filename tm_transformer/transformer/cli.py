@@ -64,7 +64,7 @@ def _announcing_cap(bar, total: int, cache: str, dtype: str):
 
 
 def run_transformer(machine, args) -> int:
-    from ..cli import print_run
+    from ..cli_machines import print_run
     from ..progress import step_bar
     from .decode import run
     from .envelope import envelope
@@ -151,7 +151,7 @@ def run_transformer(machine, args) -> int:
 
 
 def cmd_export(args) -> int:
-    from ..cli import _load
+    from ..cli_machines import _load
     from .compile import compile_machine
     from .weights import Weights, save
 
@@ -168,7 +168,7 @@ def cmd_export(args) -> int:
 def cmd_inspect(args) -> int:
     from pathlib import Path
 
-    from ..cli import _load
+    from ..cli_machines import _load
     from .compile import compile_machine
     from .introspect import describe, draw_run
 
@@ -208,7 +208,7 @@ def cmd_bench(args) -> int:
 
 
 def register(sub):
-    from ..cli import _add_machine_args, _steps
+    from ..cli_machines import _add_machine_args, _steps
 
     p = sub.add_parser("export", help="write the compiled transformer's named weights to a safetensors file")
     _add_machine_args(p)
