@@ -17,30 +17,7 @@ import numpy as np
 
 from .errors import MachineFormatError
 
-HALT = -1
-LEFT = -1
-RIGHT = +1
-MAX_LETTER_STATES = 25  # A..Y; Z spells halt
-
-
-def state_name(state: int) -> str:
-    """'A', 'B', ... for working states, 'Z' for halt, 'S<i>' beyond Y."""
-    if state == HALT:
-        return "Z"
-    return chr(ord("A") + state) if state < MAX_LETTER_STATES else f"S{state}"
-
-
-@dataclass(frozen=True)
-class Transition:
-    """write a symbol, move (-1 left, +1 right), go to ``next_state`` (``HALT`` = -1 halts)."""
-
-    write: int
-    move: int
-    next_state: int
-
-    @property
-    def halts(self) -> bool:
-        return self.next_state == HALT
+from .transition import HALT, LEFT, MAX_LETTER_STATES, RIGHT, Transition, state_name  # noqa: F401  (their home here too)
 
 
 @dataclass(frozen=True, repr=False)
@@ -54,9 +31,9 @@ class TuringMachine:
 
     def __post_init__(self):
         if isinstance(self.table, str):  # TuringMachine("1RB1LB_1LA1RZ"), as the repr prints it
-            from .formats.standard import parse_standard
+            from .notation import parse_table
 
-            object.__setattr__(self, "table", parse_standard(self.table).table)
+            object.__setattr__(self, "table", parse_table(self.table))
         table = tuple(tuple(row) for row in self.table)
         object.__setattr__(self, "table", table)
         if not table:
@@ -129,20 +106,19 @@ class TuringMachine:
 
     def __str__(self) -> str:
         """The standard format, e.g. ``1RB1LB_1LA1RZ`` (the YAML format beyond 25 states or 10 symbols)."""
-        from .formats.standard import to_standard
-        from .formats.yaml_io import to_yaml
+        from .notation import table_text, yaml_text
 
         try:
-            return to_standard(self)
+            return table_text(self.table)
         except MachineFormatError:
-            return to_yaml(self)
+            return yaml_text(self.table)
 
     def __repr__(self) -> str:
         """``TuringMachine('1RB1LB_1LA1RZ')``: evaluates back to an equal machine."""
-        from .formats.standard import to_standard
+        from .notation import table_text
 
         try:
-            return f"TuringMachine({to_standard(self)!r})"
+            return f"TuringMachine({table_text(self.table)!r})"
         except MachineFormatError:
             return f"TuringMachine(table={self.table!r})"
 

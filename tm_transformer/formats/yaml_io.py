@@ -19,7 +19,7 @@ import re
 import yaml
 
 from ..errors import MachineFormatError
-from ..machine import HALT, LEFT, RIGHT, Transition, TuringMachine, state_name
+from ..machine import HALT, LEFT, RIGHT, Transition, TuringMachine
 from .program import Program
 
 
@@ -196,15 +196,7 @@ def parse_yaml(text: str) -> TuringMachine:
 
 
 def to_yaml(machine: TuringMachine) -> str:
-    working = ",".join(state_name(i) for i in range(machine.n_states))
-    lines = [f"# tm_transformer: working={working} symbols={machine.n_symbols}", "input: ''", "blank: 0",
-             f"start state: {state_name(0)}", "table:"]
-    for i, row in enumerate(machine.table):
-        lines.append(f"  {state_name(i)}:" + ("" if any(tr is not None for tr in row) else " {}"))
-        for s, tr in enumerate(row):
-            if tr is None:
-                continue
-            mv = "L" if tr.move == LEFT else "R"
-            lines.append(f"    {s}: {{write: {tr.write}, {mv}: {state_name(tr.next_state)}}}")
-    lines.append(f"  {state_name(HALT)}:")
-    return "\n".join(lines) + "\n"
+    """``machine`` in the turingmachine.io YAML format (reads back with :func:`parse_yaml`)."""
+    from ..notation import yaml_text
+
+    return yaml_text(machine.table)
