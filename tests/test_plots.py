@@ -228,3 +228,18 @@ def test_the_first_real_failure_does_not_hide_the_certified_square():
     square, cross = lines["certified frontier"], lines["first real failure"]
     (xs,), (xc,) = square.get_xdata(), cross.get_xdata()
     assert xc / xs >= 1.2 and square.get_zorder() > cross.get_zorder()
+
+
+def test_icl_at_one_column_leaves_no_empty_slot_and_wraps_no_label_inside():
+    """Referee D8: at single width the error panel spans the bottom row (no empty grid slot) and a
+    learner's "(m, V)" is never split across lines."""
+    rows = [{"kind": "cost", "learner": "conditional", "m": 1, "V": 3, "n": n, "mean_steps": 6.0 * n * n,
+             "steps_bound": 20.0 * n * n, "prompt_length": 4 * n} for n in (1, 4, 16)]
+    rows += [{"kind": "error", "n": n, "rate": 0.3 / n, "ci_lo": 0.1 / n, "ci_hi": 0.6 / n, "mc_rate": 0.3 / n,
+              "exact_probability": 0.3 / n} for n in (2, 4, 8)]
+    fig = plots.icl(rows, 0.2, width="single")
+    err = [ax for ax in fig.axes if ax.get_visible() and ax.get_ylabel().startswith("P(TV")][0]
+    assert err.get_subplotspec().colspan == range(0, 2)
+    assert sum(ax.get_visible() for ax in fig.axes) == 3
+    tag = [t.get_text() for t in fig.legends[0].get_texts() if t.get_text().startswith("conditional")][0]
+    assert "$m = 1,\\ V = 3$" in tag

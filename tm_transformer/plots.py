@@ -645,13 +645,16 @@ def icl(rows, eps: float, probs=(), reference=None, reference_label: str = "boun
         for key in keys if part else ():
             _column(part, key)
     name = figstyle.width_name(width)
-    fig, into, axes, _ = _panels(ax, 3, name, 1.6, {"single": 2, "double": 3}, extra=1.5 if name == "single" else 0.9)
+    fig, into, axes, (rows_, _) = _panels(ax, 3, name, 1.6, {"single": 2, "double": 3},
+                                          extra=1.5 if name == "single" else 0.9)
+    if rows_ == 2:  # two columns (single width): the error panel spans the bottom row, no empty slot
+        axes[2].set_subplotspec(axes[0].get_subplotspec().get_gridspec()[1, :])
     with context(name):
         for i, learner in enumerate(sorted({r["learner"] for r in cost})):
             look = _look(i)
             pts = sorted((r for r in cost if r["learner"] == learner), key=lambda r: float(r["n"]))
             xs = np.array([float(r["n"]) for r in pts])
-            tag = f"{learner} ($m$={pts[0]['m']}, $V$={pts[0]['V']})"
+            tag = f"{learner} ($m = {pts[0]['m']},\\ V = {pts[0]['V']}$)"   # one math run: never wrapped inside
             axes[0].plot(xs, [float(r["mean_steps"]) for r in pts], ls="none", **look, label=tag)
             axes[1].plot(xs, [float(r["prompt_length"]) for r in pts], ls="none", **look, label=tag)
             for a, q in ((axes[0], "mean_steps"), (axes[1], "prompt_length")):
