@@ -266,3 +266,16 @@ def test_hollow_and_filled_markers_of_one_colour_are_told_apart():
     ax.plot([1, 2, 3], [3, 4, 5], "o-", color="k", mfc="none", label="hollow again")
     ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0))
     assert "series-alike" in _rules(fig)
+
+
+def test_a_type3_font_inside_a_compressed_object_stream_is_found():
+    """Referee D7: a post-processed PDF keeps its font dictionaries in compressed object streams."""
+    import zlib
+
+    def pdf(font: bytes) -> bytes:
+        body = zlib.compress(b"1 0 " + font)
+        head = b"2 0 obj\n<< /Type /ObjStm /N 1 /First 4 /Filter /FlateDecode /Length %d >>\nstream\n" % len(body)
+        return b"%PDF-1.5\n" + head + body + b"\nendstream\nendobj\n%%EOF\n"
+
+    assert figcheck.check_pdf(pdf(b"<< /Type /Font /Subtype /Type3 >>"))[0].startswith("pdf-fonts")
+    assert figcheck.check_pdf(pdf(b"<< /Type /Font /Subtype /TrueType >>")) == []

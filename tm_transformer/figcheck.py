@@ -429,12 +429,27 @@ def assert_readable(fig, name: str = "figure") -> None:
         raise FigureProblem(f"{name}: {len(problems)} problem(s)\n  " + "\n  ".join(problems))
 
 
+def _pdf_objects(data: bytes):
+    """The PDF's bytes, then each of its Flate-compressed streams decompressed (object streams hold font
+    dictionaries in PDFs that were post-processed)."""
+    import re
+    import zlib
+
+    yield data
+    for m in re.finditer(rb"stream\r?\n", data):
+        try:
+            yield zlib.decompressobj().decompress(data[m.end():])
+        except zlib.error:
+            continue
+
+
 def check_pdf(pdf) -> list[str]:
     """``pdf``: a path or the bytes of a PDF. A problem when it holds Type 3 fonts (bitmaps or outlines a
-    journal's production refuses); TrueType (``/FontFile2``, ``pdf.fonttype: 42``) passes."""
+    journal's production refuses) -- in its plain text or inside a compressed (object) stream; TrueType
+    (``/FontFile2``, ``pdf.fonttype: 42``) passes."""
     data = Path(pdf).read_bytes() if isinstance(pdf, (str, Path)) else bytes(pdf)
     if not data.startswith(b"%PDF"):
         return ["pdf-fonts: not a PDF"]
-    if b"/Type3" in data or b"/Subtype /Type3" in data:
+    if any(b"/Type3" in chunk for chunk in _pdf_objects(data)):
         return ["pdf-fonts: the PDF embeds Type 3 fonts (expected TrueType: pdf.fonttype 42)"]
     return []
