@@ -7,18 +7,22 @@
 
 The rules (each problem's text starts with the rule's name):
 
-* ``text-overlap`` -- two visible texts (titles, axis labels, tick labels, legend entries, annotations)
-  whose boxes overlap;
+* ``text-overlap`` -- two visible texts (titles, axis labels, tick labels, legend entries, annotations,
+  offset-box texts such as ``AnchoredText``) whose boxes overlap -- a text rotated by an angle that is not
+  a multiple of 90 degrees is its rotated rectangle (separating-axis test), not its bounding box;
 * ``into-panel`` -- a text or legend of one panel (or of the figure) that runs into another panel's axes
   area;
 * ``clipped`` -- a text or legend that reaches past the figure's edge (figures are saved at their own size);
 * ``legend-covers-data`` -- a legend box that holds a plotted point, a line vertex or an error bar's end
-  (of any panel), or that a line or error bar segment crosses;
-* ``series-alike`` -- two labelled series of one panel drawn alike (same colour, marker and line style);
+  (of any panel), that a line or error bar segment crosses, or that a bar (a patch) or a filled band
+  (``fill_between``) reaches into; a clipped artist counts only within its axes area;
+* ``series-alike`` -- two labelled series of one panel drawn alike (same colour, marker, line style and
+  marker fill: a hollow marker is not a filled one);
 * ``small-text`` -- a text below :data:`MIN_POINTS` (6 pt) at the saved size.
 
-Boxes are in display pixels after one draw (the layout engine has run); a box overlaps another when they
-share more than :data:`TOLERANCE_PX` in both directions (touching is not overlapping).
+Inset (child) axes are panels too (their texts are checked; an inset on its parent's area is not
+"into-panel"). Boxes are in display pixels after one draw (the layout engine has run); a box overlaps
+another when they share more than :data:`TOLERANCE_PX` in both directions (touching is not overlapping).
 """
 from __future__ import annotations
 

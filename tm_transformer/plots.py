@@ -632,7 +632,8 @@ def icl(rows, eps: float, probs=(), reference=None, reference_label: str = "boun
 
     ``rows``: check 7's table -- ``kind`` "cost" (learner, m, V, n, mean_steps, steps_bound, prompt_length),
     "fit" (learner, quantity, exponent, coefficient), "transformer" (n, steps), "error" (n, rate, ci_lo,
-    ci_hi, mc_rate, exact_probability, datasets, max_steps). ``ax``: a Figure or SubFigure (of a constrained-layout figure) for the panels.
+    ci_hi, mc_rate, exact_probability, datasets, max_steps). ``ax``: a Figure or SubFigure (of a
+    constrained-layout figure) for the panels.
     """
     rows = table(rows)
     _column(rows, "kind")
@@ -694,7 +695,8 @@ def transformer_run(run, dim_names: list[str] | None = None, b: int = 0, title: 
                     width: str | None = None):
     """Left: which earlier token each step attends to (the last write to the cell under the head, an
     initial-tape token, or the start token for a blank cell). Right: the residual stream after the layer
-    (dimension names thinned to what fits at 6 pt). ``ax``: a Figure or SubFigure (of a constrained-layout figure) for the two panels.
+    (dimension names thinned to what fits at 6 pt). ``ax``: a Figure or SubFigure (of a constrained-layout
+    figure) for the two panels.
 
     ``run``: a :class:`tm_transformer.transformer.TransformerRun` decoded with ``record=True``;
     ``dim_names``: the residual dimensions' names (``compile_machine(...).layout.dim_names()``).
