@@ -243,3 +243,14 @@ def test_icl_at_one_column_leaves_no_empty_slot_and_wraps_no_label_inside():
     assert sum(ax.get_visible() for ax in fig.axes) == 3
     tag = [t.get_text() for t in fig.legends[0].get_texts() if t.get_text().startswith("conditional")][0]
     assert "$m = 1,\\ V = 3$" in tag
+
+
+def test_nstar_claims_constant_line_never_sits_on_the_axis_edge():
+    """Referee D8: the bottom row's line at C (here the smallest value drawn) is inside the limits, not on the
+    lower spine where it reads as a doubled axis."""
+    rows = [{"V": V, "m": 1, "eps": 0.2, "delta": 0.1, "n_star": 10 * V, "n_star_lo": 10 * V - 1,
+             "n_star_hi": 10 * V + 1, "claim_f": 10.0 * V / (1 + V)} for V in (2, 3, 8)]
+    fig = plots.nstar(rows, x="V", series="m", claim="C1", constant=0.5)
+    bottom = [ax for ax in fig.axes if ax.get_visible() and ax.get_ylabel() == "$n^*/f$"][0]
+    lo, hi = bottom.get_ylim()
+    assert lo < 0.5 and (0.5 - lo) / (hi - lo) > 0.07   # matplotlib's margin alone: under 5%

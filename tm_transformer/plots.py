@@ -206,6 +206,21 @@ def _wrap(text: str, inches: float, points: float) -> str:
                      for line in glued.split("\n"))
 
 
+def _padded(values, log: bool, pad: float = 0.1) -> tuple[float, float]:
+    """Axis limits holding ``values`` with a margin of ``pad`` of the span (of the log span on a log axis)
+    on each side, so a reference line at the smallest or largest value never sits on the axis' spine."""
+    v = np.array([float(x) for x in values if x is not None and math.isfinite(float(x)) and (float(x) > 0 or not log)])
+    if not len(v):
+        return (1.0, 10.0) if log else (0.0, 1.0)
+    if log:
+        lo, hi = np.log10(v.min()), np.log10(v.max())
+        m = pad * (hi - lo) if hi > lo else 0.2
+        return 10 ** (lo - m), 10 ** (hi + m)
+    lo, hi = v.min(), v.max()
+    m = pad * (hi - lo) if hi > lo else 0.1 * abs(hi) or 1.0
+    return lo - m, hi + m
+
+
 def _pretty(name: str) -> str:
     return label(name) if name in figstyle._LABELS else name.replace("_", " ")
 
@@ -447,6 +462,10 @@ def nstar(rows, x: str, series: str, claim: str, ref: str | None = None, constan
             top.set(xscale=xscale, yscale="log")
             needed = [float(r["n_star"]) / float(r["claim_f"]) for r in rows] + [constant or 1, (calibrated or 1) * (kappa or 1)]
             bottom.set(xscale=xscale, yscale=_scale(needed))
+            bottom.set_ylim(*_padded([float(r["n_star"]) / float(r["claim_f"]) for r in rows]
+                                     + ([constant] if constant is not None else [])
+                                     + ([calibrated * kappa] if calibrated is not None and kappa is not None else []),
+                                     bottom.get_yscale() == "log"))
             top.tick_params(labelbottom=False)
             bottom.set_xlabel(label(x))
             if j % cols == 0:
