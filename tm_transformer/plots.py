@@ -21,6 +21,11 @@ its legends sit outside the panels); without a layout engine the plot warns::
     plots.nstar(rows, x="delta", series="d", claim="C3", ax=right)   # several: a SubFigure
     plots.save(fig, "figures/combined")
 
+Your figure stays yours: ``save`` draws it in your rcParams (only PDF fonts are set to TrueType). A
+one-panel plot draws into your Axes as you made them (their tick sizes), while a plot of several panels
+makes its axes in the toolkit's style; make the axes you pass inside ``figstyle.context(width)``, as above,
+for one look throughout.
+
 ``width``: ``"single"`` (3.5 in, one column) or ``"double"`` (7.2 in); None takes the current default
 (:func:`tm_transformer.figstyle.paper`, ``TMT_FIGURE_WIDTH``, else single). Series are told apart by
 colour *and* marker (:func:`tm_transformer.figstyle.series`); legends sit outside the data; long titles
