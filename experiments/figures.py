@@ -14,7 +14,7 @@ import os
 from contextlib import ExitStack
 from pathlib import Path
 
-from tm_transformer.figstyle import COLOURS, context, style
+from tm_transformer.figstyle import COLOURS, context, style, width_name
 
 __all__ = ["COLOURS", "STYLE", "NSTAR", "new", "save", "nstar", "halfspace_failures"]  # noqa: F822 (STYLE: __getattr__)
 
@@ -83,6 +83,7 @@ def new(ncols: int = 1, width: float = 3.4, height: float = 2.6):
     _styled["open"] += 1
     fig = Figure(figsize=(width * ncols, height), layout="constrained")
     fig._tmt_styled = True  # save() closes the style when the last figure made here is saved
+    fig._tmt_style = width_name()  # plots.save draws it in the style
     axes = fig.subplots(1, ncols, squeeze=False)
     return fig, axes[0]
 

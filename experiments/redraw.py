@@ -25,6 +25,8 @@ import csv
 import json
 from pathlib import Path
 
+import numpy as np
+
 from tm_transformer import figstyle, plots
 from tm_transformer.errors import ToolkitError
 
@@ -149,7 +151,8 @@ def redraw(folder: Path, width: str | None = None, formats=("pdf", "png"), out: 
     with figstyle.paper(figstyle.width_name(width)):
         for name, draw in FIGURES.items():
             try:
-                fig = draw(run)
+                with np.errstate(divide="raise", invalid="raise"):  # a zero or NaN where a table needs a number
+                    fig = draw(run)
             except (KeyError, ValueError, TypeError, AttributeError, ArithmeticError) as exc:
                 raise ToolkitError(f"{name}: its table in {str(folder)!r} does not read as a run's ({exc})") from None
             if fig is not None:

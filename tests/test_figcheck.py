@@ -189,3 +189,93 @@ def test_a_line_beyond_the_axes_limits_is_not_covered_by_an_outside_legend():
     ax.plot([0, 1], [1, 0], label="y")
     ax.legend(loc="center")
     assert any(p.startswith("legend-covers-data") for p in check_figure(bad))
+
+
+def test_an_unclipped_line_past_the_limits_still_counts_against_a_legend():
+    """Referee D2: only a clipped artist's part beyond the limits is hidden; with clip_on=False it is drawn."""
+    fig = _fig()
+    ax = fig.add_subplot()
+    ax.plot([0, 1], [0.2, 0.2], label="in")
+    ax.set(xlim=(0, 1), ylim=(0, 1))
+    ax.legend(loc="center left", bbox_to_anchor=(1.02, 0.5))
+    assert _rules(fig) == set()                            # referee's repro: an outside legend covers nothing
+    ax.plot([0, 1.15], [0.5, 0.5], label="past", clip_on=False)
+    ax.legend(loc="center left", bbox_to_anchor=(1.02, 0.5))
+    assert "legend-covers-data" in _rules(fig)
+
+
+LONG = ["a rather long category %d" % i for i in range(6)]
+
+
+def test_rotated_tick_labels_are_rotated_rectangles():
+    """Referee D1: 45 degree labels whose glyphs do not touch pass (their boxes overlap, their rectangles
+    do not); labels rotated a little that really run into each other still fail."""
+    fig = _fig()
+    ax = fig.add_subplot()
+    ax.plot(range(6), range(6))
+    ax.set_xticks(range(6), LONG, rotation=45, ha="right", rotation_mode="anchor")
+    assert _rules(fig) == set()
+    for angle in (10, 20):
+        fig = _fig()
+        ax = fig.add_subplot()
+        ax.plot(range(6), range(6))
+        ax.set_xticks(range(6), LONG, rotation=angle)
+        assert "text-overlap" in _rules(fig), angle
+
+
+def test_inset_axes_and_anchored_texts_are_checked():
+    from matplotlib.offsetbox import AnchoredText
+
+    fig = _good()
+    ins = fig.axes[0].inset_axes([0.6, 0.1, 0.35, 0.35])
+    ins.plot([0, 1], [1, 0])
+    assert _rules(fig) == set()                       # an inset on its parent's area is by design
+    ins.tick_params(labelsize=3)
+    assert "small-text" in _rules(fig)
+    fig = _good()
+    fig.axes[0].add_artist(AnchoredText("a note", loc="lower right", prop={"size": 8}))
+    assert _rules(fig) == set()
+    fig.axes[0].add_artist(AnchoredText("tiny note", loc="upper left", prop={"size": 4}))
+    assert "small-text" in _rules(fig)
+
+
+@pytest.mark.parametrize("draw", ["bar", "band"])
+def test_a_legend_over_bars_or_a_band_covers_data(draw):
+    fig = _fig()
+    ax = fig.add_subplot()
+    if draw == "bar":
+        ax.bar([0, 1, 2], [1, 1, 1], width=0.9, label="bars")
+    else:
+        ax.fill_between([0, 1, 2], [0, 0, 0], [1, 1, 1], label="band", alpha=0.3)
+    ax.set(xlim=(-0.5, 2.5), ylim=(0, 1.2))
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    assert _rules(fig) == set()
+    ax.legend(loc="lower center")
+    assert "legend-covers-data" in _rules(fig)
+
+
+def test_hollow_and_filled_markers_of_one_colour_are_told_apart():
+    fig = _fig()
+    ax = fig.add_subplot()
+    ax.plot([1, 2, 3], [1, 2, 3], "o-", color="k", label="filled")
+    ax.plot([1, 2, 3], [2, 3, 4], "o-", color="k", mfc="none", label="hollow")
+    ax.scatter([1, 2], [3, 1], facecolors="none", edgecolors="C0", label="ring blue")
+    ax.scatter([1, 2], [1, 3], facecolors="none", edgecolors="C1", label="ring orange")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    assert _rules(fig) == set()
+    ax.plot([1, 2, 3], [3, 4, 5], "o-", color="k", mfc="none", label="hollow again")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    assert "series-alike" in _rules(fig)
+
+
+def test_a_type3_font_inside_a_compressed_object_stream_is_found():
+    """Referee D7: a post-processed PDF keeps its font dictionaries in compressed object streams."""
+    import zlib
+
+    def pdf(font: bytes) -> bytes:
+        body = zlib.compress(b"1 0 " + font)
+        head = b"2 0 obj\n<< /Type /ObjStm /N 1 /First 4 /Filter /FlateDecode /Length %d >>\nstream\n" % len(body)
+        return b"%PDF-1.5\n" + head + body + b"\nendstream\nendobj\n%%EOF\n"
+
+    assert figcheck.check_pdf(pdf(b"<< /Type /Font /Subtype /Type3 >>"))[0].startswith("pdf-fonts")
+    assert figcheck.check_pdf(pdf(b"<< /Type /Font /Subtype /TrueType >>")) == []

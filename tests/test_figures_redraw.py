@@ -2,6 +2,7 @@
 redraws them all from an earlier run's tables (here a run folder written from hand-built tables with the
 checks' column names: the quick run's grids, its verdicts), measuring nothing."""
 import json
+import warnings
 from itertools import product
 
 import pytest
@@ -155,3 +156,20 @@ def test_a_broken_verdicts_file_is_one_line(tmp_path, capsys):
     assert main(["figures", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "verdicts.json" in err[0]
+
+
+@pytest.mark.parametrize("broken", ["verdicts-not-a-list", "zero-in-a-table"])
+def test_a_broken_run_folder_is_one_line_never_a_traceback(tmp_path, capsys, broken):
+    """Referee D3: verdicts.json of the wrong shape, a table whose claim_f is 0: one stderr line, exit 2."""
+    run = _run_folder(tmp_path / "run")
+    if broken == "verdicts-not-a-list":
+        (run / "verdicts.json").write_text('{"C1": 1}')
+    else:
+        rows = read_table(run / "coin.csv")
+        rows[0]["claim_f"] = 0
+        _write_csv(run / "coin.csv", rows)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", category=RuntimeWarning)  # numpy's divide-by-zero note is a line too
+        assert main(["figures", str(run), "--format", "png"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("tmt: error:"), err

@@ -151,3 +151,106 @@ def test_save_refuses_an_unknown_format_before_writing_anything(tmp_path):
     with pytest.raises(RuntimeError, match="disk full"):
         plots.save(fig, tmp_path / "x")
     assert list(tmp_path.iterdir()) == []                      # no temporary, no lone pdf
+
+
+def _pixels(path):
+    import matplotlib.image
+
+    img = (matplotlib.image.imread(str(path))[..., :3] * 255).round().astype(int)
+    return {tuple(p) for p in img.reshape(-1, 3)}
+
+
+def test_save_draws_your_own_figure_in_your_rcparams_and_ours_in_the_style(tmp_path):
+    """Referee D5: a figure of the user's keeps matplotlib's "C1" (orange) when saved by plots.save; a figure
+    the toolkit made is drawn in the style (its C1 is Okabe-Ito vermillion); both PDFs embed TrueType."""
+    from matplotlib.figure import Figure
+
+    from tm_transformer import figcheck
+
+    mine = Figure(figsize=(1, 1), dpi=50)
+    mine.add_subplot().plot([0, 1], [0, 1], color="C1", lw=8)
+    ours, axes = plots.new(1, 1.0, 1.0)
+    axes[0, 0].plot([0, 1], [0, 1], color="C1", lw=8)
+    (png, pdf), (png2, _) = (plots.save(f, tmp_path / n, formats=("png", "pdf"), dpi=50)
+                             for f, n in ((mine, "mine"), (ours, "ours")))
+    assert (255, 127, 14) in _pixels(png) and (213, 94, 0) not in _pixels(png)
+    assert (213, 94, 0) in _pixels(png2)
+    assert figcheck.check_pdf(pdf) == []
+
+
+def test_save_drops_fonttools_warnings_keeps_its_errors_and_restores_the_level(tmp_path, caplog):
+    """Referee D4: fontTools' subsetting chatter on every PDF is dropped during a save, not for good."""
+    import logging
+
+    from matplotlib.artist import Artist
+    from matplotlib.figure import Figure
+
+    class Noisy(Artist):
+        def draw(self, renderer):
+            logging.getLogger("fontTools.ttLib").warning("'created' timestamp seems very low")
+            logging.getLogger("fontTools.subset").error("a real fontTools error")
+
+    log = logging.getLogger("fontTools")
+    log.setLevel(logging.WARNING)
+    try:
+        fig = Figure(figsize=(1, 1))
+        fig.add_artist(Noisy())
+        with caplog.at_level(logging.WARNING):
+            plots.save(fig, tmp_path / "noisy", formats=("pdf",))
+        messages = [r.getMessage() for r in caplog.records]
+        assert "a real fontTools error" in messages and not any("timestamp" in m for m in messages)
+        assert log.level == logging.WARNING
+    finally:
+        log.setLevel(logging.NOTSET)
+
+
+def test_panels_into_a_figure_without_a_layout_engine_warn():
+    """Referee D6: a plot of several panels needs constrained layout (its legend sits outside the panels)."""
+    import warnings
+
+    from matplotlib.figure import Figure
+
+    bare = Figure(figsize=(7.2, 3.4))
+    with pytest.warns(UserWarning, match="no layout engine.*constrained"):
+        plots.bound_ratios(ax=bare.subfigures(1, 2)[1])
+    fine = Figure(figsize=(7.2, 3.4), layout="constrained")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        plots.bound_ratios(ax=fine.subfigures(1, 2)[1], width="double")
+
+
+def test_the_first_real_failure_does_not_hide_the_certified_square():
+    """Referee D8: at one free range the cross sits beside the open square (and under it), not on it."""
+    row = {"dtype": "float16", "envelope_R4": 60, "envelope_R100": 300, "envelope_R1000": 900,
+           "envelope_free_range": 60, "certified_free_range": 120, "real_free_range": 120}
+    fig = plots.precision_frontier([row])
+    lines = {ln.get_label(): ln for ln in fig.axes[0].get_lines()}
+    square, cross = lines["certified frontier"], lines["first real failure"]
+    (xs,), (xc,) = square.get_xdata(), cross.get_xdata()
+    assert xc / xs >= 1.2 and square.get_zorder() > cross.get_zorder()
+
+
+def test_icl_at_one_column_leaves_no_empty_slot_and_wraps_no_label_inside():
+    """Referee D8: at single width the error panel spans the bottom row (no empty grid slot) and a
+    learner's "(m, V)" is never split across lines."""
+    rows = [{"kind": "cost", "learner": "conditional", "m": 1, "V": 3, "n": n, "mean_steps": 6.0 * n * n,
+             "steps_bound": 20.0 * n * n, "prompt_length": 4 * n} for n in (1, 4, 16)]
+    rows += [{"kind": "error", "n": n, "rate": 0.3 / n, "ci_lo": 0.1 / n, "ci_hi": 0.6 / n, "mc_rate": 0.3 / n,
+              "exact_probability": 0.3 / n} for n in (2, 4, 8)]
+    fig = plots.icl(rows, 0.2, width="single")
+    err = [ax for ax in fig.axes if ax.get_visible() and ax.get_ylabel().startswith("P(TV")][0]
+    assert err.get_subplotspec().colspan == range(0, 2)
+    assert sum(ax.get_visible() for ax in fig.axes) == 3
+    tag = [t.get_text() for t in fig.legends[0].get_texts() if t.get_text().startswith("conditional")][0]
+    assert "$m = 1,\\ V = 3$" in tag
+
+
+def test_nstar_claims_constant_line_never_sits_on_the_axis_edge():
+    """Referee D8: the bottom row's line at C (here the smallest value drawn) is inside the limits, not on the
+    lower spine where it reads as a doubled axis."""
+    rows = [{"V": V, "m": 1, "eps": 0.2, "delta": 0.1, "n_star": 10 * V, "n_star_lo": 10 * V - 1,
+             "n_star_hi": 10 * V + 1, "claim_f": 10.0 * V / (1 + V)} for V in (2, 3, 8)]
+    fig = plots.nstar(rows, x="V", series="m", claim="C1", constant=0.5)
+    bottom = [ax for ax in fig.axes if ax.get_visible() and ax.get_ylabel() == "$n^*/f$"][0]
+    lo, hi = bottom.get_ylim()
+    assert lo < 0.5 and (0.5 - lo) / (hi - lo) > 0.07   # matplotlib's margin alone: under 5%

@@ -7,18 +7,22 @@
 
 The rules (each problem's text starts with the rule's name):
 
-* ``text-overlap`` -- two visible texts (titles, axis labels, tick labels, legend entries, annotations)
-  whose boxes overlap;
+* ``text-overlap`` -- two visible texts (titles, axis labels, tick labels, legend entries, annotations,
+  offset-box texts such as ``AnchoredText``) whose boxes overlap -- a text rotated by an angle that is not
+  a multiple of 90 degrees is its rotated rectangle (separating-axis test), not its bounding box;
 * ``into-panel`` -- a text or legend of one panel (or of the figure) that runs into another panel's axes
   area;
 * ``clipped`` -- a text or legend that reaches past the figure's edge (figures are saved at their own size);
 * ``legend-covers-data`` -- a legend box that holds a plotted point, a line vertex or an error bar's end
-  (of any panel), or that a line or error bar segment crosses;
-* ``series-alike`` -- two labelled series of one panel drawn alike (same colour, marker and line style);
+  (of any panel), that a line or error bar segment crosses, or that a bar (a patch) or a filled band
+  (``fill_between``) reaches into; a clipped artist counts only within its axes area;
+* ``series-alike`` -- two labelled series of one panel drawn alike (same colour, marker, line style and
+  marker fill: a hollow marker is not a filled one);
 * ``small-text`` -- a text below :data:`MIN_POINTS` (6 pt) at the saved size.
 
-Boxes are in display pixels after one draw (the layout engine has run); a box overlaps another when they
-share more than :data:`TOLERANCE_PX` in both directions (touching is not overlapping).
+Inset (child) axes are panels too (their texts are checked; an inset on its parent's area is not
+"into-panel"). Boxes are in display pixels after one draw (the layout engine has run); a box overlaps
+another when they share more than :data:`TOLERANCE_PX` in both directions (touching is not overlapping).
 """
 from __future__ import annotations
 
@@ -39,6 +43,43 @@ class FigureProblem(AssertionError):
 
 def _overlap(a, b, tol: float = TOLERANCE_PX) -> bool:
     return (min(a.x1, b.x1) - max(a.x0, b.x0) > tol) and (min(a.y1, b.y1) - max(a.y0, b.y0) > tol)
+
+
+def _corners(text, box, renderer) -> np.ndarray:
+    """The four corners (4, 2) of ``text``'s glyph rectangle in display pixels. A text rotated by an angle
+    that is not a multiple of 90 degrees is a rotated rectangle: its unrotated width and height, turned by
+    the angle about the centre of its axis-aligned box ``box`` (a rotated rectangle's bounding box is
+    centred on it, whatever the anchor or rotation mode)."""
+    angle = float(text.get_rotation()) % 360.0
+    if abs((angle + 45.0) % 90.0 - 45.0) < 1e-6:
+        return np.array([[box.x0, box.y0], [box.x1, box.y0], [box.x1, box.y1], [box.x0, box.y1]], float)
+    text.set_rotation(0.0)
+    try:
+        flat = text.get_window_extent(renderer)
+    finally:
+        text.set_rotation(angle)
+    w, h = flat.width / 2, flat.height / 2
+    t = np.deg2rad(angle)
+    rot = np.array([[np.cos(t), -np.sin(t)], [np.sin(t), np.cos(t)]])
+    local = np.array([[-w, -h], [w, -h], [w, h], [-w, h]])
+    return local @ rot.T + np.array([(box.x0 + box.x1) / 2, (box.y0 + box.y1) / 2])
+
+
+def _separated(P: np.ndarray, Q: np.ndarray, tol: float = TOLERANCE_PX) -> bool:
+    """Separating-axis test of two convex quadrilaterals (corners (4, 2), in order): True when some edge
+    normal of either separates them, or their projections share at most ``tol``."""
+    for poly in (P, Q):
+        edges = np.roll(poly, -1, axis=0) - poly
+        for e in edges[:2]:                       # a rectangle has two edge directions
+            n = np.array([-e[1], e[0]])
+            norm = np.hypot(*n)
+            if norm == 0:
+                continue
+            n = n / norm
+            a, b = P @ n, Q @ n
+            if min(a.max(), b.max()) - max(a.min(), b.min()) <= tol:
+                return True
+    return False
 
 
 def _inside(points: np.ndarray, box, tol: float = TOLERANCE_PX) -> np.ndarray:
@@ -109,41 +150,71 @@ def _figure_texts(fig) -> list:
 
 
 def _data_points(ax, renderer):
-    """Display coordinates of what ``ax`` plots: (vertices (k, 2), segments (p, q) each (s, 2)), within the
-    axes area (a vertex clipped away is not drawn)."""
-    from matplotlib.collections import LineCollection, PathCollection
+    """What ``ax`` plots, in display coordinates: (vertices (k, 2), segments [(p, q) each (s, 2)], areas
+    [display Path]). A clipped artist (``get_clip_on()``, the default) shows only its part inside the axes
+    area: its vertices outside are dropped and its segments cut to the area (``_clip_segments``); an
+    unclipped one is drawn whole. Areas are bars and other patches and filled bands (``fill_between``'s
+    PolyCollection)."""
+    from matplotlib.collections import LineCollection, PathCollection, PolyCollection
 
-    verts, segs = [], []
+    box = ax.bbox
+    verts, segs, areas = [], [], []
+
+    def keep(artist, V=None, seg=None):
+        clip = artist.get_clip_on()
+        if V is not None and len(V):
+            V = V[np.isfinite(V).all(axis=1)]
+            verts.append(V[_inside(V, box, -TOLERANCE_PX)] if clip else V)
+        if seg is not None and len(seg[0]):
+            segs.append(_clip_segments(*seg, box) if clip else seg)
+
     for line in ax.get_lines():
         if not _shown(line):
             continue
         xy = np.asarray(line.get_transform().transform(np.asarray(line.get_xydata(), float)), float)
         finite = np.isfinite(xy).all(axis=1)
         if line.get_marker() not in (None, "None", "", " ") or line.get_linestyle() in ("None", "", " "):
-            verts.append(xy[finite])
+            keep(line, V=xy[finite])
         if line.get_linestyle() not in ("None", "", " ") and len(xy) > 1:
             good = finite[:-1] & finite[1:]
-            segs.append((xy[:-1][good], xy[1:][good]))
+            keep(line, seg=(xy[:-1][good], xy[1:][good]))
     for coll in ax.collections:
         if not _shown(coll):
             continue
         if isinstance(coll, PathCollection):
             off = coll.get_offsets()
             if len(off):
-                verts.append(np.asarray(coll.get_offset_transform().transform(np.asarray(off, float)), float))
+                keep(coll, V=np.asarray(coll.get_offset_transform().transform(np.asarray(off, float)), float))
         elif isinstance(coll, LineCollection):
             tr = coll.get_transform()
             for seg in coll.get_segments():
                 if len(seg) < 2:
                     continue
                 xy = np.asarray(tr.transform(np.asarray(seg, float)), float)
-                verts.append(xy[[0, -1]])
-                segs.append((xy[:-1], xy[1:]))
+                keep(coll, V=xy[[0, -1]], seg=(xy[:-1], xy[1:]))
+        elif isinstance(coll, PolyCollection):
+            tr = coll.get_transform()
+            areas += [(path.transformed(tr), coll.get_clip_on()) for path in coll.get_paths() if len(path.vertices)]
+    for patch in ax.patches:
+        if _shown(patch):
+            areas.append((patch.get_path().transformed(patch.get_transform()), patch.get_clip_on()))
     V = np.concatenate(verts) if verts else np.zeros((0, 2))
-    V = V[np.isfinite(V).all(axis=1)]
-    box = ax.bbox
-    V = V[_inside(V, box, -TOLERANCE_PX)] if len(V) else V
-    return V, [_clip_segments(p, q, box) for p, q in segs]
+    return V, segs, areas
+
+
+def _covers_area(box, areas, axbox, tol: float = TOLERANCE_PX) -> int:
+    """How many filled areas (display Paths, each with its clip flag) reach into the interior of ``box``
+    (for a clipped area, into ``box`` within the axes area ``axbox``)."""
+    from matplotlib.transforms import Bbox
+
+    n = 0
+    for path, clip in areas:
+        b = Bbox.intersection(box, axbox) if clip else box
+        if b is None or b.width <= 2 * tol or b.height <= 2 * tol:
+            continue
+        inner = Bbox.from_extents(b.x0 + tol, b.y0 + tol, b.x1 - tol, b.y1 - tol)
+        n += bool(path.intersects_bbox(inner, filled=True))
+    return n
 
 
 def _clip_segments(p: np.ndarray, q: np.ndarray, box) -> tuple:
@@ -168,7 +239,8 @@ def _clip_segments(p: np.ndarray, q: np.ndarray, box) -> tuple:
 
 
 def _style_key(artist):
-    """(colour, marker, line style) of a labelled series, or None when it is not a series."""
+    """(colour, marker, line style, marker fill or edge colour) of a labelled series, or None when it is not a
+    series: filled and hollow markers of one colour are told apart."""
     from matplotlib.collections import PathCollection
     from matplotlib.colors import to_hex
     from matplotlib.container import ErrorbarContainer
@@ -179,16 +251,23 @@ def _style_key(artist):
         if line is None:
             bars = artist.lines[2]
             colour = to_hex(bars[0].get_colors()[0]) if bars else None
-            return (colour, "None", "None")
+            return (colour, "None", "None", None)
         artist = line
     if isinstance(artist, Line2D):
         ls = artist.get_linestyle()
-        return (to_hex(artist.get_color(), keep_alpha=True), str(artist.get_marker()), "None" if ls in ("", " ") else ls)
+        marker = str(artist.get_marker())
+        fill = None
+        if marker not in ("None", "", " ", "none"):  # a hollow marker is not a filled one of the same colour
+            mfc = artist.get_markerfacecolor()
+            fill = "none" if isinstance(mfc, str) and mfc.lower() == "none" else to_hex(mfc, keep_alpha=True)
+        return (to_hex(artist.get_color(), keep_alpha=True), marker, "None" if ls in ("", " ") else ls, fill)
     if isinstance(artist, PathCollection):
-        fc = artist.get_facecolors()
+        fc, ec = artist.get_facecolors(), artist.get_edgecolors()
         paths = artist.get_paths()
         shape = tuple(np.round(paths[0].vertices, 3).ravel()) if paths else ()
-        return (to_hex(fc[0], keep_alpha=True) if len(fc) else None, hash(shape), "None")
+        face = to_hex(fc[0], keep_alpha=True) if len(fc) else "none"
+        edge = to_hex(ec[0], keep_alpha=True) if len(ec) else "none"
+        return (face, hash(shape), "None", edge)
     return None
 
 
@@ -211,10 +290,66 @@ def _series(ax) -> list:
     return out
 
 
+def _all_axes(fig) -> list:
+    """Every visible axes of ``fig``, inset (child) axes after their parent's."""
+    out = []
+
+    def add(ax):
+        if ax.get_visible() and ax not in out:
+            out.append(ax)
+            for child in getattr(ax, "child_axes", ()):
+                add(child)
+    for ax in fig.get_axes():
+        add(ax)
+    return out
+
+
+def _parent_of(ax):
+    """The axes ``ax`` is an inset (child) of, or None."""
+    fig = ax.get_figure(root=True)
+    stack = list(fig.get_axes())
+    while stack:
+        other = stack.pop()
+        children = list(getattr(other, "child_axes", ()))
+        if ax in children:
+            return other
+        stack += children
+    return None
+
+
+def _related(a, b) -> bool:
+    """One of the axes is an inset (child) of the other, at any depth: the inset sits on its parent's area
+    by design."""
+    if a is None or b is None:
+        return False
+    for x, y in ((a, b), (b, a)):
+        p = _parent_of(x)
+        while p is not None:
+            if p is y:
+                return True
+            p = _parent_of(p)
+    return False
+
+
+def _offsetbox_texts(artists) -> list:
+    """The texts inside offset boxes (``AnchoredText``, ``AnnotationBbox``, ...) among ``artists``."""
+    from matplotlib.offsetbox import AnchoredOffsetbox, AnnotationBbox, OffsetBox
+    from matplotlib.text import Text
+
+    out = []
+    for a in artists:
+        if isinstance(a, (AnchoredOffsetbox, AnnotationBbox, OffsetBox)) and a.get_visible():
+            out += [t for t in a.findobj(Text) if t is not a and t.get_visible()]
+    return out
+
+
 def check_figure(fig) -> list[str]:
     """The named problems of ``fig`` (a matplotlib Figure), one line each; ``[]`` when it passes every rule.
 
-    The figure is drawn once (without rendering: the layout engine runs), in its own rcParams."""
+    The figure is drawn once (without rendering: the layout engine runs) in the rcParams in effect when it
+    is called (no style is applied here: check a toolkit-styled figure inside
+    :func:`tm_transformer.figstyle.context`, as :func:`tm_transformer.plots.save` does). Inset (child) axes
+    and the texts of offset boxes (``AnchoredText``) are checked with the rest."""
     from matplotlib.figure import Figure
 
     if not isinstance(fig, Figure):
@@ -223,12 +358,12 @@ def check_figure(fig) -> list[str]:
     renderer = fig._get_renderer()
     figbox = fig.bbox
     problems: list[str] = []
-    axes = [ax for ax in fig.get_axes() if ax.get_visible()]
+    axes = _all_axes(fig)
 
     # every visible, non-empty text with its owner (an axes, a legend or the figure)
     texts = []  # (text, owner_axes or None, box)
     for ax in axes:
-        for t in _axis_texts(ax):
+        for t in [*_axis_texts(ax), *_offsetbox_texts(ax.artists)]:
             if t is not None and t.get_visible() and t.get_text().strip():
                 texts.append((t, ax, t.get_window_extent(renderer)))
     legends = [(lg, ax) for ax in axes if (lg := ax.get_legend()) is not None and lg.get_visible()]
@@ -238,24 +373,30 @@ def check_figure(fig) -> list[str]:
             if t.get_visible() and t.get_text().strip():
                 texts.append((t, ax, t.get_window_extent(renderer)))
     seen = {id(t) for t, _, _ in texts}
-    for t in _figure_texts(fig):
+    for t in [*_figure_texts(fig), *_offsetbox_texts(fig.artists)]:
         if id(t) not in seen and t.get_visible() and t.get_text().strip():
             seen.add(id(t))
             texts.append((t, None, t.get_window_extent(renderer)))
+    corners = [_corners(t, box, renderer) for t, _, box in texts]
+
+    def rect(b):
+        return np.array([[b.x0, b.y0], [b.x1, b.y0], [b.x1, b.y1], [b.x0, b.y1]], float)
 
     for t, _, _ in texts:
         if t.get_fontsize() < MIN_POINTS - 1e-9:
             problems.append(f"small-text: {_name(t)} is {t.get_fontsize():g} pt (at least {MIN_POINTS:g} pt)")
-    for (t, _, a), (u, _, b) in itertools.combinations(texts, 2):
-        if _overlap(a, b):
+    for i, j in itertools.combinations(range(len(texts)), 2):
+        (t, _, a), (u, _, b) = texts[i], texts[j]
+        if _overlap(a, b) and not _separated(corners[i], corners[j]):
             problems.append(f"text-overlap: {_name(t)} overlaps {_name(u)}")
     panels = [ax for ax in axes if ax.axison]
-    for t, owner, box in texts:
-        if not (box.x0 >= figbox.x0 - TOLERANCE_PX and box.x1 <= figbox.x1 + TOLERANCE_PX
-                and box.y0 >= figbox.y0 - TOLERANCE_PX and box.y1 <= figbox.y1 + TOLERANCE_PX):
+    for (t, owner, box), quad in zip(texts, corners):
+        if not (quad[:, 0].min() >= figbox.x0 - TOLERANCE_PX and quad[:, 0].max() <= figbox.x1 + TOLERANCE_PX
+                and quad[:, 1].min() >= figbox.y0 - TOLERANCE_PX and quad[:, 1].max() <= figbox.y1 + TOLERANCE_PX):
             problems.append(f"clipped: {_name(t)} reaches past the figure's edge")
         for ax in panels:
-            if ax is not owner and not _same_area(ax, owner) and _overlap(box, ax.bbox):
+            if (ax is not owner and not _same_area(ax, owner) and not _related(ax, owner)
+                    and _overlap(box, ax.bbox) and not _separated(quad, rect(ax.bbox))):
                 problems.append(f"into-panel: {_name(t)} runs into the axes area of panel "
                                 f"{axes.index(ax)} ({_name(ax.title) if ax.get_title() else 'untitled'})")
     for lg, owner in legends:
@@ -265,20 +406,22 @@ def check_figure(fig) -> list[str]:
                 and box.y0 >= figbox.y0 - TOLERANCE_PX and box.y1 <= figbox.y1 + TOLERANCE_PX):
             problems.append(f"clipped: {where} reaches past the figure's edge")
         for i, ax in enumerate(axes):
-            if ax is not owner and ax in panels and not _same_area(ax, owner) and _overlap(box, ax.bbox):
+            if (ax is not owner and ax in panels and not _same_area(ax, owner) and not _related(ax, owner)
+                    and _overlap(box, ax.bbox)):
                 problems.append(f"into-panel: {where} runs into the axes area of panel {i}")
-            V, segs = _data_points(ax, renderer)
+            V, segs, areas = _data_points(ax, renderer)
             n_in = int(_inside(V, box).sum()) if len(V) else 0
             n_cross = sum(int(_crosses(p, q, box).sum()) for p, q in segs if len(p))
-            if n_in or n_cross:
-                problems.append(f"legend-covers-data: {where} covers {n_in} plotted points and {n_cross} line "
-                                f"segments of panel {i}")
+            n_area = _covers_area(box, areas, ax.bbox)
+            if n_in or n_cross or n_area:
+                problems.append(f"legend-covers-data: {where} covers {n_in} plotted points, {n_cross} line "
+                                f"segments and {n_area} bars or bands of panel {i}")
     for i, ax in enumerate(axes):
         seen: dict = {}
         for lab, key in _series(ax):
             if key in seen and seen[key] != lab:
                 problems.append(f"series-alike: panel {i} draws {lab!r} and {seen[key]!r} alike "
-                                f"(colour {key[0]}, marker {key[1]}, line {key[2]})")
+                                f"(colour {key[0]}, marker {key[1]}, line {key[2]}, fill {key[3]})")
             seen.setdefault(key, lab)
     return problems
 
@@ -290,12 +433,27 @@ def assert_readable(fig, name: str = "figure") -> None:
         raise FigureProblem(f"{name}: {len(problems)} problem(s)\n  " + "\n  ".join(problems))
 
 
+def _pdf_objects(data: bytes):
+    """The PDF's bytes, then each of its Flate-compressed streams decompressed (object streams hold font
+    dictionaries in PDFs that were post-processed)."""
+    import re
+    import zlib
+
+    yield data
+    for m in re.finditer(rb"stream\r?\n", data):
+        try:
+            yield zlib.decompressobj().decompress(data[m.end():])
+        except zlib.error:
+            continue
+
+
 def check_pdf(pdf) -> list[str]:
     """``pdf``: a path or the bytes of a PDF. A problem when it holds Type 3 fonts (bitmaps or outlines a
-    journal's production refuses); TrueType (``/FontFile2``, ``pdf.fonttype: 42``) passes."""
+    journal's production refuses) -- in its plain text or inside a compressed (object) stream; TrueType
+    (``/FontFile2``, ``pdf.fonttype: 42``) passes."""
     data = Path(pdf).read_bytes() if isinstance(pdf, (str, Path)) else bytes(pdf)
     if not data.startswith(b"%PDF"):
         return ["pdf-fonts: not a PDF"]
-    if b"/Type3" in data or b"/Subtype /Type3" in data:
+    if any(b"/Type3" in chunk for chunk in _pdf_objects(data)):
         return ["pdf-fonts: the PDF embeds Type 3 fonts (expected TrueType: pdf.fonttype 42)"]
     return []

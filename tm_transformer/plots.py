@@ -9,7 +9,9 @@ Composing: every function takes ``ax=``. A one-panel plot (:func:`measurement`, 
 :func:`spacetime`) draws into the matplotlib ``Axes`` you give; a plot of several panels (:func:`nstar`,
 :func:`bound_ratios`, :func:`precision_frontier`, :func:`transformer_run`, :func:`icl`) lays its panels
 out inside the ``SubFigure`` (or ``Figure``) you give -- it knows how many panels its table needs. Each
-returns the root :class:`~matplotlib.figure.Figure` (a new one, ``width`` wide, when ``ax`` is None)::
+returns the root :class:`~matplotlib.figure.Figure` (a new one, ``width`` wide, when ``ax`` is None). A
+figure you give a plot of several panels must use constrained layout (``layout="constrained"``, as below:
+its legends sit outside the panels); without a layout engine the plot warns::
 
     from tm_transformer import figstyle, plots
     with figstyle.context("double"):
@@ -18,6 +20,11 @@ returns the root :class:`~matplotlib.figure.Figure` (a new one, ``width`` wide, 
     plots.failure_rates(tests, ax=left.subplots())          # one panel: an Axes
     plots.nstar(rows, x="delta", series="d", claim="C3", ax=right)   # several: a SubFigure
     plots.save(fig, "figures/combined")
+
+Your figure stays yours: ``save`` draws it in your rcParams (only PDF fonts are set to TrueType). A
+one-panel plot draws into your Axes as you made them (their tick sizes), while a plot of several panels
+makes its axes in the toolkit's style; make the axes you pass inside ``figstyle.context(width)``, as above,
+for one look throughout.
 
 ``width``: ``"single"`` (3.5 in, one column) or ``"double"`` (7.2 in); None takes the current default
 (:func:`tm_transformer.figstyle.paper`, ``TMT_FIGURE_WIDTH``, else single). Series are told apart by
@@ -41,6 +48,7 @@ choice, no global rcParams change.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import numbers
 import os
@@ -88,14 +96,44 @@ def new(ncols: int = 1, width: str | float | None = None, height: float | None =
     w = figstyle.width(name) if name is not None or width is None else float(width)
     with context(name):
         fig = Figure(figsize=(w, height or (0.8 * w / ncols) * nrows + 0.3), layout="constrained")
+        fig._tmt_style = figstyle.width_name(name)   # plots.save draws it in the style, at this width
         axes = fig.subplots(nrows, ncols, squeeze=False, height_ratios=height_ratios)
     return fig, axes
 
 
+_TRUETYPE = {"pdf.fonttype": 42, "ps.fonttype": 42}   # what a journal needs of any figure: no visual change
+
+
+def _save_style(fig):
+    """The rcParams a save draws ``fig`` in: the toolkit's style at the figure's width when the toolkit made
+    it (:func:`new` marks it ``_tmt_style``), else the caller's own rcParams with TrueType fonts only."""
+    import matplotlib
+
+    name = getattr(fig, "_tmt_style", None)
+    return context(name) if name is not None else matplotlib.rc_context(_TRUETYPE)
+
+
+@contextlib.contextmanager
+def _quiet_fonttools():
+    """fontTools' font-subsetting warnings (one per font on every PDF, e.g. "'created' timestamp seems very
+    low") are dropped while a save runs; its errors still show, and the logger's level is restored after."""
+    import logging
+
+    log = logging.getLogger("fontTools")
+    old = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        log.setLevel(old)
+
+
 def save(fig, stem: str | Path, formats: Iterable[str] = ("pdf", "png"), dpi: int | None = None) -> list[Path]:
-    """Write ``stem.pdf`` and ``stem.png`` (or ``formats``: any of matplotlib's, e.g. svg), in the toolkit's
-    style (a figure of your own saved here is drawn in it too: its rcParams, e.g. the colour cycle, apply), at
-    the figure's own size (PDFs with TrueType fonts).
+    """Write ``stem.pdf`` and ``stem.png`` (or ``formats``: any of matplotlib's, e.g. svg), at the figure's
+    own size, PDFs with TrueType fonts. A figure the toolkit made (:func:`new`, any plot called without
+    ``ax``) is drawn in the toolkit's style at its width; a figure of your own (toolkit plots composed into
+    it with ``ax=`` included) is drawn in your rcParams -- only ``pdf.fonttype``/``ps.fonttype`` are set to
+    42 -- so its colours (``"C1"``), tick labels and dpi stay yours.
 
     All or nothing: the formats are checked before anything is written, every file is drawn to a
     temporary name first, and only when all are drawn are they renamed into place (a failure removes
@@ -114,20 +152,17 @@ def save(fig, stem: str | Path, formats: Iterable[str] = ("pdf", "png"), dpi: in
     if bad or not formats:
         raise ValueError(f"formats {bad or formats!r}: expected some of {', '.join(sorted(supported))}")
     stem = Path(stem)
-    import logging
-
-    logging.getLogger("fontTools").setLevel(logging.ERROR)  # its font-subsetting chatter on every PDF
     checking = os.environ.get(_CHECK_ENV) == "1"
     if checking:
         from .figcheck import assert_readable
 
-        with context():
+        with _save_style(fig):
             assert_readable(fig, stem.name)
     stem.parent.mkdir(parents=True, exist_ok=True)
     paths = [stem.with_name(f"{stem.name}.{ext}") for ext in formats]
     tmps = [stem.with_name(f".{stem.name}.tmp.{ext}") for ext in formats]
     try:
-        with context():
+        with _save_style(fig), _quiet_fonttools():
             for ext, tmp in zip(formats, tmps):
                 fig.savefig(tmp, format=ext, **({"dpi": dpi} if dpi else {}))
                 if checking and ext == "pdf":
@@ -176,6 +211,21 @@ def _wrap(text: str, inches: float, points: float) -> str:
                      for line in glued.split("\n"))
 
 
+def _padded(values, log: bool, pad: float = 0.1) -> tuple[float, float]:
+    """Axis limits holding ``values`` with a margin of ``pad`` of the span (of the log span on a log axis)
+    on each side, so a reference line at the smallest or largest value never sits on the axis' spine."""
+    v = np.array([float(x) for x in values if x is not None and math.isfinite(float(x)) and (float(x) > 0 or not log)])
+    if not len(v):
+        return (1.0, 10.0) if log else (0.0, 1.0)
+    if log:
+        lo, hi = np.log10(v.min()), np.log10(v.max())
+        m = pad * (hi - lo) if hi > lo else 0.2
+        return 10 ** (lo - m), 10 ** (hi + m)
+    lo, hi = v.min(), v.max()
+    m = pad * (hi - lo) if hi > lo else 0.1 * abs(hi) or 1.0
+    return lo - m, hi + m
+
+
 def _pretty(name: str) -> str:
     return label(name) if name in figstyle._LABELS else name.replace("_", " ")
 
@@ -204,7 +254,10 @@ def _panels(ax, n: int, width, height_per_row: float, max_cols: dict | None = No
     """(root Figure, the figure or subfigure drawn into, list of n Axes, (nrows, ncols)).
 
     ``ax``: None (a new figure ``width`` wide), a Figure or a SubFigure (the panels are laid out inside it).
-    Panels wrap at ``max_cols[width]`` columns (single 2, double 4); unused slots of the grid are hidden."""
+    Panels wrap at ``max_cols[width]`` columns (single 2, double 4); unused slots of the grid are hidden.
+    The panels' legend sits outside them (``loc="outside ..."``), which needs a layout engine: a figure of
+    yours without one (``layout="constrained"``) gets a warning, as its legend and labels would land on the
+    panels."""
     from matplotlib.figure import FigureBase
 
     name = figstyle.width_name(width if isinstance(width, str) else None)
@@ -216,6 +269,12 @@ def _panels(ax, n: int, width, height_per_row: float, max_cols: dict | None = No
     elif isinstance(ax, FigureBase):
         into = ax
         fig = _root_figure(ax)
+        if fig.get_layout_engine() is None:
+            import warnings
+
+            warnings.warn(f"ax: the figure has no layout engine, so this plot's {n} panels, their labels and "
+                          "legend will overlap; make it with Figure(..., layout=\"constrained\")", UserWarning,
+                          stacklevel=3)
         with context(name):
             grid = np.asarray(ax.subplots(rows, cols, squeeze=False, height_ratios=height_ratios))
     else:
@@ -362,7 +421,8 @@ def nstar(rows, x: str, series: str, claim: str, ref: str | None = None, constan
 
     Columns: ``x``, ``series``, eps, delta, n_star, n_star_lo, n_star_hi, claim_f (and ``ref``).
     ``title`` (and the ``verdict``) head the figure; ``reading`` is the caption's (not drawn).
-    ``ax``: a Figure or SubFigure to lay the panels out in (default: a new figure ``width`` wide).
+    ``ax``: a Figure or SubFigure (of a constrained-layout figure) to lay the panels out in (default: a new
+    figure ``width`` wide).
     """
     rows = table(rows)
     for key in (x, series, "eps", "delta", "n_star", "n_star_lo", "n_star_hi", "claim_f") + ((ref,) if ref else ()):
@@ -407,6 +467,10 @@ def nstar(rows, x: str, series: str, claim: str, ref: str | None = None, constan
             top.set(xscale=xscale, yscale="log")
             needed = [float(r["n_star"]) / float(r["claim_f"]) for r in rows] + [constant or 1, (calibrated or 1) * (kappa or 1)]
             bottom.set(xscale=xscale, yscale=_scale(needed))
+            bottom.set_ylim(*_padded([float(r["n_star"]) / float(r["claim_f"]) for r in rows]
+                                     + ([constant] if constant is not None else [])
+                                     + ([calibrated * kappa] if calibrated is not None and kappa is not None else []),
+                                     bottom.get_yscale() == "log"))
             top.tick_params(labelbottom=False)
             bottom.set_xlabel(label(x))
             if j % cols == 0:
@@ -478,7 +542,7 @@ def bound_ratios(ax=None, width: str | None = None):
     It takes no results: the bounds are formulas, drawn at fixed values (eps = 0.1, delta = 0.05, m in
     {1, 10, 100}, V = 2 for C2, d = 10 for C3). For other values, evaluate the bounds yourself
     (``get(name).evaluate(...)``) and draw them with :func:`measurement`. ``ax``: a Figure or SubFigure
-    for its three panels."""
+    (of a constrained-layout figure) for its three panels."""
     from tm_transformer.bounds import get
 
     name = figstyle.width_name(width)
@@ -509,12 +573,14 @@ def bound_ratios(ax=None, width: str | None = None):
     return fig
 
 
+_BESIDE = 1.3   # the first real failure's cross sits this factor to the right of the certified square (log R axis)
 _KINDS = {  # what precision_frontier draws per dtype: (legend text, look)
     "envelope": ("envelope (a priori)", dict(ls="-", marker="None", color=COLOURS[0])),
     "evict": ("envelope, evicting cache", dict(ls="--", marker="None", color=COLOURS[1])),
     "probe": ("worst-case probe", dict(ls="none", marker="o", color=COLOURS[2], ms=3)),
-    "certified": ("certified frontier", dict(ls="none", marker="s", color=COLOURS[3], mfc="none", ms=5)),
-    "real": ("first real failure", dict(ls="none", marker="X", color=COLOURS[1], ms=6)),
+    "certified": ("certified frontier", dict(ls="none", marker="s", color=COLOURS[3], mfc="none", ms=6, mew=1.2,
+                                             zorder=3.5)),   # above the cross beside it
+    "real": ("first real failure", dict(ls="none", marker="X", color=COLOURS[1], ms=5)),
     "evict_ok": ("evicting-cache runs, all certified", dict(ls="none", marker="^", color=COLOURS[4], ms=5)),
     "evict_bad": ("evicting-cache runs, NOT all certified", dict(ls="none", marker="^", color=COLOURS[4], ms=5,
                                                                 mfc="none")),
@@ -524,7 +590,8 @@ _KINDS = {  # what precision_frontier draws per dtype: (legend text, look)
 def precision_frontier(rows, beta_rows=(), head_ranges=(4, 100, 1000), ax=None, width: str | None = None):
     """Small multiples: one panel per dtype -- the envelope (line) against the head range R, the evicting
     cache's envelope (dashed, ``evict_envelope_R{R}`` when the rows have it), the worst-case probe (dots),
-    and at a free range the certified frontier (open square) and the first real failure (cross); a last
+    and at a free range the certified frontier (open square) and the first real failure (cross, drawn a
+    little to the right of the square so it never hides it); a last
     panel: the smallest softmax beta, the a-priori bound and the old ln 4N as curves, ``beta_rows`` measured
     as points. One legend below the panels.
 
@@ -532,7 +599,7 @@ def precision_frontier(rows, beta_rows=(), head_ranges=(4, 100, 1000), ax=None, 
     ``envelope_free_range``, ``certified_free_range``, ``real_free_range`` (check 6's frontier rows), and
     ``evict_tested_steps``, ``evict_certified`` (real evicting-cache runs of that length at R = T + 8: a
     filled triangle when every step certified); ``beta_rows``: ``steps`` and ``real_beta``.
-    ``ax``: a Figure or SubFigure for the panels.
+    ``ax``: a Figure or SubFigure (of a constrained-layout figure) for the panels.
     """
     from tm_transformer.transformer.envelope import min_beta
 
@@ -562,7 +629,7 @@ def precision_frontier(rows, beta_rows=(), head_ranges=(4, 100, 1000), ax=None, 
             if _num(r.get("real_free_range")) is not None:
                 xf = float(r["envelope_free_range"]) + 8
                 draw("certified", [xf], [float(r["certified_free_range"])])
-                draw("real", [xf], [float(r["real_free_range"])])
+                draw("real", [xf * _BESIDE], [float(r["real_free_range"])])  # beside the square, not on it
             a.set(xscale="log", yscale="log", xlabel=r"head range $R$", title=str(r["dtype"]))
             if i % cols == 0:
                 a.set_ylabel(r"steps $T$ exact")
@@ -589,7 +656,8 @@ def icl(rows, eps: float, probs=(), reference=None, reference_label: str = "boun
 
     ``rows``: check 7's table -- ``kind`` "cost" (learner, m, V, n, mean_steps, steps_bound, prompt_length),
     "fit" (learner, quantity, exponent, coefficient), "transformer" (n, steps), "error" (n, rate, ci_lo,
-    ci_hi, mc_rate, exact_probability, datasets, max_steps). ``ax``: a Figure or SubFigure for the panels.
+    ci_hi, mc_rate, exact_probability, datasets, max_steps). ``ax``: a Figure or SubFigure (of a
+    constrained-layout figure) for the panels.
     """
     rows = table(rows)
     _column(rows, "kind")
@@ -602,13 +670,16 @@ def icl(rows, eps: float, probs=(), reference=None, reference_label: str = "boun
         for key in keys if part else ():
             _column(part, key)
     name = figstyle.width_name(width)
-    fig, into, axes, _ = _panels(ax, 3, name, 1.6, {"single": 2, "double": 3}, extra=1.5 if name == "single" else 0.9)
+    fig, into, axes, (rows_, _) = _panels(ax, 3, name, 1.6, {"single": 2, "double": 3},
+                                          extra=1.5 if name == "single" else 0.9)
+    if rows_ == 2:  # two columns (single width): the error panel spans the bottom row, no empty slot
+        axes[2].set_subplotspec(axes[0].get_subplotspec().get_gridspec()[1, :])
     with context(name):
         for i, learner in enumerate(sorted({r["learner"] for r in cost})):
             look = _look(i)
             pts = sorted((r for r in cost if r["learner"] == learner), key=lambda r: float(r["n"]))
             xs = np.array([float(r["n"]) for r in pts])
-            tag = f"{learner} ($m$={pts[0]['m']}, $V$={pts[0]['V']})"
+            tag = f"{learner} ($m = {pts[0]['m']},\\ V = {pts[0]['V']}$)"   # one math run: never wrapped inside
             axes[0].plot(xs, [float(r["mean_steps"]) for r in pts], ls="none", **look, label=tag)
             axes[1].plot(xs, [float(r["prompt_length"]) for r in pts], ls="none", **look, label=tag)
             for a, q in ((axes[0], "mean_steps"), (axes[1], "prompt_length")):
@@ -648,7 +719,8 @@ def transformer_run(run, dim_names: list[str] | None = None, b: int = 0, title: 
                     width: str | None = None):
     """Left: which earlier token each step attends to (the last write to the cell under the head, an
     initial-tape token, or the start token for a blank cell). Right: the residual stream after the layer
-    (dimension names thinned to what fits at 6 pt). ``ax``: a Figure or SubFigure for the two panels.
+    (dimension names thinned to what fits at 6 pt). ``ax``: a Figure or SubFigure (of a constrained-layout
+    figure) for the two panels.
 
     ``run``: a :class:`tm_transformer.transformer.TransformerRun` decoded with ``record=True``;
     ``dim_names``: the residual dimensions' names (``compile_machine(...).layout.dim_names()``).
