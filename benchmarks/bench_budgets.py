@@ -40,8 +40,11 @@ def timed(argv: list[str], cwd: Path, ok_codes=(0,)) -> float:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--tests", action="store_true", help="also time the test suite (not-slow, then whole)")
+    p.add_argument("--keep", metavar="DIR", help="keep the quick run's results in DIR/r (a new folder)")
     args = p.parse_args(argv)
-    work = Path(tempfile.mkdtemp(prefix="tmt-budgets-"))
+    work = Path(tempfile.mkdtemp(prefix="tmt-budgets-")) if args.keep is None else Path(args.keep)
+    if args.keep is not None:
+        work.mkdir(parents=True)  # a new folder: never mixed with earlier results
     rows = []
 
     def measure(name, command, budget, **kw):
@@ -62,7 +65,8 @@ def main(argv=None) -> int:
             measure('pytest -m "not slow"', pytest + ["-m", "not slow"], 300, cwd=ROOT)
             measure("pytest (the whole suite, as CI runs it)", pytest, 900, cwd=ROOT)
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if args.keep is None:
+            shutil.rmtree(work, ignore_errors=True)
     over = [r for r in rows if r[1] > r[2]]
     print(f"{len(rows) - len(over)} of {len(rows)} within budget"
           + ("" if not over else "; over: " + ", ".join(r[0] for r in over)))
