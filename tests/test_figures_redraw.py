@@ -173,3 +173,21 @@ def test_a_broken_run_folder_is_one_line_never_a_traceback(tmp_path, capsys, bro
         assert main(["figures", str(run), "--format", "png"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("tmt: error:"), err
+
+
+def test_a_figure_that_fails_the_check_ends_the_command_in_one_line(tmp_path, monkeypatch, capsys):
+    """Under TMT_FIGCHECK=1 a figure breaking the rules stops `tmt figures` with one stderr line naming the
+    figure and every problem (exit 2), not a traceback."""
+    from experiments import redraw
+    from tm_transformer.cli import main
+    from tm_transformer.figcheck import FigureProblem
+
+    def failing(*args, **kwargs):
+        raise FigureProblem("transformer_frontier: 2 problem(s)\n  clipped: 'a label' reaches past the figure's "
+                            "edge\n  clipped: the legend of panel 5 reaches past the figure's edge")
+
+    monkeypatch.setattr(redraw, "redraw", failing)
+    assert main(["figures", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1
+    assert "transformer_frontier: 2 problem(s); clipped: 'a label'" in err and "legend of panel 5" in err

@@ -126,7 +126,7 @@ def main(argv=None) -> int:
             raise ToolkitError(f"tmt: unrecognized arguments: {' '.join(extra)}")
         return args.func(args)
     except ToolkitError as exc:
-        msg = str(exc)
+        msg = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())  # one line, always
         print(msg if msg.startswith("tmt") else f"tmt: error: {msg}", file=sys.stderr)
         return 2
     except (FileNotFoundError, PermissionError, IsADirectoryError) as exc:

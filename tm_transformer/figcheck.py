@@ -31,14 +31,17 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import ToolkitError
+
 MIN_POINTS = 6.0
 TOLERANCE_PX = 0.5
 
 __all__ = ["FigureProblem", "check_figure", "assert_readable", "check_pdf", "MIN_POINTS"]
 
 
-class FigureProblem(AssertionError):
-    """A figure breaks one or more of the rules; the message lists them, one per line."""
+class FigureProblem(ToolkitError, AssertionError):
+    """A figure breaks one or more of the rules; the message lists them, one per line (the CLI joins them
+    into its one error line)."""
 
 
 def _overlap(a, b, tol: float = TOLERANCE_PX) -> bool:
