@@ -114,7 +114,8 @@ def _reproduce(args) -> int:
     distributed.start(args)
     with distributed.collective_errors():
         result = run_checks(ORDER, Path(args.out), args.quick, args.seed, progress=not args.no_progress,
-                            fresh=args.fresh, jobs=_jobs(args), command=command)
+                            fresh=args.fresh, jobs=_jobs(args), command=command,
+                            overwrite=getattr(args, "overwrite", False))
     if not distributed.writer():
         return _status(result)  # process 0 writes and reports
     if args.json:
@@ -157,7 +158,8 @@ def cmd_experiment(args) -> int:
     distributed.start(args)
     with distributed.collective_errors():
         result = run_checks([args.name], out, not args.full, args.seed, progress=not args.no_progress,
-                            options=options, fresh=args.fresh, jobs=_jobs(args), command=command)
+                            options=options, fresh=args.fresh, jobs=_jobs(args), command=command,
+                            overwrite=getattr(args, "overwrite", False))
     if not distributed.writer():
         return _status(result)  # process 0 writes and reports
     if args.json:

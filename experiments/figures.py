@@ -29,7 +29,7 @@ NSTAR = {
                                  ref="seq_union_bound", title=r"C2 (per sequence), $n^*$ vs $\ell$"),
     "halfspaces_nstar": dict(check="halfspaces", claim="C3", x="delta", series="d", ref="optimal_rate",
                              title=r"C3, $n^*$ vs $\delta$"),
-    "coin_nstar": dict(check="coin", claim="C4", x="delta", series="series", ref="hoeffding_bound",
+    "coin_nstar": dict(check="coin", claim="C4", x="delta", series="convention", ref="hoeffding_bound",
                        title=r"C4, $n^*$ vs $\delta$ (worst $p$)"),
 }
 

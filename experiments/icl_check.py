@@ -112,20 +112,19 @@ def weissman_tail(n, V: int, eps: float):
 
 
 def code_version() -> str:
-    """A digest of the sources check 7's measurements come from: the in-context learners, the transformer,
-    the simulators, the Monte-Carlo engine and the exact probabilities (a stored measurement of older code
-    is measured again)."""
+    """A digest of the sources check 7's measurements can come from: the whole ``tm_transformer`` package
+    (:func:`experiments.store.toolkit_sources`: the learners, the transformer, the simulators, ...), the
+    Monte-Carlo engine and the exact probabilities (a stored measurement of older code is measured again)."""
     import tm_transformer
 
-    from .store import digest_files
+    from .store import digest_files, toolkit_sources
 
-    pkg = Path(tm_transformer.__file__).resolve().parent
     here = Path(__file__).resolve().parent
-    files = (sorted((pkg / "icl").glob("*.py")) + sorted((pkg / "transformer").glob("*.py"))
-             + [pkg / f for f in ("machine.py", "simulator.py", "fast.py")]
-             + [here / f for f in ("icl_check.py", "montecarlo.py", "sampling.py", "exact.py", "estimators.py")]
+    files = (toolkit_sources()
+             + [here / f for f in ("icl_check.py", "check_result.py", "montecarlo.py", "sampling.py", "exact.py",
+                                   "estimators.py", "stats.py", "store.py")]
              + sorted((here / "settings").glob("*.py")))
-    return digest_files(files, root=pkg.parent)
+    return digest_files(files, root=Path(tm_transformer.__file__).resolve().parent.parent)
 
 
 def check_icl(out: Path, quick: bool = True, seed: int = 0, progress: bool = True):

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
-PACKAGES = ("tm-transformer", "jax", "jaxlib", "numpy", "scipy", "sympy", "matplotlib", "numba")
+PACKAGES = ("jax", "jaxlib", "numpy", "scipy", "sympy", "matplotlib", "numba")
 
 
 def git_commit() -> str | None:
@@ -20,7 +20,11 @@ def git_commit() -> str | None:
 
 
 def versions() -> dict:
-    out = {"python": sys.version.split()[0]}
+    """Python's, the toolkit's (``tm_transformer.__version__``: the source that ran, which an editable
+    install's dist metadata can lag) and each dependency's installed version (None where absent)."""
+    import tm_transformer
+
+    out = {"python": sys.version.split()[0], "tm-transformer": tm_transformer.__version__}
     for name in PACKAGES:
         try:
             out[name] = metadata.version(name)

@@ -167,8 +167,12 @@ def staging_for(out: Path) -> Path:
         raise ToolkitError(f"--out {str(out)!r}: cannot create a folder beside it ({exc.strerror or exc})") from None
 
 
-def commit(staging: Path, out: Path, command: str | None = None) -> None:
+def commit(staging: Path, out: Path, command: str | None = None, overwrite: bool = False) -> None:
     """Mark ``staging`` as the toolkit's and rename it to ``out``, replacing an earlier toolkit folder.
+
+    Both checks run again first (:func:`check_target`, and :func:`check_replace` for ``command``): a user
+    may have put files in ``out`` while the run went on, or another run (another command, or results
+    written inside ``out``) may have finished there; then nothing is replaced and the error says so.
 
     The old folder is first renamed aside and removed only after the new one is in place, so at every
     moment either the old results or the new ones exist under a name the user can find.
@@ -180,7 +184,13 @@ def commit(staging: Path, out: Path, command: str | None = None) -> None:
     created = datetime.now(timezone.utc).isoformat(timespec="seconds")
     (staging / MARKER).write_text(json.dumps({"tool": TOOL, "files": files, "command": command, "created": created},
                                              indent=1) + "\n")
-    check_target(out)  # again: the user may have put files there while the run went on
+    try:
+        check_target(out)  # again: the user, or an overlapping run, may have written there meanwhile
+        if command is not None:
+            check_replace(out, command, overwrite)
+    except ToolkitError as exc:
+        raise ToolkitError(f"{exc} (found when this run finished: written while it went on; nothing was "
+                           "replaced)") from None
     old = None
     if out.exists():
         old = Path(tempfile.mkdtemp(prefix=f".{out.absolute().name}.old-", dir=out.absolute().parent))

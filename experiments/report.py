@@ -66,14 +66,16 @@ def _finished(bar, name: str) -> None:
 
 
 def run_checks(names: list[str], out: Path, quick: bool, seed: int, progress: bool = True,
-               options: dict | None = None, fresh: bool = False, jobs: int = 1, command: str | None = None) -> dict:
+               options: dict | None = None, fresh: bool = False, jobs: int = 1, command: str | None = None,
+               overwrite: bool = False) -> dict:
     """Run ``names`` into ``out``. Every measured point goes into the point store ``out/.tmt-points.jsonl``
     as soon as it is done (:mod:`experiments.store`), so a re-run after an interruption resumes, and a
     re-run of a finished command only redraws; ``fresh`` ignores the store. Under jax.distributed every
     process runs the checks and process 0 alone writes. ``jobs`` > 1 (the CLI's default: one per core, or
     ``TMT_JOBS``) measures in that many worker processes first (:mod:`experiments.parallel`; one process on a GPU or
     under jax.distributed): the same results. ``command`` (e.g. ``tmt reproduce --quick``) is recorded in the
-    folder's marker (:mod:`experiments.outdir`)."""
+    folder's marker (:mod:`experiments.outdir`); the replacement rules are checked again when the results
+    are committed (``overwrite`` as the command line's --overwrite), as another run may have written there."""
     import tempfile
 
     from . import distributed, parallel, store
@@ -191,7 +193,7 @@ def run_checks(names: list[str], out: Path, quick: bool, seed: int, progress: bo
                 # succeeded, so a failed commit (a user's file appeared in OUT, an OSError) or a kill between
                 # the steps never loses a measured point
                 shutil.copy2(out / STORE, staging / STORE)
-            commit(staging, out, command)  # replaces only tmt's own earlier results; never a user's files
+            commit(staging, out, command, overwrite)  # replaces only tmt's own earlier results; never a user's files
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)

@@ -49,6 +49,15 @@ def source_files() -> list[Path]:
     return files
 
 
+def toolkit_sources() -> list[Path]:
+    """Every source file of the ``tm_transformer`` package proper (the transformer, the simulators, the DSL,
+    the formats, the learners, ...): what checks 6 and 7 digest, so a change anywhere they could reach
+    measures them again (over-inclusion costs a re-measurement, omission a stale result)."""
+    import tm_transformer
+
+    return sorted(Path(tm_transformer.__file__).resolve().parent.rglob("*.py"))
+
+
 def digest_files(files: list[Path], root: Path | None = None) -> str:
     """sha256 over the JAX/NumPy versions and each file's name (relative to ``root`` where given) and bytes."""
     import jax

@@ -23,15 +23,16 @@ from . import figures
 
 
 def code_version() -> str:
-    """A digest of the sources the check's measurements come from: the transformer, the simulators and this
-    file (a stored measurement of older code is measured again)."""
+    """A digest of the sources the check's measurements can come from: the whole ``tm_transformer`` package
+    (:func:`experiments.store.toolkit_sources`) and this file (a stored measurement of older code is
+    measured again)."""
     import tm_transformer
 
-    from .store import digest_files
+    from .store import digest_files, toolkit_sources
 
-    pkg = Path(tm_transformer.__file__).resolve().parent
-    files = sorted((pkg / "transformer").glob("*.py")) + [pkg / f for f in ("machine.py", "simulator.py", "fast.py")]
-    return digest_files(files + [Path(__file__).resolve()], root=pkg.parent)
+    here = Path(__file__).resolve().parent
+    files = toolkit_sources() + [here / f for f in ("transformer_check.py", "check_result.py")]
+    return digest_files(files, root=Path(tm_transformer.__file__).resolve().parent.parent)
 
 
 def check_transformer(out: Path, quick: bool = True, seed: int = 0, progress: bool = True):

@@ -40,7 +40,7 @@ def _run_folder(out):
                                    "delta": delta, "rate": min(0.3, 3 * delta), "ci_lo": delta / 2, "ci_hi": min(0.6, 6 * delta)}
                                   for eps, delta in product([0.2, 0.1], [0.1, 0.01, 0.001, 1e-4])]
     tables["coin"] = [_point(int(0.5 / eps ** 2 * (1 - __import__("math").log10(delta))), 1 / eps ** 2 * 2, eps == 0.2 and delta == 0.1,
-                             eps=eps, delta=delta, p=0.5, series=1, hoeffding_bound=__import__("math").log(2 / delta) / (2 * eps ** 2))
+                             eps=eps, delta=delta, p=0.5, series=1, convention="error > eps", hoeffding_bound=__import__("math").log(2 / delta) / (2 * eps ** 2))
                       for eps, delta in product([0.2, 0.1], [0.1, 0.01, 0.001])]
     fr = [{"kind": "frontier", "dtype": dt, **{f"envelope_R{R}": e * R ** 0.5 for R in (4, 100, 1000)},
            **{f"probe_R{R}": 2 * e * R ** 0.5 for R in (4, 100, 1000)}, **{f"evict_envelope_R{R}": e * 8.0 for R in (4, 100, 1000)},

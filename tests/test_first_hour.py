@@ -379,6 +379,43 @@ def test_a_rerun_of_the_transformer_check_only_redraws(tmp_path, monkeypatch):
     assert calls == [(True, 0), (True, 1)]
 
 
+@pytest.mark.parametrize("check", ["transformer_check", "icl_check"])
+def test_the_stored_checks_are_keyed_by_every_toolkit_source_they_can_reach(check):
+    """Checks 6 and 7 run machines parsed by the DSL and formats, summarised by run_result, ...: a change to
+    any toolkit source measures them again (a key that missed dsl/ or formats/ replayed stale results)."""
+    import importlib
+
+    from experiments import store
+
+    module = importlib.import_module(f"experiments.{check}")
+    digested = []
+    real = store.digest_files
+    try:
+        store.digest_files = lambda files, root=None: digested.extend(files) or real(files, root)
+        module.code_version()
+    finally:
+        store.digest_files = real
+    names = {f.resolve().relative_to(ROOT).as_posix() for f in digested}
+    for needed in ("tm_transformer/dsl/__init__.py", "tm_transformer/run_result.py", "tm_transformer/notation.py",
+                   "tm_transformer/formats/standard.py", "tm_transformer/transformer/decode.py",
+                   "tm_transformer/simulator.py", f"experiments/{check}.py", "experiments/check_result.py"):
+        assert needed in names, needed
+    assert {f"tm_transformer/{p.relative_to(ROOT / 'tm_transformer').as_posix()}"
+            for p in (ROOT / "tm_transformer").rglob("*.py")} <= names
+
+
+def test_the_manifest_names_the_toolkit_version_that_ran(monkeypatch):
+    """Not the dist metadata, which an editable install leaves at the version it was installed as."""
+    from importlib import metadata
+
+    import tm_transformer
+    from experiments import manifest
+
+    real = metadata.version
+    monkeypatch.setattr(metadata, "version", lambda name: "0.0.0-stale" if name == "tm-transformer" else real(name))
+    assert manifest.versions()["tm-transformer"] == tm_transformer.__version__
+
+
 def test_log_lines_keep_coming_without_updates(capsys):
     """A long stretch without an update (one long check) still writes a line every interval; none after
     close."""

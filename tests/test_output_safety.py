@@ -90,6 +90,36 @@ def test_commit_refuses_files_added_during_the_run(tmp_path):
     assert (out / "draft.tex").read_text() == "x"
 
 
+def test_commit_refuses_results_another_run_wrote_meanwhile(tmp_path):
+    """Two overlapping runs: the replacement rules are checked again at the end, not only at the start."""
+    import json
+
+    out = tmp_path / "res"
+    # another command's results finished in OUT while this run went on
+    staging = staging_for(out)
+    (staging / "a.csv").write_text("mine")
+    other = staging_for(out)
+    (other / "b.csv").write_text("theirs")
+    commit(other, out, "tmt experiment symbolic")
+    with pytest.raises(ToolkitError, match=r"`tmt experiment symbolic`.*not of `tmt reproduce --quick`.*"
+                                            r"nothing was replaced"):
+        commit(staging, out, "tmt reproduce --quick")
+    assert (out / "b.csv").read_text() == "theirs"
+    commit(staging, out, "tmt reproduce --quick", overwrite=True)  # the explicit choice replaces them
+    assert json.loads((out / ".tmt-results.json").read_text())["command"] == "tmt reproduce --quick"
+    # a results folder written inside OUT meanwhile
+    staging = staging_for(out)
+    inner = staging_for(out / "symbolic")
+    commit(inner, out / "symbolic", "tmt experiment symbolic --out res/symbolic")
+    with pytest.raises(ToolkitError, match="in 'symbolic'.*nothing was replaced"):
+        commit(staging, out, "tmt reproduce --quick")
+    assert (out / "symbolic" / ".tmt-results.json").exists()
+    # the same command twice: the later one replaces the earlier, as at the start
+    first = staging_for(tmp_path / "again")
+    commit(first, tmp_path / "again", "tmt reproduce --quick")
+    commit(staging_for(tmp_path / "again"), tmp_path / "again", "tmt reproduce --quick")
+
+
 def test_an_experiment_inside_results_and_odd_targets_are_one_line(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(["experiment", "symbolic", "--out", "results/symbolic", "--no-progress"]) == 0  # its own marker
