@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import sympy as sp
 
@@ -106,12 +107,18 @@ def text_to_latex(text: str) -> str:
 
 def solve_tail(tail: sp.Expr, event: str, inequality: str) -> tuple[sp.Expr, Derivation]:
     """Solve ``tail(n) <= delta`` for n, for a tail that decreases in n; return (n_required, steps)."""
-    roots = sp.solve(sp.Eq(tail, delta), n)
-    roots = [sp.simplify(r) for r in roots if r.is_real is not False]
-    if len(roots) != 1:
-        raise RuntimeError(f"expected one root of the tail equation, got {roots}")  # a catalogue bug
-    # canonical form: a sum of logarithms over a power of eps, e.g. (ln(2^V - 2) + ln(1/delta)) / (2 eps^2)
-    required = sp.factor_terms(sp.expand_log(sp.expand(roots[0]), force=True))
+    from .cache import cached
+
+    def root() -> str:
+        roots = sp.solve(sp.Eq(tail, delta), n)
+        roots = [sp.simplify(r) for r in roots if r.is_real is not False]
+        if len(roots) != 1:
+            raise RuntimeError(f"expected one root of the tail equation, got {roots}")  # a catalogue bug
+        # canonical form: a sum of logarithms over a power of eps, e.g. (ln(2^V - 2) + ln(1/delta)) / (2 eps^2)
+        return sp.srepr(sp.factor_terms(sp.expand_log(sp.expand(roots[0]), force=True)))
+
+    # the solve is the catalogue's slowest step (seconds per process): its answer is kept (:mod:`.cache`)
+    required = sp.sympify(cached("tail-root", sp.srepr(tail), [Path(__file__)], root))
     steps = (
         Step(f"{inequality}: {event}", sp.Le(sp.Symbol("P_fail"), tail)),
         Step("require the tail to be at most delta", sp.Le(tail, delta)),
