@@ -107,18 +107,34 @@ def text_to_latex(text: str) -> str:
 
 def solve_tail(tail: sp.Expr, event: str, inequality: str) -> tuple[sp.Expr, Derivation]:
     """Solve ``tail(n) <= delta`` for n, for a tail that decreases in n; return (n_required, steps)."""
-    from .cache import cached
+    from .cache import cached, from_srepr
 
-    def root() -> str:
+    def root() -> sp.Expr:
         roots = sp.solve(sp.Eq(tail, delta), n)
         roots = [sp.simplify(r) for r in roots if r.is_real is not False]
         if len(roots) != 1:
             raise RuntimeError(f"expected one root of the tail equation, got {roots}")  # a catalogue bug
         # canonical form: a sum of logarithms over a power of eps, e.g. (ln(2^V - 2) + ln(1/delta)) / (2 eps^2)
-        return sp.srepr(sp.factor_terms(sp.expand_log(sp.expand(roots[0]), force=True)))
+        return sp.factor_terms(sp.expand_log(sp.expand(roots[0]), force=True))
 
-    # the solve is the catalogue's slowest step (seconds per process): its answer is kept (:mod:`.cache`)
-    required = sp.sympify(cached("tail-root", sp.srepr(tail), [Path(__file__)], root))
+    # the solve is the catalogue's slowest step (seconds per process): its answer is kept (:mod:`.cache`),
+    # keyed by the tail and every source of the bounds package (the variables' assumptions included)
+    sources = sorted(Path(__file__).resolve().parent.glob("*.py"))
+    derived = []
+
+    def kept() -> str | None:  # None: a root that from_srepr could not read back is not kept
+        derived.append(root())
+        text = sp.srepr(derived[0])
+        try:
+            return text if sp.srepr(from_srepr(text)) == text else None
+        except ValueError:
+            return None
+
+    text = cached("tail-root", sp.srepr(tail), sources, kept)
+    try:
+        required = derived[0] if derived else from_srepr(text)
+    except (ValueError, TypeError):  # a cache file that is not a literal sympy expression: derive it here
+        required = root()
     steps = (
         Step(f"{inequality}: {event}", sp.Le(sp.Symbol("P_fail"), tail)),
         Step("require the tail to be at most delta", sp.Le(tail, delta)),

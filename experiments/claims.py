@@ -144,20 +144,36 @@ class Claim:
         sources = [here / "claims.py", here / "arguments.py", *Path(bounds_pkg.__file__).resolve().parent.glob("*.py")]
         return cache.cached("claim-arguments", self._key(), sources, self._arguments)
 
-    def _key(self) -> dict:
-        """Everything :meth:`arguments` reads: each bound as its expressions and assumptions (a user's Bound
-        or a catalogue name alike), the directions, constants, domains, caps and fixed values."""
+    def _key(self) -> list:
+        """Everything :meth:`arguments` can read: every field of the claim and of each Lower and Upper, a
+        bound (a user's Bound or a catalogue name alike) as every one of its own fields, sympy values as
+        ``srepr``, mappings in their order."""
+        from dataclasses import fields, is_dataclass
+
         import sympy as sp
 
-        def bound(b) -> list:
-            b = b if isinstance(b, Bound) else get(b)
-            return [b.name, b.kind, sp.srepr(b.expr), sp.srepr(b.stable_expr) if b.stable_expr is not None else None,
-                    [[sp.srepr(a), str(t)] for a, t in b.assumptions]]
+        def plain(v):
+            if isinstance(v, str) and not isinstance(v, sp.Basic):
+                return v
+            if isinstance(v, Bound):
+                return ["Bound", *[plain(getattr(v, f.name)) for f in fields(v)]]
+            if is_dataclass(v) and not isinstance(v, type):
+                return [type(v).__name__, *[[f.name, plain(getattr(v, f.name))] for f in fields(v)]]
+            if isinstance(v, dict):
+                return ["dict", *[[plain(k), plain(x)] for k, x in v.items()]]
+            if isinstance(v, (tuple, list)):
+                return [type(v).__name__, *[plain(x) for x in v]]
+            if isinstance(v, sp.Basic):
+                return ["sympy", sp.srepr(v)]
+            return [type(v).__name__, repr(v)]
 
-        return {"claim": bound(self.form), "directions": list(self.directions),
-                "lower": [[bound(lo.bound), repr(lo.fixed), lo.valid, repr(lo.caps)] for lo in self.lower],
-                "upper": [[bound(up.bound), repr(up.constant), repr(sorted(up.domain.items())), up.proof,
-                           repr(up.fixed)] for up in self.upper]}
+        def bound(b):
+            return plain(b if isinstance(b, Bound) else get(b))
+
+        return ["Claim", *[[f.name, plain(getattr(self, f.name))] for f in fields(self) if f.name != "form"],
+                ["form", bound(self.form)],
+                ["lower", [[bound(lo.bound), plain(lo)] for lo in self.lower]],
+                ["upper", [[bound(up.bound), plain(up)] for up in self.upper]]]
 
     def _arguments(self) -> list[dict]:
         out = []

@@ -167,12 +167,30 @@ def staging_for(out: Path) -> Path:
         raise ToolkitError(f"--out {str(out)!r}: cannot create a folder beside it ({exc.strerror or exc})") from None
 
 
+def _keep(staging: Path, out: Path, created: str) -> Path | None:
+    """Rename a finished run's staging folder to a visible name beside ``out`` (``OUT.kept-<time>``), so
+    that a refused commit loses no results; None when that fails too."""
+    stamp = created.replace(":", "").replace("-", "").replace("+0000", "")
+    for i in range(100):
+        target = out.absolute().parent / f"{out.absolute().name}.kept-{stamp}{f'-{i}' if i else ''}"
+        try:
+            target.mkdir()  # claims the name (a rename onto an empty folder then replaces it)
+            os.rename(staging, target)
+            return target
+        except FileExistsError:
+            continue
+        except OSError:
+            return None
+    return None
+
+
 def commit(staging: Path, out: Path, command: str | None = None, overwrite: bool = False) -> None:
     """Mark ``staging`` as the toolkit's and rename it to ``out``, replacing an earlier toolkit folder.
 
     Both checks run again first (:func:`check_target`, and :func:`check_replace` for ``command``): a user
     may have put files in ``out`` while the run went on, or another run (another command, or results
-    written inside ``out``) may have finished there; then nothing is replaced and the error says so.
+    written inside ``out``) may have finished there; then nothing is replaced, this run's results are kept
+    beside it (``OUT.kept-<time>``) and the error names both.
 
     The old folder is first renamed aside and removed only after the new one is in place, so at every
     moment either the old results or the new ones exist under a name the user can find.
@@ -189,8 +207,10 @@ def commit(staging: Path, out: Path, command: str | None = None, overwrite: bool
         if command is not None:
             check_replace(out, command, overwrite)
     except ToolkitError as exc:
+        kept = _keep(staging, out, created)
+        where = f"; this run's results are in {str(kept)!r}" if kept is not None else ""
         raise ToolkitError(f"{exc} (found when this run finished: written while it went on; nothing was "
-                           "replaced)") from None
+                           f"replaced{where})") from None
     old = None
     if out.exists():
         old = Path(tempfile.mkdtemp(prefix=f".{out.absolute().name}.old-", dir=out.absolute().parent))

@@ -49,13 +49,20 @@ def source_files() -> list[Path]:
     return files
 
 
+# the toolkit's modules that only draw (no measurement reads them): a change to a figure redraws, never
+# re-measures
+PRESENTATION = ("plots.py", "figstyle.py", "figcheck.py")
+
+
 def toolkit_sources() -> list[Path]:
     """Every source file of the ``tm_transformer`` package proper (the transformer, the simulators, the DSL,
-    the formats, the learners, ...): what checks 6 and 7 digest, so a change anywhere they could reach
-    measures them again (over-inclusion costs a re-measurement, omission a stale result)."""
+    the formats, the learners, ...; not the :data:`PRESENTATION` modules): what checks 6 and 7 digest, so
+    a change anywhere they could reach measures them again (over-inclusion costs a re-measurement,
+    omission a stale result)."""
     import tm_transformer
 
-    return sorted(Path(tm_transformer.__file__).resolve().parent.rglob("*.py"))
+    return sorted(p for p in Path(tm_transformer.__file__).resolve().parent.rglob("*.py")
+                  if p.name not in PRESENTATION)
 
 
 def digest_files(files: list[Path], root: Path | None = None) -> str:

@@ -1,6 +1,7 @@
 """The disk cache of symbolic results (bounds/cache.py): a hit is exactly the computation's answer, and any
 change to the inputs, the sources or the switch makes it compute again."""
 import json
+from pathlib import Path
 
 import pytest
 import sympy as sp
@@ -105,3 +106,66 @@ def test_claim_arguments_are_keyed_by_the_bounds_themselves(folder):
     assert a == fast._arguments() and b == right._arguments() and a != b
     assert fast.arguments() == a  # a hit, the same answer
     assert len(list(folder.glob("claim-arguments-*.json"))) == 2
+
+
+def test_claim_arguments_are_keyed_by_every_field_of_their_bounds(folder):
+    """Two user bounds alike but for their provenance and quantity: the cached statement is each one's own."""
+    from tm_transformer.bounds import Bound
+    from tm_transformer.bounds.variables import C, delta, eps
+    from experiments.claims import Claim, Upper
+
+    def claim(provenance):
+        up = Bound("mine_up", "an upper bound", sp.log(2 / delta) / (2 * eps ** 2), "upper", "|p_hat - p|", provenance)
+        return Claim("mine", Bound("mine", "a claim", C / eps ** 2 * sp.log(1 / delta), "order", "|p_hat - p|", "t"),
+                     setting="coin", reading="error > eps", directions=("delta", "eps"),
+                     upper=(Upper(up, 1.0, {"delta": (0, 0.5)}),))
+
+    a, b = claim("Paper A").arguments(), claim("Paper B").arguments()
+    assert "Paper A" in json.dumps(a) and "Paper B" in json.dumps(b) and "Paper A" not in json.dumps(b)
+
+
+def test_an_answer_json_cannot_hold_is_returned_uncached(folder, tmp_path):
+    import numpy as np
+
+    src = tmp_path / "s.py"
+    src.write_text("")
+    assert cache.cached("k", 1, [src], lambda: {"n": np.int64(3)}) == {"n": 3}
+    assert cache.cached("k", 2, [src], lambda: float("nan")) != 0  # NaN: not kept either
+    assert not list(folder.glob("*.json"))
+
+
+def test_a_cache_file_is_data_never_code(folder, tmp_path):
+    """The solved roots are read back by an allow-list of sympy classes, not eval: a planted file neither
+    runs nor changes a bound."""
+    from tm_transformer.bounds import known
+
+    fresh = known.build()
+    marker = tmp_path / "ran"
+    for path in folder.glob("tail-root-*.json"):
+        path.write_text(json.dumps({"kind": "tail-root",
+                                    "value": f"__import__('pathlib').Path({str(marker)!r}).write_text('x')"}))
+    again = known.build()
+    assert not marker.exists()
+    assert all(sp.srepr(again[k].expr) == sp.srepr(fresh[k].expr) for k in fresh)
+    with pytest.raises(ValueError):
+        cache.from_srepr("sympify('1')")
+    with pytest.raises(ValueError):
+        cache.from_srepr("Integer(1).__class__")
+    for b in fresh.values():
+        assert sp.srepr(cache.from_srepr(sp.srepr(b.expr))) == sp.srepr(b.expr), b.name
+
+
+def test_the_tail_roots_are_keyed_by_the_variables_too():
+    """A root depends on the variables' assumptions (bounds/variables.py), not only on derivation.py."""
+    from tm_transformer.bounds import derivation
+
+    seen = []
+    real = cache.cached
+    try:
+        cache.cached = lambda kind, key, sources, compute: seen.extend(Path(s).name for s in sources) or compute()
+        from tm_transformer.bounds.variables import delta, eps, n
+
+        derivation.solve_tail(2 * sp.exp(-2 * n * eps ** 2), "e", "i")
+    finally:
+        cache.cached = real
+    assert {"variables.py", "derivation.py", "known.py"} <= set(seen) and delta is not None

@@ -102,9 +102,13 @@ def test_commit_refuses_results_another_run_wrote_meanwhile(tmp_path):
     (other / "b.csv").write_text("theirs")
     commit(other, out, "tmt experiment symbolic")
     with pytest.raises(ToolkitError, match=r"`tmt experiment symbolic`.*not of `tmt reproduce --quick`.*"
-                                            r"nothing was replaced"):
+                                            r"nothing was replaced; this run's results are in '.*res\.kept-"):
         commit(staging, out, "tmt reproduce --quick")
     assert (out / "b.csv").read_text() == "theirs"
+    (kept,) = tmp_path.glob("res.kept-*")  # the refused run's results are not lost
+    assert (kept / "a.csv").read_text() == "mine" and not staging.exists()
+    staging = staging_for(out)
+    (staging / "a.csv").write_text("mine")
     commit(staging, out, "tmt reproduce --quick", overwrite=True)  # the explicit choice replaces them
     assert json.loads((out / ".tmt-results.json").read_text())["command"] == "tmt reproduce --quick"
     # a results folder written inside OUT meanwhile

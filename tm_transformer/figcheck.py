@@ -18,7 +18,10 @@ The rules (each problem's text starts with the rule's name):
   (``fill_between``) reaches into; a clipped artist counts only within its axes area;
 * ``series-alike`` -- two labelled series of one panel drawn alike (same colour, marker, line style and
   marker fill: a hollow marker is not a filled one);
-* ``small-text`` -- a text below :data:`MIN_POINTS` (6 pt) at the saved size.
+* ``small-text`` -- a text below :data:`MIN_POINTS` (6 pt) at the saved size. The size checked is the
+  text's own font size; sub- and superscripts inside mathtext (``$n^*$``, ``$\\varepsilon_0$``) are drawn
+  by matplotlib at 0.7 of it and are not checked separately: they fall below 6 pt (4.9 pt in a 7 pt label
+  at single width, 5.6 pt in an 8 pt tick label at double width).
 
 Inset (child) axes are panels too (their texts are checked; an inset on its parent's area is not
 "into-panel"). Boxes are in display pixels after one draw (the layout engine has run); a box overlaps
