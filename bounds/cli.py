@@ -36,10 +36,23 @@ def _assignments(pairs: list[str], allowed=None, what: str = "", taken=None) -> 
     return out
 
 
-def cmd_list(args):
-    from . import catalogue
+def catalogue_rows() -> list[dict]:
+    """[{name, kind, summary}] of every catalogue bound. Kept in the derived cache (:mod:`.cache`, keyed by
+    the bounds package's sources), so a listing after the first needs no sympy (its import alone is 0.4 s)."""
+    from pathlib import Path
 
-    rows = [{"name": b.name, "kind": b.kind, "summary": b.summary} for b in catalogue().values()]
+    from .cache import cached
+
+    def rows():
+        from . import catalogue
+
+        return [{"name": b.name, "kind": b.kind, "summary": b.summary} for b in catalogue().values()]
+
+    return cached("catalogue-list", None, sorted(Path(__file__).resolve().parent.glob("*.py")), rows)
+
+
+def cmd_list(args):
+    rows = catalogue_rows()
     if args.json:
         print(json.dumps(rows))
     else:

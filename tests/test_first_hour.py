@@ -51,6 +51,19 @@ def test_bounds_commands_never_import_jax(argv, tmp_path):
     assert "jax" not in loaded and "matplotlib" not in loaded, (argv, loaded)
 
 
+def test_bounds_list_after_the_first_needs_no_sympy(tmp_path):
+    """The listing is kept in the derived cache: the first call derives the catalogue, later ones read it
+    back (the same rows) without importing sympy."""
+    env = _env(TMT_DERIVED_CACHE=str(tmp_path / "derived"))
+    runs = [subprocess.run([sys.executable, "-c", LOADED, "bounds", "list", "--json"], capture_output=True,
+                           text=True, timeout=300, env=env, cwd=tmp_path) for _ in range(2)]
+    loaded = [set([x for x in r.stderr.splitlines() if x.startswith("LOADED")][-1].split()[1:]) for r in runs]
+    assert [r.returncode for r in runs] == [0, 0] and runs[0].stdout == runs[1].stdout
+    assert "sympy" in loaded[0] and loaded[1] == set()
+    rows = json.loads(runs[1].stdout)
+    assert {"weissman", "hoeffding", "C1"} <= {r["name"] for r in rows}
+
+
 def test_lazy_exports_are_the_functions_not_the_submodules():
     """Lazy package attributes keep the eager meaning: ``transformer.envelope`` and ``bounds.compare`` are
     the functions even where the submodule of that name was imported first."""

@@ -358,7 +358,10 @@ def test_a_failed_commit_keeps_the_point_store_in_out(tmp_path, monkeypatch):
     with pytest.raises(ToolkitError, match="not written by tmt"):
         report.run_checks(["measuring"], out, True, 0, progress=False)
     assert sorted(p.name for p in out.iterdir()) == [STORE, "notes.txt"] and _points(out) == len(POINTS)
-    assert not [p for p in tmp_path.iterdir() if p.name != "res"]  # no staging folder left beside it
+    # no hidden staging folder left beside it; the refused run's results kept, visibly, under a new name
+    (kept,) = [p for p in tmp_path.iterdir() if p.name != "res"]
+    assert kept.name.startswith("res.kept-") and (kept / ".tmt-results.json").is_file()
+    assert (kept / STORE).is_file() and _points(kept) == len(POINTS)
     (out / "notes.txt").unlink()
     monkeypatch.setitem(report.CHECKS, "measuring", _measuring_check)
     again = report.run_checks(["measuring"], out, True, 0, progress=False)
