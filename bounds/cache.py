@@ -97,8 +97,7 @@ def cached(kind: str, key, sources: Iterable[Path], compute: Callable[[], object
 
 # the sympy classes an ``srepr`` of the catalogue's expressions uses (anything else is refused)
 _SYMPY_NAMES = ("Symbol", "Integer", "Rational", "Float", "Add", "Mul", "Pow", "log", "exp", "sqrt", "Max", "Min",
-                "LambertW", "Half", "NegativeOne", "One", "Zero", "Pi", "E", "oo", "Abs", "floor", "ceiling",
-                "Dummy", "Function", "Le", "Ge", "Lt", "Gt", "Eq")
+                "LambertW", "pi", "E", "oo", "zoo", "nan", "Abs", "floor", "ceiling", "Le", "Ge", "Lt", "Gt", "Eq")
 
 
 def from_srepr(text: str):
@@ -113,17 +112,19 @@ def from_srepr(text: str):
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
             return -build(node.operand)
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _SYMPY_NAMES:
-            fn = getattr(sp, node.func.id)
+            fn = getattr(sp, node.func.id, None)
+            if fn is None:
+                raise ValueError(f"srepr: sympy has no {node.func.id}")
             args = [build(a) for a in node.args]
             kw = {k.arg: build(k.value) for k in node.keywords if k.arg is not None}
             if len(kw) != len(node.keywords):
                 raise ValueError("srepr: ** arguments")
             return fn(*args, **kw) if callable(fn) else fn
-        if isinstance(node, ast.Name) and node.id in _SYMPY_NAMES and not callable(getattr(sp, node.id)):
+        if isinstance(node, ast.Name) and node.id in _SYMPY_NAMES and not callable(getattr(sp, node.id, len)):
             return getattr(sp, node.id)
         raise ValueError(f"srepr: {ast.dump(node)[:80]} is not a sympy literal")
 
     try:
         return build(ast.parse(text, mode="eval").body)
-    except (SyntaxError, RecursionError) as exc:
+    except (SyntaxError, RecursionError, TypeError, AttributeError, ArithmeticError) as exc:
         raise ValueError(f"srepr: {exc}") from None
