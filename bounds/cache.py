@@ -35,6 +35,12 @@ def folder() -> Path | None:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tm-transformer" / "derived"
 
 
+def package_sources() -> list[Path]:
+    """The bounds package's own source files: what its derivations (and a claim's arguments, built on
+    them) are keyed by, the variables' assumptions included."""
+    return sorted(Path(__file__).resolve().parent.glob("*.py"))
+
+
 @lru_cache(maxsize=None)
 def _sources_digest(paths: tuple[str, ...]) -> str:
     from importlib import metadata
@@ -62,7 +68,7 @@ def key_digest(kind: str, key, sources: Iterable[Path]) -> str:
 
 def cached(kind: str, key, sources: Iterable[Path], compute: Callable[[], object]):
     """``compute()`` (a JSON value), or its answer from an earlier process with the same ``kind``, ``key``,
-    ``sources`` (files whose code computes it) and sympy version."""
+    ``sources`` (files whose code computes it) and versions of sympy, mpmath, numpy and scipy."""
     where = folder()
     if where is None:
         return compute()

@@ -39,16 +39,14 @@ def _assignments(pairs: list[str], allowed=None, what: str = "", taken=None) -> 
 def catalogue_rows() -> list[dict]:
     """[{name, kind, summary}] of every catalogue bound. Kept in the derived cache (:mod:`.cache`, keyed by
     the bounds package's sources), so a listing after the first needs no sympy (its import alone is 0.4 s)."""
-    from pathlib import Path
-
-    from .cache import cached
+    from .cache import cached, package_sources
 
     def rows():
         from . import catalogue
 
         return [{"name": b.name, "kind": b.kind, "summary": b.summary} for b in catalogue().values()]
 
-    return cached("catalogue-list", None, sorted(Path(__file__).resolve().parent.glob("*.py")), rows)
+    return cached("catalogue-list", None, package_sources(), rows)
 
 
 def cmd_list(args):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import sympy as sp
 
@@ -107,7 +106,7 @@ def text_to_latex(text: str) -> str:
 
 def solve_tail(tail: sp.Expr, event: str, inequality: str) -> tuple[sp.Expr, Derivation]:
     """Solve ``tail(n) <= delta`` for n, for a tail that decreases in n; return (n_required, steps)."""
-    from .cache import cached, from_srepr
+    from .cache import cached, from_srepr, package_sources
 
     def root() -> sp.Expr:
         roots = sp.solve(sp.Eq(tail, delta), n)
@@ -119,7 +118,6 @@ def solve_tail(tail: sp.Expr, event: str, inequality: str) -> tuple[sp.Expr, Der
 
     # the solve is the catalogue's slowest step (seconds per process): its answer is kept (:mod:`.cache`),
     # keyed by the tail and every source of the bounds package (the variables' assumptions included)
-    sources = sorted(Path(__file__).resolve().parent.glob("*.py"))
     derived = []
 
     def kept() -> str | None:  # None: a root that from_srepr could not read back is not kept
@@ -130,10 +128,10 @@ def solve_tail(tail: sp.Expr, event: str, inequality: str) -> tuple[sp.Expr, Der
         except ValueError:
             return None
 
-    text = cached("tail-root", sp.srepr(tail), sources, kept)
+    text = cached("tail-root", sp.srepr(tail), package_sources(), kept)
     try:
         required = derived[0] if derived else from_srepr(text)
-    except (ValueError, TypeError):  # a cache file that is not a literal sympy expression: derive it here
+    except ValueError:  # a cache file that is not a literal sympy expression: derive it here
         required = root()
     steps = (
         Step(f"{inequality}: {event}", sp.Le(sp.Symbol("P_fail"), tail)),

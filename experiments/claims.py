@@ -137,11 +137,10 @@ class Claim:
         the sources that compute them."""
         from pathlib import Path
 
-        import tm_transformer.bounds as bounds_pkg
         from tm_transformer.bounds import cache
 
         here = Path(__file__).resolve().parent
-        sources = [here / "claims.py", here / "arguments.py", *Path(bounds_pkg.__file__).resolve().parent.glob("*.py")]
+        sources = [here / "claims.py", here / "arguments.py", *cache.package_sources()]
         return cache.cached("claim-arguments", self._key(), sources, self._arguments)
 
     def _key(self) -> list:
