@@ -169,3 +169,17 @@ def test_the_tail_roots_are_keyed_by_the_variables_too():
     finally:
         cache.cached = real
     assert {"variables.py", "derivation.py", "known.py"} <= set(seen) and delta is not None
+
+
+def test_a_cached_root_is_the_closed_form_solved_by_hand(folder):
+    """Hoeffding: 2 exp(-2 n eps^2) <= delta  <=>  n >= ln(2/delta) / (2 eps^2), read back from a warm cache."""
+    import math
+
+    from tm_transformer.bounds import known
+
+    known.build()  # cold: derives and keeps the roots
+    warm = known.build()["hoeffding"]
+    assert list(folder.glob("tail-root-*.json"))
+    for eps, delta in [(0.1, 0.05), (0.01, 1e-6), (0.3, 0.5)]:
+        assert math.isclose(float(warm.evaluate(eps=eps, delta=delta)), math.log(2 / delta) / (2 * eps ** 2),
+                            rel_tol=1e-12)
