@@ -119,9 +119,11 @@ def test_commit_refuses_results_another_run_wrote_meanwhile(tmp_path):
         commit(staging, out, "tmt reproduce --quick")
     assert (out / "symbolic" / ".tmt-results.json").exists()
     # the same command twice: the later one replaces the earlier, as at the start
-    first = staging_for(tmp_path / "again")
-    commit(first, tmp_path / "again", "tmt reproduce --quick")
-    commit(staging_for(tmp_path / "again"), tmp_path / "again", "tmt reproduce --quick")
+    for text in ("first", "second"):
+        run = staging_for(tmp_path / "again")
+        (run / "a.csv").write_text(text)
+        commit(run, tmp_path / "again", "tmt reproduce --quick")
+    assert (tmp_path / "again" / "a.csv").read_text() == "second" and not list(tmp_path.glob("again.kept-*"))
 
 
 def test_an_experiment_inside_results_and_odd_targets_are_one_line(tmp_path, capsys, monkeypatch):
