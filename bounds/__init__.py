@@ -7,17 +7,16 @@
     print(w.derivation.text()); print(w.latex())
 
 Import it as ``tm_transformer.bounds`` (a ``bounds.py`` of your own cannot shadow that name); the old
-name ``bounds`` still works and gives the same modules.
+name ``bounds`` (deprecated) still works and gives the same modules.
 """
-if __name__ == "bounds":  # the old top-level name: be the same module as tm_transformer.bounds
+from tm_transformer._lazy import lazy as _lazy
+
+if __name__ == "bounds":  # the old top-level name: sys.modules["bounds"] becomes tm_transformer.bounds
     from tm_transformer._layout import alias as _alias
 
     _alias(__name__)
-
-from tm_transformer._lazy import lazy as _lazy
-
-# imported on first use (sympy and scipy load with them; ``tmt --help`` never needs them)
-_lazy(__name__, {"Bound": ".bound", "catalogue": ".known", "get": ".known", "Comparison": ".compare",
-                 "compare": ".compare"})
+else:  # imported on first use (sympy and scipy load with them; ``tmt --help`` never needs them)
+    _lazy(__name__, {"Bound": ".bound", "catalogue": ".known", "get": ".known", "Comparison": ".compare",
+                     "compare": ".compare"})
 
 __all__ = ["Bound", "Comparison", "catalogue", "compare", "get"]

@@ -12,7 +12,7 @@ Your own setting (:mod:`experiments.user_setting`, docs/own_setting.md): ``nstar
 if __name__ == "experiments":  # the old top-level name: be the same module as tm_transformer.experiments
     from tm_transformer._layout import alias as _alias
 
-    _alias(__name__)
+    _alias(__name__)  # the old name (deprecated): sys.modules["experiments"] becomes tm_transformer.experiments
 
 __all__ = ["nstar", "count_failures", "check_claim", "user_setting"]  # imported on first use (below)
 

@@ -61,8 +61,10 @@ def toolkit_sources() -> list[Path]:
     omission a stale result)."""
     import tm_transformer
 
-    return sorted(p for p in Path(tm_transformer.__file__).resolve().parent.rglob("*.py")
-                  if p.name not in PRESENTATION)
+    root = Path(tm_transformer.__file__).resolve().parent
+    # bounds/ and experiments/ (links in a checkout, folders when installed) are not the package proper
+    return sorted(p for p in root.rglob("*.py") if p.name not in PRESENTATION
+                  and p.relative_to(root).parts[0] not in ("bounds", "experiments"))
 
 
 def digest_files(files: list[Path], root: Path | None = None) -> str:

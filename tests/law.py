@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import math
 
-from experiments.montecarlo import count_failures
-from experiments.stats import rates_differ
+from tm_transformer.experiments.montecarlo import count_failures
+from tm_transformer.experiments.stats import rates_differ
 
 
 def assert_same_failure_law(setting: str, n: int, kw: dict, sampler: str, tag: str, trials: int = 20_000):

@@ -6,8 +6,8 @@ import pytest
 import sympy as sp
 from hypothesis import assume, given, strategies as st
 
-from bounds import catalogue, compare, get
-from bounds.variables import DOMAINS, display_name
+from tm_transformer.bounds import catalogue, compare, get
+from tm_transformer.bounds.variables import DOMAINS, display_name
 from tm_transformer.cli import main
 from tm_transformer.errors import ToolkitError
 from tm_transformer.transformer.envelope import steps_exact

@@ -94,7 +94,7 @@ def test_claim_arguments_are_keyed_by_the_bounds_themselves(folder):
     """Two claims alike but for their form's expression: each gets its own arguments, never the other's."""
     from tm_transformer.bounds import Bound
     from tm_transformer.bounds.variables import C, delta, eps
-    from experiments.claims import Claim, Lower, Upper
+    from tm_transformer.experiments.claims import Claim, Lower, Upper
 
     def claim(expr):
         return Claim("mine", Bound("mine", "a claim", expr, "order", "|p_hat - p|", "test"), setting="coin",
@@ -112,7 +112,7 @@ def test_claim_arguments_are_keyed_by_every_field_of_their_bounds(folder):
     """Two user bounds alike but for their provenance and quantity: the cached statement is each one's own."""
     from tm_transformer.bounds import Bound
     from tm_transformer.bounds.variables import C, delta, eps
-    from experiments.claims import Claim, Upper
+    from tm_transformer.experiments.claims import Claim, Upper
 
     def claim(provenance):
         up = Bound("mine_up", "an upper bound", sp.log(2 / delta) / (2 * eps ** 2), "upper", "|p_hat - p|", provenance)

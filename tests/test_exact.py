@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, strategies as st
 from scipy.stats import binomtest
 
-from experiments import exact
-from experiments.montecarlo import count_failures
-from experiments.stats import ALPHA
+from tm_transformer.experiments import exact
+from tm_transformer.experiments.montecarlo import count_failures
+from tm_transformer.experiments.stats import ALPHA
 
 TRIALS = 20_000
 decimals = st.integers(1, 99).map(lambda k: k / 100)

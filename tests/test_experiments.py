@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from bounds import get
-from experiments.estimators import (empirical_conditional, gd_step_direct, gd_step_head, induction_head,
+from tm_transformer.bounds import get
+from tm_transformer.experiments.estimators import (empirical_conditional, gd_step_direct, gd_step_head, induction_head,
                                     induction_head_params)
-from experiments.montecarlo import count_failures, trial_keys
-from experiments.protocol import decide
-from experiments.stats import ALPHA, clopper_pearson, exceeds, search_n_star
+from tm_transformer.experiments.montecarlo import count_failures, trial_keys
+from tm_transformer.experiments.protocol import decide
+from tm_transformer.experiments.stats import ALPHA, clopper_pearson, exceeds, search_n_star
 
 TRIALS = 2000
 

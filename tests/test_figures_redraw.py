@@ -178,7 +178,7 @@ def test_a_broken_run_folder_is_one_line_never_a_traceback(tmp_path, capsys, bro
 def test_a_figure_that_fails_the_check_ends_the_command_in_one_line(tmp_path, monkeypatch, capsys):
     """Under TMT_FIGCHECK=1 a figure breaking the rules stops `tmt figures` with one stderr line naming the
     figure and every problem (exit 2), not a traceback."""
-    from experiments import redraw
+    from tm_transformer.experiments import redraw
     from tm_transformer.cli import main
     from tm_transformer.figcheck import FigureProblem
 

@@ -322,7 +322,7 @@ def test_results_are_replaced_only_by_the_same_command_and_say_so(tmp_path, caps
 
 def test_a_folder_with_another_commands_results_inside_is_not_replaced_whole(tmp_path, capsys, monkeypatch):
     """The first hour's loss: reproduce replaced results/ with results/halfspaces of an experiment in it."""
-    from experiments.outdir import check_replace
+    from tm_transformer.experiments.outdir import check_replace
 
     from tm_transformer.cli import main
 
@@ -343,7 +343,7 @@ def test_a_folder_with_another_commands_results_inside_is_not_replaced_whole(tmp
     (["experiment", "halfspaces", "--learner", "gd", "--noise", "0.1"], "results-halfspaces-learner-gd-noise-0.1"),
     (["experiment", "contexts", "--target", "skewed", "--seed", "3"], "results-contexts-target-skewed-seed-3")])
 def test_default_folders_differ_per_command_and_options(argv, folder, tmp_path, monkeypatch):
-    from experiments import report
+    from tm_transformer.experiments import report
 
     seen = {}
 
@@ -372,7 +372,7 @@ FAKE_ROWS = (
 
 
 def test_a_rerun_of_the_transformer_check_only_redraws(tmp_path, monkeypatch):
-    from experiments import report, transformer_check
+    from tm_transformer.experiments import report, transformer_check
 
     calls = []
 
@@ -398,9 +398,9 @@ def test_the_stored_checks_are_keyed_by_every_toolkit_source_they_can_reach(chec
     any toolkit source measures them again (a key that missed dsl/ or formats/ replayed stale results)."""
     import importlib
 
-    from experiments import store
+    from tm_transformer.experiments import store
 
-    module = importlib.import_module(f"experiments.{check}")
+    module = importlib.import_module(f"tm_transformer.experiments.{check}")
     digested = []
     real = store.digest_files
     try:
@@ -423,7 +423,7 @@ def test_the_manifest_names_the_toolkit_version_that_ran(monkeypatch):
     from importlib import metadata
 
     import tm_transformer
-    from experiments import manifest
+    from tm_transformer.experiments import manifest
 
     real = metadata.version
     monkeypatch.setattr(metadata, "version", lambda name: "0.0.0-stale" if name == "tm-transformer" else real(name))

@@ -197,8 +197,8 @@ def test_check7_statistics():
     """Check 7's pieces: the failure event decided exactly (a tie at eps is no failure); the bound is
     Weissman's; the two exact tests (one-sample binomial against the exact probability, Fisher's against the
     engine) reject a rate far off and keep an equal one, and their power grows with the prompts."""
-    from experiments.icl_check import power_binomial, power_fisher, _tv_fails, weissman_tail
-    from experiments.stats import binomial_p, fisher_p
+    from tm_transformer.experiments.icl_check import power_binomial, power_fisher, _tv_fails, weissman_tail
+    from tm_transformer.experiments.stats import binomial_p, fisher_p
 
     assert not _tv_fails([3, 3, 4], 10, (0.5, 0.3, 0.2), 0.2)      # TV = 0.2 exactly: a tie
     assert _tv_fails([2, 4, 4], 10, (0.5, 0.3, 0.2), 0.2)          # TV = 0.3
@@ -219,9 +219,9 @@ def test_check7_tests_hold_their_level(K):
     hypergeometric law of k1), which bounds the unconditional size for any shared rate."""
     from scipy.stats import binom, hypergeom
 
-    from experiments.exact import contexts_failure
-    from experiments.icl_check import EPS, PROBS
-    from experiments.stats import binomial_p, fisher_p
+    from tm_transformer.experiments.exact import contexts_failure
+    from tm_transformer.experiments.icl_check import EPS, PROBS
+    from tm_transformer.experiments.stats import binomial_p, fisher_p
 
     T, level = 20_000, 0.01 / 8
     for n in (2, 4, 8, 12):
@@ -238,7 +238,7 @@ def test_check7_tests_hold_their_level(K):
 def test_check7_agreement_and_verdict():
     """Holm over both tests at every n: a point at its exact probability agrees, a point far off is rejected,
     and a rejected test makes check 7's verdict 'fails' (listed, with the test that rejected it)."""
-    from experiments.icl_check import _verdict, agreement
+    from tm_transformer.experiments.icl_check import _verdict, agreement
 
     def point(n, failures, exact, mc):
         return {"n": n, "V": 3, "datasets": 100, "failures": failures, "rate": failures / 100, "exact_probability": exact,
@@ -266,7 +266,7 @@ def test_check7_verdict_and_exit_status(tmp_path, monkeypatch, capsys):
     prompts, the report shows it, and the command exits 1."""
     from dataclasses import replace
 
-    from experiments import icl_check
+    from tm_transformer.experiments import icl_check
     from tm_transformer.icl import learners
 
     monkeypatch.setitem(icl_check.GRIDS, "quick", TINY)
@@ -296,8 +296,8 @@ def test_check7_exact_failure_probability_by_enumeration():
     import itertools
     from fractions import Fraction
 
-    from experiments.exact import contexts_failure
-    from experiments.icl_check import EPS, PROBS
+    from tm_transformer.experiments.exact import contexts_failure
+    from tm_transformer.experiments.icl_check import EPS, PROBS
 
     p = [Fraction(str(x)) for x in PROBS]
     eps = Fraction(str(EPS))
@@ -321,7 +321,7 @@ def test_check7_exact_failure_probability_by_enumeration():
 def test_a_rerun_of_check7_only_redraws(tmp_path, monkeypatch):
     """Check 7's measurements are a point of the store: a second run into the same folder reads them back
     (the transformer is not run again) and writes the same table; another seed measures again."""
-    from experiments import icl_check, report
+    from tm_transformer.experiments import icl_check, report
 
     monkeypatch.setitem(icl_check.GRIDS, "quick", TINY)
     calls = []

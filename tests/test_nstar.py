@@ -14,14 +14,14 @@ import pytest
 import sympy as sp
 from hypothesis import given, settings, strategies as st
 
-from bounds import get
-from experiments import exact
-from experiments.claims import for_claim
-from experiments.montecarlo import count_failures
-from experiments.nstar import (certify, context_probs, exact_coin, exact_contexts, exact_midpoint, from_curve, nstar,
+from tm_transformer.bounds import get
+from tm_transformer.experiments import exact
+from tm_transformer.experiments.claims import for_claim
+from tm_transformer.experiments.montecarlo import count_failures
+from tm_transformer.experiments.nstar import (certify, context_probs, exact_coin, exact_contexts, exact_midpoint, from_curve, nstar,
                                sequence_probs)
-from experiments.stats import agrees_with, holm
-from experiments.verdicts import trend
+from tm_transformer.experiments.stats import agrees_with, holm
+from tm_transformer.experiments.verdicts import trend
 
 
 def _coin_failure_rational(n, p, e):
@@ -277,8 +277,8 @@ def test_nstar_command_bad_input_is_one_line_exit_2(capsys, argv, needle):
 
 
 def test_verdict_weighs_the_argument_against_the_trend():
-    from experiments.protocol import Verdict
-    from experiments.verdicts import compose
+    from tm_transformer.experiments.protocol import Verdict
+    from tm_transformer.experiments.verdicts import compose
 
     rows = lambda cs: [{"params": {"delta": d}, "C_needed": c, "interval": [c, c], "target": "t", "learner": "l",
                         "n_star": 1, "n_star_lo": 1, "n_star_hi": 1, "exact": True, "claim_f": 1}

@@ -3,9 +3,9 @@ import json
 
 import pytest
 
-from experiments import report
-from experiments.checks import CheckResult
-from experiments.outdir import MARKER, check_target, commit, staging_for
+from tm_transformer.experiments import report
+from tm_transformer.experiments.checks import CheckResult
+from tm_transformer.experiments.outdir import MARKER, check_target, commit, staging_for
 from tm_transformer.cli import main
 from tm_transformer.errors import ToolkitError
 

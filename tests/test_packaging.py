@@ -51,6 +51,19 @@ print("ok")
     assert res.returncode == 0 and res.stdout.strip() == "ok", res.stderr[-2000:]
 
 
+def test_no_import_hook_a_checkout_resolves_the_parts_through_its_links():
+    """Issue 23: ``tm_transformer.bounds``/``.experiments`` are plain folders to the import system and to static
+    tools (pyright): links in a checkout, folders when installed; the package adds no finder to sys.meta_path."""
+    assert (ROOT / "tm_transformer" / "bounds").resolve() == ROOT / "bounds"
+    assert (ROOT / "tm_transformer" / "experiments").resolve() == ROOT / "experiments"
+    res = _python("import sys; before = list(sys.meta_path)\n"
+                  "import tm_transformer, tm_transformer.bounds.known, tm_transformer.experiments.report\n"
+                  "import warnings; warnings.simplefilter('ignore')\n"
+                  "import bounds, experiments.stats\n"
+                  "print([type(f).__module__ for f in sys.meta_path if f not in before])", ROOT)
+    assert res.returncode == 0 and res.stdout.strip() == "[]", res.stderr[-2000:]
+
+
 def test_transformer_package_documents_its_api():
     import tm_transformer.transformer as t
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from experiments import parallel, store, tree_counts
-from experiments.outdir import STORE
+from tm_transformer.experiments import parallel, store, tree_counts
+from tm_transformer.experiments.outdir import STORE
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -58,8 +58,8 @@ class _AnyPart(frozenset):
 def test_the_parts_cover_each_grid_point_once(quick, monkeypatch):
     """Every n* search of contexts, sequences and halfspaces is made by exactly one task (a part left out
     would be measured by the parent alone: the same result, but not in parallel)."""
-    from experiments import checks
-    from experiments.nstar import NStar
+    from tm_transformer.experiments import checks
+    from tm_transformer.experiments.nstar import NStar
 
     made = []
 

@@ -14,10 +14,10 @@ import pytest
 from hypothesis import given, strategies as st
 from scipy import stats
 
-from experiments import fair_splits, reduced
-from experiments.montecarlo import count_failures, version_space_midpoint_2d
-from experiments.stats import ALPHA
-from experiments.streams import normal, stream_key, trial_words, unit
+from tm_transformer.experiments import fair_splits, reduced
+from tm_transformer.experiments.montecarlo import count_failures, version_space_midpoint_2d
+from tm_transformer.experiments.stats import ALPHA
+from tm_transformer.experiments.streams import normal, stream_key, trial_words, unit
 
 from .law import assert_same_failure_law
 
@@ -135,7 +135,7 @@ def test_sampler_and_noise_errors_name_the_field():
 
 
 def test_reduced_counts_do_not_depend_on_the_batch_size(monkeypatch):
-    import experiments.montecarlo as mc
+    import tm_transformer.experiments.montecarlo as mc
 
     a = count_failures("halfspace", 9, 5000, 0, "x", d=2, eps=0.05)
     monkeypatch.setattr(mc, "REDUCED_BATCH", 1024)
@@ -144,7 +144,7 @@ def test_reduced_counts_do_not_depend_on_the_batch_size(monkeypatch):
 
 
 def test_compiled_code_is_released_before_the_mapping_limit(monkeypatch):
-    from experiments import jit_cache
+    from tm_transformer.experiments import jit_cache
 
     held = jit_cache.mappings()
     if held is None or jit_cache.map_limit() is None:

@@ -13,11 +13,11 @@ import jax
 import numpy as np
 import pytest
 
-from experiments import report, store
-from experiments.checks import CheckResult
-from experiments.distributed import settings
-from experiments.montecarlo import _buffer, count_failures, halfspace_error, trial_keys
-from experiments.outdir import STORE
+from tm_transformer.experiments import report, store
+from tm_transformer.experiments.checks import CheckResult
+from tm_transformer.experiments.distributed import settings
+from tm_transformer.experiments.montecarlo import _buffer, count_failures, halfspace_error, trial_keys
+from tm_transformer.experiments.outdir import STORE
 from tm_transformer.errors import ToolkitError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # measurements every device / process count must reproduce bit for bit: each sampler of every setting
 CASES = """
 import json, numpy as np
-from experiments.montecarlo import count_failures
+from tm_transformer.experiments.montecarlo import count_failures
 ctx, ctx3, seq = np.full((2, 4), 0.25), np.tile([0.5, 0.3, 0.2], (2, 1)), np.full(8, 1 / 8)
 cases = [("coin", 30, 3000, dict(p=0.3, eps=0.1)), ("contexts", 9, 3000, dict(probs=ctx, eps=0.2)),
          ("contexts", 9, 500, dict(probs=ctx3, eps=0.2, sampler="direct")), ("contexts", 9, 3000, dict(probs=ctx3, eps=0.2)),
@@ -38,7 +38,7 @@ results = [count_failures(s, n, T, 3, "scaleout", **kw) for s, n, T, kw in cases
 SHARDED = CASES + """
 import jax
 from jax.sharding import PartitionSpec as P
-from experiments import montecarlo as mc
+from tm_transformer.experiments import montecarlo as mc
 err, fail = mc._coin_reduced_batch(mc.stream_key(0, "x"), jax.numpy.uint32(0), jax.numpy.asarray(
     mc.reduced.binomial_thresholds(10, 0.5, 16)), jax.numpy.int32(10), jax.numpy.float32(0.5),
     jax.numpy.asarray([3, 7], jax.numpy.int32), size=1024)
@@ -106,7 +106,7 @@ def _two_processes(argv_for, timeout=240):
 @pytest.mark.slow
 def test_two_processes_with_gloo_equal_one_process():
     _gloo_or_skip()
-    code = ("import sys, json; from types import SimpleNamespace as NS; from experiments import distributed; "
+    code = ("import sys, json; from types import SimpleNamespace as NS; from tm_transformer.experiments import distributed; "
             "distributed.start(NS(coordinator=sys.argv[1], num_processes=2, process_id=int(sys.argv[2])))\n" + CASES +
             "import jax; print(json.dumps({'processes': jax.process_count(), 'devices': jax.device_count(), "
             "'results': results}))")
@@ -176,7 +176,7 @@ def test_distributed_settings_come_from_the_environment(monkeypatch):
 def test_an_unreachable_coordinator_is_one_line_after_the_timeout(capsys):
     from types import SimpleNamespace as NS
 
-    from experiments import distributed
+    from tm_transformer.experiments import distributed
 
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
@@ -191,7 +191,7 @@ def test_an_unreachable_coordinator_is_one_line_after_the_timeout(capsys):
 @pytest.mark.parametrize("command", ["reproduce", "experiment"])
 def test_only_the_writing_process_reports(command, tmp_path, monkeypatch, capsys):
     """Process 1 of a distributed run wrote nothing: it must not print 'wrote ...' nor the verdicts."""
-    from experiments import cli, distributed
+    from tm_transformer.experiments import cli, distributed
 
     fake = {"verdicts": [{"claim": "C4", "verdict": "holds"}], "manifest": {"seconds": {"total": 1}}, "out": "x"}
     monkeypatch.setattr(distributed, "start", lambda args: None)
@@ -278,9 +278,9 @@ def test_a_point_is_keyed_by_everything_that_determines_it(tmp_path, monkeypatch
 def test_killing_a_run_loses_at_most_the_point_in_flight(tmp_path):
     """A real crash: SIGKILL a process once some points are stored; the re-run measures only the rest."""
     out = tmp_path / "killed"
-    code = ("import sys, time; from experiments import report; import tests.test_scaleout as t\n"
+    code = ("import sys, time; from tm_transformer.experiments import report; import tests.test_scaleout as t\n"
             "def slow(out, **kw):\n"
-            "    import experiments.montecarlo as mc\n"
+            "    import tm_transformer.experiments.montecarlo as mc\n"
             "    real = mc._count\n"
             "    mc._count = lambda *a, **k: (time.sleep(0.3), real(*a, **k))[1]\n"
             "    return t._measuring_check(out, **kw)\n"
@@ -298,7 +298,7 @@ def test_killing_a_run_loses_at_most_the_point_in_flight(tmp_path):
             p.kill()
     stored = _points(out)
     assert 2 <= stored < len(POINTS)
-    from experiments import report as rep
+    from tm_transformer.experiments import report as rep
 
     rep.CHECKS["measuring"] = _measuring_check
     try:
@@ -409,7 +409,7 @@ def test_a_torn_last_line_is_cut_before_appending_across_two_interruptions(tmp_p
 
 
 def test_the_c3_verdict_is_checked_with_capped_trials_counted_as_failures():
-    from experiments.checks import capped_as_failures
+    from tm_transformer.experiments.checks import capped_as_failures
 
     rows = [{"C_req": 1.0, "calibration": True}]
     point = {"params": {"d": 3}, "n": 40, "failures": 2, "trials": 20000, "delta": 1e-3, "exact_probability": None}
@@ -432,7 +432,7 @@ def test_a_kill_between_the_commit_renames_does_not_strand_the_store(tmp_path, m
 def test_the_commands_give_a_cpu_one_host_device_per_core():
     """``distributed.start`` (the first thing tmt reproduce / experiment / nstar do) sets one host device per
     available core unless XLA_FLAGS names a count; TMT_HOST_DEVICES overrides; a bad value is one line."""
-    code = ("import argparse, os, jax; from experiments import distributed; distributed.start(argparse.Namespace()); "
+    code = ("import argparse, os, jax; from tm_transformer.experiments import distributed; distributed.start(argparse.Namespace()); "
             "print(jax.device_count(), len(os.sched_getaffinity(0)))")
     clean = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "TMT_HOST_DEVICES")}
     base = {"JAX_PLATFORMS": "cpu", "XLA_FLAGS": "", "TMT_HOST_DEVICES": ""}

@@ -11,11 +11,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from experiments import montecarlo, settings, user_setting
-from experiments.montecarlo import count_failures, resolve
-from experiments.nstar import LEARNERS, SETTINGS, TARGETS, nstar
-from experiments.settings.base import Setting
-from experiments.settings.coin import Coin
+from tm_transformer.experiments import montecarlo, settings, user_setting
+from tm_transformer.experiments.montecarlo import count_failures, resolve
+from tm_transformer.experiments.nstar import LEARNERS, SETTINGS, TARGETS, nstar
+from tm_transformer.experiments.settings.base import Setting
+from tm_transformer.experiments.settings.coin import Coin
 
 EXPERIMENTS = Path(__file__).resolve().parent.parent / "experiments"
 

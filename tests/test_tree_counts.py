@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from experiments import exact, tree_counts
-from experiments.montecarlo import auto_sampler, count_failures
-from experiments.nstar import certify, context_probs, sequence_probs
-from experiments.stats import ALPHA, agrees_with
-from experiments.streams import stream_key, trial_words
+from tm_transformer.experiments import exact, tree_counts
+from tm_transformer.experiments.montecarlo import auto_sampler, count_failures
+from tm_transformer.experiments.nstar import certify, context_probs, sequence_probs
+from tm_transformer.experiments.stats import ALPHA, agrees_with
+from tm_transformer.experiments.streams import stream_key, trial_words
 
 from .law import assert_same_failure_law
 
@@ -246,8 +246,8 @@ def test_uniform_counts_with_tree_levels_on_top_have_the_multinomial_law(top):
     """The reduced sampler for uniform targets: ``top`` levels by inversion, the rest by fair splits; all
     count vectors of 6 examples over 4 outcomes against the exact pmf. Power: a top plan for a 0.6/0.4 split
     is rejected."""
-    from experiments import fair_splits
-    from experiments.montecarlo import uniform_counts
+    from tm_transformer.experiments import fair_splits
+    from tm_transformer.experiments.montecarlo import uniform_counts
 
     n, L, T = 6, 2, 40_000
     outcomes = [c for c in product(range(n + 1), repeat=4) if sum(c) == n]
@@ -269,12 +269,12 @@ def test_uniform_counts_with_tree_levels_on_top_have_the_multinomial_law(top):
 
 
 def _ns(target, n, lo, hi):
-    from experiments.nstar import NStar
+    from tm_transformer.experiments.nstar import NStar
     return NStar(n, lo, hi, False, "", target, "", 10_000, 3 * n, n, 0.01)
 
 
 def test_c1_searches_at_its_smallest_delta_only_the_families_that_may_be_hardest():
-    from experiments.checks import _families_at
+    from tm_transformer.experiments.checks import _families_at
 
     fam = ("uniform", "near-uniform", "skewed", "sparse", "dirichlet")
     at = {0.1: {"uniform": _ns("uniform", 6000, 5700, 6300), "near-uniform": _ns("near-uniform", 6100, 5700, 6400),
@@ -302,7 +302,7 @@ def test_c1_searches_at_its_smallest_delta_only_the_families_that_may_be_hardest
 def test_c1_never_skips_a_family_tied_with_the_hardest(random_allocation):
     """The referee's case (D1): near-uniform 4990 in [4690, 5290] against uniform 5000 in [4700, 5300] at
     0.01 is searched at 0.001, whatever sampler draws it; only a clearly easier, slowly growing family is not."""
-    from experiments.checks import _families_at
+    from tm_transformer.experiments.checks import _families_at
 
     fam = ("uniform", "near-uniform", "skewed", "sparse")
     at = {0.1: {"uniform": _ns("uniform", 2700, 2550, 2850), "near-uniform": _ns("near-uniform", 2690, 2540, 2840),
@@ -317,7 +317,7 @@ def test_c1_never_skips_a_family_tied_with_the_hardest(random_allocation):
 def test_the_early_stop_uses_the_pass_tests_arithmetic():
     """D4: floor(0.043 x 10,000) = 429, but 430 / 10,000 <= 0.043 passes: the stop bound is 430, and the
     search stops exactly when the pass test fails."""
-    from experiments.nstar import stop_bound
+    from tm_transformer.experiments.nstar import stop_bound
 
     assert math.floor(0.043 * 10_000) == 429 and 430 / 10_000 <= 0.043
     assert stop_bound(0.043, 10_000) == 430
@@ -342,8 +342,8 @@ def test_the_early_stop_uses_the_pass_tests_arithmetic():
 
 def test_the_certificate_reports_the_trials_behind_the_rate_at_n_star():
     """D5: with two looks, n far from the crossing read trials / 4; the rate at n* says which look it came from."""
-    from experiments.cli import _trials_text
-    from experiments.nstar import NStar
+    from tm_transformer.experiments.cli import _trials_text
+    from tm_transformer.experiments.nstar import NStar
 
     def failures(n, trials, stream, pad_to=0, stop_above=None, late=0.0):
         return int((0.5 if n < 100 else late) * trials), trials
@@ -360,7 +360,7 @@ def test_the_certificate_reports_the_trials_behind_the_rate_at_n_star():
 
 def test_the_sampler_column_is_the_one_the_certificate_used():
     """D6: ``simulated`` records the sampler its certificate's counts returned."""
-    from experiments.nstar import simulated
+    from tm_transformer.experiments.nstar import simulated
 
     kw = dict(probs=context_probs("skewed", 1, 4), eps=0.3)
     r = simulated("contexts", kw, 0.2, 400, 0, "test/sampler-used", max_points=4)
@@ -376,7 +376,7 @@ def test_tree_counts_are_the_exact_inversion_at_large_counts(probs, n, words):
     """D7, deterministic: at every node of every word, the count k drawn from r has T_{k-1} <= u < T_k with
     T_j = round(2^32 F_binom(j; r, q)) at the unrounded q (scipy), at counts of thousands (9 bisection
     steps; the grid's 10^4 uses the same code with one more step)."""
-    from experiments.montecarlo import _buffer
+    from tm_transformer.experiments.montecarlo import _buffer
 
     R, _ = probs.shape
     pl = tree_counts.plan(probs, _buffer(n))
@@ -410,7 +410,7 @@ def test_tree_counts_are_the_exact_inversion_at_large_counts(probs, n, words):
 def test_the_replan_note_states_the_rule_and_the_direction_of_a_miss():
     """D2: the verdict note says which families were left out and that n* at 0.001 is then a lower bound on
     the family maximum."""
-    from experiments.checks import _replan_note
+    from tm_transformer.experiments.checks import _replan_note
 
     rows = [{"delta": 0.01, "targets_not_searched": ""}, {"delta": 0.001, "targets_not_searched": "sparse (...)"},
             {"delta": 0.001, "targets_not_searched": ""}]
@@ -425,8 +425,8 @@ def test_the_replan_note_states_the_rule_and_the_direction_of_a_miss():
 def test_the_certificate_bands_are_clopper_pearson_at_alpha_over_two_looks_per_point():
     """D7 (2): every look is a Clopper-Pearson interval at 1 - alpha / (2 x scanned n); a first look that
     leaves delta undecided is followed by the full count; n*_lo and n*_hi follow from the deciding looks."""
-    from experiments.nstar import LOOK_FRACTION
-    from experiments.stats import clopper_pearson
+    from tm_transformer.experiments.nstar import LOOK_FRACTION
+    from tm_transformer.experiments.stats import clopper_pearson
 
     delta, T, alpha = 0.05, 10_000, ALPHA
     calls = []

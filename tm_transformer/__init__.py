@@ -14,11 +14,8 @@ Subpackages: :mod:`tm_transformer.transformer` (the hand-built transformer), :mo
 (the sample bounds), :mod:`tm_transformer.experiments` (the checks); :mod:`tm_transformer.plots` (the
 report's figures as functions of result tables) and :mod:`tm_transformer.figstyle` (the figure style).
 """
-from ._layout import install_source_layout as _install_source_layout
-
-_install_source_layout()  # a source checkout keeps bounds/ and experiments/ beside this package
-from ._lazy import lazy as _lazy  # noqa: E402
-from .errors import MachineFormatError, PrecisionError, ToolkitError  # noqa: E402
+from ._lazy import lazy as _lazy
+from .errors import MachineFormatError, PrecisionError, ToolkitError
 
 # the rest on first use (numpy loads with them): ``tmt --version`` and ``--help`` import nothing heavy
 _lazy(__name__, {**dict.fromkeys(["Program", "load_machine", "load_program", "load_programs", "parse_machine",
