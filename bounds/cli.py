@@ -59,34 +59,50 @@ def cmd_list(args):
     return 0
 
 
+def _printed(kind: str, args, fields: tuple[str, ...], render) -> int:
+    """Print ``render()`` (the command's whole output, a string), kept in the derived cache (:mod:`.cache`)
+    under the command's arguments ``fields`` and the bounds package's sources: the same command again
+    answers without sympy. A bad input raises from ``render`` and is never kept."""
+    from .cache import cached, package_sources
+
+    names = [r["name"] for r in catalogue_rows()]
+    if args.name not in names:  # as get() says it, without building the catalogue
+        raise ToolkitError(f"unknown bound {args.name!r}: expected one of {', '.join(names)}")
+    print(cached(kind, [kind, *(getattr(args, f) for f in fields)], package_sources(), render), end="")
+    return 0
+
+
 def cmd_show(args):
+    return _printed("bounds-show", args, ("name", "latex", "json"), lambda: _show_text(args))
+
+
+def _show_text(args) -> str:
     from . import get
 
     b = get(args.name)
     if args.latex:
-        print(f"% {b.name}: {b.summary} ({b.provenance})")
-        print(b.latex())
-        print(b.derivation.latex())
-        return 0
+        return f"% {b.name}: {b.summary} ({b.provenance})\n{b.latex()}\n{b.derivation.latex()}\n"
     info = b.describe()
     if args.json:
         info["derivation"] = b.derivation.text()
-        print(json.dumps(info))
-        return 0
-    print(f"{b.name}: {b.summary}")
-    print(f"  kind        {b.kind}")
-    print(f"  statement   {b.statement()}")
-    print(f"  reading     {b.reading}")
-    print(f"  provenance  {b.provenance}")
-    print("  variables   " + ", ".join(f"{k} in {v}" for k, v in info["variables"].items()))
+        return json.dumps(info) + "\n"
+    lines = [f"{b.name}: {b.summary}",
+             f"  kind        {b.kind}",
+             f"  statement   {b.statement()}",
+             f"  reading     {b.reading}",
+             f"  provenance  {b.provenance}",
+             "  variables   " + ", ".join(f"{k} in {v}" for k, v in info["variables"].items())]
     if info["assumptions"]:
-        print("  assumes     " + "; ".join(info["assumptions"]))
-    print("  derivation")
-    print(b.derivation.text())
-    return 0
+        lines.append("  assumes     " + "; ".join(info["assumptions"]))
+    lines += ["  derivation", b.derivation.text()]
+    return "\n".join(lines) + "\n"
 
 
 def cmd_eval(args):
+    return _printed("bounds-eval", args, ("name", "values", "solve_for", "exact", "json"), lambda: _eval_text(args))
+
+
+def _eval_text(args) -> str:
     from . import get
 
     from .variables import n, symbol
@@ -115,11 +131,9 @@ def cmd_eval(args):
         if b.quantity == "n" and math.isfinite(out["value"]):
             out["examples"] = math.ceil(out["value"])
     if args.json:
-        print(json.dumps(out))
-    else:
-        what = args.solve_for or b.quantity
-        print(f"{what} = {out['value']:.10g}" + (f"   (exact: {out['exact']})" if "exact" in out else ""))
-    return 0
+        return json.dumps(out) + "\n"
+    what = args.solve_for or b.quantity
+    return f"{what} = {out['value']:.10g}" + (f"   (exact: {out['exact']})" if "exact" in out else "") + "\n"
 
 
 def cmd_compare(args):

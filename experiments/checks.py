@@ -22,7 +22,7 @@ from .claims import find
 from .montecarlo import PERCEPTRON_MAX_EPOCHS, auto_sampler, constant_cost, count_failures, has_reduction
 from .nstar import (COIN_WORST_P, CONTEXT_TARGETS, LOOK_FRACTION, LOOK_MIN_TRIALS, SEQUENCE_TARGETS, context_probs,
                     exact_coin, nstar, sequence_probs)
-from .protocol import Verdict, decide, test_n
+from .protocol import KAPPA, Verdict, decide, test_n
 from .stats import ALPHA, agrees_with
 from .verdicts import compose, needed_rows
 
@@ -51,8 +51,11 @@ def check_symbolic(out: Path, quick: bool = True, seed: int = 0, progress: bool 
         d = c.as_dict()
         res.rows.append({"a": a, "b": b, "along": along, "fixed": str(fixed), "ratio": d["ratio"], "limit": d["limit"],
                          "limit_point": d["limit_point"], "limit_value": d["limit_value"]})
-    fig = plots.bound_ratios()
-    res.figures += figures.save(fig, out, "symbolic_ratios")
+    from tm_transformer.bounds.cache import package_sources
+
+    # a function of the catalogue alone: keyed by the bounds' sources
+    res.figures += figures.save_drawn(out, "symbolic_ratios", plots.bound_ratios, inputs=None,
+                                      sources=package_sources())
     res.summary = "; ".join(f"{r['a']}/{r['b']} along {r['along']} -> {r['limit']}" for r in res.rows)
     return res
 
@@ -281,8 +284,10 @@ def capped_as_failures(claim: str, reading: str, rows: list[dict], tests: list[d
 def _plot_nstar(res, out, name, verdict=None):
     """The figure ``name`` of :data:`figures.NSTAR` from this check's rows and its verdict (default: its last)."""
     v = verdict if verdict is not None else res.verdicts[-1]
-    fig = figures.nstar(name, res.rows, constant=v.constant, calibrated=v.calibrated_constant, verdict=v.verdict)
-    return figures.save(fig, out, name)
+    return figures.save_drawn(out, name, lambda: figures.nstar(name, res.rows, constant=v.constant,
+                                                               calibrated=v.calibrated_constant, verdict=v.verdict),
+                              inputs=[res.rows, v.constant, v.calibrated_constant, v.verdict, KAPPA],
+                              sources=[Path(__file__)])
 
 
 # ---- 3: length-l outputs (C2) -------------------------------------------------------------------------
@@ -499,9 +504,10 @@ def check_halfspaces(out: Path, quick: bool = True, seed: int = 0, progress: boo
     if default:
         res.verdicts.append(_c3_in_expectation(grid["eps"]))
     res.figures += _plot_nstar(res, out, "halfspaces_nstar", verdict=v)
-    fig = figures.halfspace_failures([t for t in res.tests if t["params"]["d"] in grid["d"] and t["params"]["eps"] in grid["eps"]],
-                                     v.protocol_verdict)
-    res.figures += figures.save(fig, out, "halfspaces_failure_vs_delta")
+    shown = [t for t in res.tests if t["params"]["d"] in grid["d"] and t["params"]["eps"] in grid["eps"]]
+    res.figures += figures.save_drawn(out, "halfspaces_failure_vs_delta",
+                                      lambda: figures.halfspace_failures(shown, v.protocol_verdict),
+                                      inputs=[shown, v.protocol_verdict, KAPPA], sources=[Path(__file__)])
     res.rows += compared
     return res
 

@@ -11,12 +11,15 @@ a notebook's own plots as they were.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Callable, Iterable
 
 from tm_transformer.figstyle import COLOURS, context, style, width_name
 
-__all__ = ["COLOURS", "STYLE", "NSTAR", "new", "save", "nstar", "halfspace_failures"]  # noqa: F822 (STYLE: __getattr__)
+__all__ = ["COLOURS", "STYLE", "NSTAR", "new", "save", "save_drawn", "nstar", "halfspace_failures"]  # noqa: F822 (STYLE: __getattr__)
 
 # the checks' n* figures: name -> the check whose table feeds it, the rows it draws (``reading``), and how
 # (:func:`tm_transformer.plots.nstar`); ``tmt figures`` redraws them from the same table (experiments.redraw)
@@ -104,3 +107,96 @@ def save(fig, out_dir: Path, name: str, formats=None) -> list[str]:
         if _styled["open"] == 0 and _styled["stack"] is not None:
             _styled["stack"].close()
             _styled["stack"] = None
+
+
+def _drawing_sources() -> list[Path]:
+    """The code every figure of a check is drawn by: this module, the plots, the style and its file."""
+    import tm_transformer.figstyle as figstyle
+    import tm_transformer.plots as plots
+
+    here = Path(plots.__file__).resolve().parent
+    return [Path(__file__).resolve(), Path(plots.__file__).resolve(), Path(figstyle.__file__).resolve(),
+            *sorted((here / "styles").glob("*.mplstyle"))]
+
+
+def _figure_key(name: str, formats: list[str], inputs, sources: Iterable[Path]) -> str | None:
+    """sha256 over what the files of the figure ``name`` are a function of: its ``inputs`` (the check's
+    numbers), the code that draws them (``sources`` and :func:`_drawing_sources`), the formats, the width
+    and the versions of matplotlib and fontTools (and of the numerical packages,
+    :func:`tm_transformer.bounds.cache.key_digest`). None: the figure cannot be keyed (inputs JSON cannot
+    hold), so it is drawn."""
+    import json
+    from importlib import metadata
+
+    from tm_transformer.bounds.cache import key_digest
+    from tm_transformer.figstyle import width_name
+
+    def version(pkg):
+        try:
+            return metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            return None
+
+    try:
+        data = json.dumps(inputs, sort_keys=True, default=repr)
+    except (TypeError, ValueError):
+        return None
+    key = [name, formats, width_name(), version("matplotlib"), version("fonttools"), data]
+    return key_digest("figure", key, [*_drawing_sources(), *sources])
+
+
+def save_drawn(out_dir: Path, name: str, draw: Callable[[], object], inputs, sources: Iterable[Path] = (),
+               formats=None) -> list[str]:
+    """``draw()`` (a Figure) saved as ``name`` by :func:`save` -- or, where an earlier run drew ``name`` from
+    the same ``inputs`` (the JSON-able numbers the figure is a function of) with the same code (``sources``:
+    the caller's modules; the drawing modules and the style always count) and versions, the files it drew,
+    copied: a re-run with nothing changed does not redraw. The files live in the derived cache
+    (``TMT_DERIVED_CACHE``, :mod:`tm_transformer.bounds.cache`; ``0`` turns it off), under
+    ``figures/<sha256>/``. Always drawn when the figure check is on (``TMT_FIGCHECK=1``) or a
+    ``plots.SAVE_HOOKS`` function wants to see the figure. Returns the file names."""
+    from tm_transformer import plots
+    from tm_transformer.bounds.cache import folder
+
+    formats = [str(f).lower().lstrip(".") for f in formats
+               or [f for f in os.environ.get("TMT_FIGURE_FORMATS", "pdf,png").split(",") if f]]
+    where = folder()
+    key = None
+    if where is not None and not plots.SAVE_HOOKS and os.environ.get("TMT_FIGCHECK") != "1":
+        key = _figure_key(name, list(formats), inputs, sources)
+    if key is None or where is None:
+        return save(draw(), out_dir, name, formats)
+    kept = where / "figures" / key[:32]
+    files = [f"{name}.{ext}" for ext in formats]
+    if all((kept / f).is_file() for f in files):
+        try:
+            return _copy_all(kept, Path(out_dir), files)
+        except OSError:
+            pass  # an unreadable cache entry only costs the drawing
+    written = save(draw(), out_dir, name, formats)
+    try:  # keep a copy: a temporary folder renamed into place, so a reader never sees half an entry
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=kept.parent))
+        for f in written:
+            shutil.copy2(Path(out_dir) / f, tmp / f)
+        try:
+            os.replace(tmp, kept)
+        except OSError:  # another process kept it first (or it cannot be written): drop ours
+            shutil.rmtree(tmp, ignore_errors=True)
+    except OSError:
+        pass
+    return written
+
+
+def _copy_all(source: Path, out_dir: Path, files: list[str]) -> list[str]:
+    """Copy ``files`` from ``source`` into ``out_dir`` all or nothing (temporary names, then renamed)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tmps = [out_dir / f".{f}.tmp-copy" for f in files]
+    try:
+        for f, tmp in zip(files, tmps):
+            shutil.copy2(source / f, tmp)
+        for f, tmp in zip(files, tmps):
+            os.replace(tmp, out_dir / f)
+    finally:
+        for tmp in tmps:
+            tmp.unlink(missing_ok=True)
+    return files

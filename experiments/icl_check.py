@@ -311,8 +311,10 @@ def _draw(res, out: Path, fits: dict, ns, V: int) -> list[str]:
     """The figure ``icl`` (:func:`tm_transformer.plots.icl`; ``fits`` are the table's "fit" rows)."""
     from tm_transformer import plots
 
-    fig = plots.icl(res.rows, EPS, PROBS, **reference(V, [r["n"] for r in res.rows if r["kind"] == "error"]))
-    return figures.save(fig, out, "icl")
+    ref = reference(V, [r["n"] for r in res.rows if r["kind"] == "error"])
+    # the reference curve is weissman_tail of this module (a source of the key) at V and EPS
+    return figures.save_drawn(out, "icl", lambda: plots.icl(res.rows, EPS, PROBS, **ref),
+                              inputs=[res.rows, EPS, PROBS, V, ref["reference_label"]], sources=[Path(__file__)])
 
 
 def reference(V: int, ns) -> dict:

@@ -120,6 +120,7 @@ def _report(res, out: Path):
                    f"evicting cache: random runs at its envelope certified and exact in every dtype: {evict_sound} ("
                    + ", ".join(f"{r['dtype']} {r['evict_tested_steps']}" for r in fr) + " steps); "
                    f"the tight softmax bound covers every measured beta: {beta_sound}")
-    fig = plots.precision_frontier(fr, [r for r in res.rows if r["kind"] == "beta"])
-    res.figures += figures.save(fig, out, "transformer_frontier")
+    betas = [r for r in res.rows if r["kind"] == "beta"]
+    res.figures += figures.save_drawn(out, "transformer_frontier", lambda: plots.precision_frontier(fr, betas),
+                                      inputs=[fr, betas], sources=[Path(__file__)])
     return res

@@ -64,6 +64,34 @@ def test_bounds_list_after_the_first_needs_no_sympy(tmp_path):
     assert {"weissman", "hoeffding", "C1"} <= {r["name"] for r in rows}
 
 
+@pytest.mark.parametrize("argv", [["bounds", "show", "weissman"], ["bounds", "show", "hoeffding", "--latex"],
+                                  ["bounds", "eval", "weissman", "V=10", "eps=0.1", "delta=0.05", "--json"],
+                                  ["bounds", "eval", "hoeffding", "eps=0.1", "n=200", "--solve-for", "delta"]])
+def test_bounds_show_and_eval_repeated_need_no_sympy(argv, tmp_path):
+    """The same ``show``/``eval`` again prints the same bytes without sympy (kept in the derived cache, keyed
+    by the arguments); other values are computed; a bad name or value is refused every time, never kept."""
+    env = _env(TMT_DERIVED_CACHE=str(tmp_path / "derived"))
+
+    def run(*args):
+        res = subprocess.run([sys.executable, "-c", LOADED, *args], capture_output=True, text=True, timeout=300,
+                             env=env, cwd=tmp_path)
+        return set([x for x in res.stderr.splitlines() if x.startswith("LOADED")][-1].split()[1:]), res
+
+    (l1, r1), (l2, r2) = run(*argv), run(*argv)
+    assert r1.returncode == r2.returncode == 0 and r1.stdout == r2.stdout and r1.stdout.strip()
+    assert "sympy" in l1 and l2 == set()
+    if argv[1] == "eval":
+        other = [a.replace("0.1", "0.2") for a in argv]
+        lo, ro = run(*other)
+        assert ro.returncode == 0 and ro.stdout != r1.stdout and "sympy" in lo
+        bad = [a.replace("eps=0.1", "eps=2") for a in argv]
+        for _ in range(2):
+            lb, rb = run(*bad)
+            assert rb.returncode == 2 and "eps=2 is outside its domain" in rb.stderr
+    (lu, ru) = run("bounds", argv[1], "nope", *argv[3:])
+    assert ru.returncode == 2 and "unknown bound 'nope': expected one of" in ru.stderr and lu == set()
+
+
 def test_lazy_exports_are_the_functions_not_the_submodules():
     """Lazy package attributes keep the eager meaning: ``transformer.envelope`` and ``bounds.compare`` are
     the functions even where the submodule of that name was imported first."""
@@ -390,6 +418,78 @@ def test_a_rerun_of_the_transformer_check_only_redraws(tmp_path, monkeypatch):
     assert first["manifest"]["points"]["measured"] == 1 and again["manifest"]["points"]["reused"] == 1
     report.run_checks(["transformer"], out, True, 1, progress=False)  # another seed: measured
     assert calls == [(True, 0), (True, 1)]
+
+
+def test_a_rerun_with_nothing_changed_copies_the_figures_it_drew(tmp_path, monkeypatch):
+    """Re-run in seconds: the second run of a check draws nothing; its figure files are the first run's, byte
+    for byte (kept in the derived cache under a key over the figure's numbers and the drawing code)."""
+    from tm_transformer.experiments import figures, report, transformer_check
+
+    monkeypatch.setenv("TMT_DERIVED_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(transformer_check, "_measure", lambda quick, seed, progress: [dict(r) for r in FAKE_ROWS])
+    drawn = []
+    real = figures.save
+    monkeypatch.setattr(figures, "save", lambda fig, out, name, formats=None: drawn.append(name) or real(fig, out, name,
+                                                                                                     formats))
+    out = tmp_path / "res"
+    report.run_checks(["transformer"], out, True, 0, progress=False)
+    files = {p.name: p.read_bytes() for p in out.glob("transformer_frontier.*")}
+    assert drawn == ["transformer_frontier"] and set(files) == {"transformer_frontier.pdf", "transformer_frontier.png"}
+    report.run_checks(["transformer"], out, True, 0, progress=False)
+    assert drawn == ["transformer_frontier"]  # copied, not drawn
+    assert {p.name: p.read_bytes() for p in out.glob("transformer_frontier.*")} == files
+    report.run_checks(["transformer"], tmp_path / "elsewhere", True, 0, progress=False)  # any folder: same files
+    assert drawn == ["transformer_frontier"] and (tmp_path / "elsewhere" / "transformer_frontier.png").read_bytes() \
+        == files["transformer_frontier.png"]
+
+
+def test_a_figure_is_drawn_again_when_its_numbers_code_or_settings_change(tmp_path, monkeypatch):
+    from tm_transformer import plots
+    from tm_transformer.experiments import figures
+
+    monkeypatch.setenv("TMT_DERIVED_CACHE", str(tmp_path / "cache"))
+    source = tmp_path / "mine.py"
+    source.write_text("A = 1\n")
+    drawn = []
+
+    def draw(values):
+        def f():
+            drawn.append(list(values))
+            fig, (ax,) = figures.new()
+            ax.plot(values, marker="o")
+            return fig
+        return f
+
+    def save(values, out="o", **kw):
+        return figures.save_drawn(tmp_path / out, "fig", draw(values), inputs=values, sources=[source], **kw)
+
+    assert save([1.0, 2.0]) == ["fig.pdf", "fig.png"]
+    save([1.0, 2.0], out="p")
+    assert drawn == [[1.0, 2.0]] and (tmp_path / "p" / "fig.png").read_bytes() == (tmp_path / "o" / "fig.png").read_bytes()
+    save([1.0, 2.5])  # other numbers
+    source.write_text("A = 2\n")  # other code (a source is read once per process)
+    __import__("tm_transformer.bounds.cache").bounds.cache._sources_digest.cache_clear()
+    save([1.0, 2.0])
+    assert save([1.0, 2.0], formats=["svg"]) == ["fig.svg"]  # other formats
+    assert len(drawn) == 4
+    monkeypatch.setenv("TMT_FIGURE_WIDTH", "double")  # another width
+    save([1.0, 2.0])
+    monkeypatch.delenv("TMT_FIGURE_WIDTH")
+    monkeypatch.setenv("TMT_FIGCHECK", "1")  # the check must see the figure
+    save([1.0, 2.0])
+    monkeypatch.delenv("TMT_FIGCHECK")
+    monkeypatch.setattr(plots, "SAVE_HOOKS", [lambda fig, paths: None])  # so must a hook
+    save([1.0, 2.0])
+    monkeypatch.setattr(plots, "SAVE_HOOKS", [])
+    monkeypatch.setenv("TMT_DERIVED_CACHE", "0")  # no cache
+    save([1.0, 2.0])
+    assert len(drawn) == 8
+    monkeypatch.setenv("TMT_DERIVED_CACHE", str(tmp_path / "cache"))
+    for entry in (tmp_path / "cache" / "figures").iterdir():  # a damaged entry only costs the drawing
+        for f in entry.iterdir():
+            f.unlink()
+    save([1.0, 2.0])
+    assert len(drawn) == 9
 
 
 @pytest.mark.parametrize("check", ["transformer_check", "icl_check"])
