@@ -15,9 +15,15 @@ written cell, symbol 0, recency M(D-1)). Each position i then computes
 symbol = argmax x3 R_symbol, head = sum_j [(x3 R_head_bits)_j > 0] 2^j - R (offset binary), write_pos =
 the current head, recency = step number; it stops at the halt
 state, or before an undefined transition (x3 . r_undefined > 1/2). Arithmetic in float64.
+
+It checks the file (config against the arrays: shapes, position bits, the query's scale M, finite
+weights) but certifies nothing: its output says ``certified False``. ``tmt run --weights FILE`` proves the
+step exact before the run (every value but the attention scores, :mod:`tm_transformer.transformer.exactness`)
+and certifies each step's margins.
 """
 import argparse
 import json
+from typing import NoReturn
 
 import numpy as np
 from safetensors import safe_open
@@ -27,21 +33,64 @@ FORMAT = "tm-transformer-weights/2"
 
 
 def load(path):
-    with safe_open(path, "np") as f:
-        meta = f.metadata() or {}
-        try:
-            cfg = json.loads(meta["config"])
-        except (KeyError, ValueError):
-            cfg = None
-        if not isinstance(cfg, dict):
-            raise SystemExit(f"weights file {path!r} has no tm-transformer config in its metadata")
-        fmt = cfg.get("format")
-        if fmt != FORMAT:  # the same one-line refusal as tm_transformer.transformer.weights.load
-            why = (" (a scalar head read-out, exact in bfloat16 only below 2^8; re-export it with tmt export)"
-                   if fmt == "tm-transformer-weights/1" else "")
-            what = "has no format field (written before format 2?)" if fmt is None else f"is format {fmt!r}"
-            raise SystemExit(f"weights file {path!r} {what}, expected {FORMAT!r}{why}")
-        return {name: f.get_tensor(name).astype(np.float64) for name in f.keys()}, cfg
+    """The arrays (float64) and the config of a weights file, checked against each other: one line (exit 2)
+    for a file that is not a readable weights file, a config that does not describe its arrays (shapes,
+    position bits, the query's scale M), or a non-finite weight."""
+    try:
+        with safe_open(path, "np") as f:
+            meta = f.metadata() or {}
+            arrays = {name: f.get_tensor(name).astype(np.float64) for name in f.keys()}
+    except Exception as exc:  # safetensors raises its own error types (and OSError) for a bad or truncated file
+        _fail(f"weights file {path!r} is not a readable safetensors file: {exc}")
+    try:
+        cfg = json.loads(meta["config"])
+    except (KeyError, ValueError):
+        cfg = None
+    if not isinstance(cfg, dict):
+        _fail(f"weights file {path!r} has no tm-transformer config in its metadata")
+    fmt = cfg.get("format")
+    if fmt != FORMAT:  # the same one-line refusal as tm_transformer.transformer.weights.load
+        why = (" (a scalar head read-out, exact in bfloat16 only below 2^8; re-export it with tmt export)"
+               if fmt == "tm-transformer-weights/1" else "")
+        what = "has no format field (written before format 2?)" if fmt is None else f"is format {fmt!r}"
+        _fail(f"weights file {path!r} {what}, expected {FORMAT!r}{why}")
+    if "position_bits" not in cfg and isinstance(cfg.get("head_range"), int):  # as tmt: derived from the range
+        cfg = {**cfg, "position_bits": (2 * cfg["head_range"]).bit_length()}
+    for key in ("n_states", "n_symbols", "head_range", "M", "position_bits"):
+        if not isinstance(cfg.get(key), int) or isinstance(cfg.get(key), bool) or cfg[key] < 1:
+            _fail(f"weights file {path!r}: config {key} is {cfg.get(key)!r}, expected a positive integer")
+    n, k, R, M, D = (cfg[key] for key in ("n_states", "n_symbols", "head_range", "M", "position_bits"))
+    if D != (2 * R).bit_length():
+        _fail(f"weights file {path!r}: config position_bits {D} does not match head_range {R} "
+              f"(expected {(2 * R).bit_length()})")
+    for name, shape in shapes(n, k, R, D).items():
+        if name not in arrays:
+            _fail(f"weights file {path!r} lacks {name}")
+        if arrays[name].shape != shape:
+            _fail(f"weights file {path!r}: {name} has shape {arrays[name].shape}, expected {shape} for its config")
+        if not np.all(np.isfinite(arrays[name])):
+            _fail(f"weights file {path!r}: {name} holds non-finite values")
+    scale = float(np.max(np.abs(arrays["layers.0.attn.w_q"][0, :, :D])))
+    if scale != M:
+        _fail(f"weights file {path!r}: config M {M} differs from the scale {scale:g} in layers.0.attn.w_q "
+              "(edit both together)")
+    return arrays, cfg
+
+
+def shapes(n, k, R, D):
+    """The shape of every array for n states, k symbols, head range R and D position bits (as tmt's)."""
+    d, u, h, cells = 2 * n + 3 * k + 3 * D + 5, 2 * n * k, 6 * D, 2 * R + 1
+    return {"embed.state": (n + 2, d), "embed.head": (cells, d), "embed.write_pos": (cells + 1, d),
+            "embed.symbol": (k + 1, d), "embed.recency": (d,), "embed.bias": (d,),
+            "layers.0.attn.w_q": (1, d, D + 1), "layers.0.attn.w_k": (1, d, D + 1), "layers.0.attn.w_v": (1, d, k),
+            "layers.0.attn.w_o": (1, k, d), "layers.0.mlp.w_1": (d, u), "layers.0.mlp.b_1": (u,),
+            "layers.0.mlp.w_2": (u, d), "layers.0.mlp2.w_1": (d, h), "layers.0.mlp2.b_1": (h,),
+            "layers.0.mlp2.w_2": (h, d), "readout.state": (d, n + 1), "readout.symbol": (d, k),
+            "readout.read": (d, k), "readout.head_bits": (d, D), "readout.undefined": (d,)}
+
+
+def _fail(message) -> NoReturn:
+    raise SystemExit(message)
 
 
 def embed(w, state, head, write_pos, symbol, recency):
@@ -84,17 +133,21 @@ def decode(w, cfg, steps=None, tape=()):
         if state == n:
             reason = "halted"
             break
+    # "certified": this decoder checks no margin and bounds no rounding (tmt run --weights does both)
     return {"steps": t, "sigma": sum(1 for s in cells.values() if s), "halted": reason != "step_limit",
-            "reason": reason, "head": head, "state": "Z" if reason == "halted" else chr(ord("A") + state)}
+            "reason": reason, "head": head, "state": "Z" if reason == "halted" else chr(ord("A") + state),
+            "certified": False}
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)  # None under -OO
     p.add_argument("file")
     p.add_argument("--steps", type=int, default=None, help="step limit (default: the steps the weights were made for)")
     p.add_argument("--tape", default="", help="initial tape from cell 0, one digit a cell")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
+    if not args.tape.isdigit() and args.tape:
+        _fail(f"--tape {args.tape!r}: expected digits, one symbol a cell (e.g. 0110)")
     weights, cfg = load(args.file)
     out = decode(weights, cfg, args.steps, [int(c) for c in args.tape])
     print(json.dumps(out) if args.json else "\n".join(f"{key:8s} {value}" for key, value in out.items()))

@@ -182,12 +182,20 @@ def load(path) -> Weights:
     if min(n, k, R, M) < 1:
         raise ToolkitError(f"weights file {str(path)!r}: config needs positive n_states, n_symbols, head_range, M")
     params = tree_from_named(arrays)
-    for name, shape in shapes(Layout(n, k, R)).items():
+    L = Layout(n, k, R)
+    if "position_bits" in cfg and cfg["position_bits"] != L.D:
+        raise ToolkitError(f"weights file {str(path)!r}: config position_bits {cfg['position_bits']!r} does not match "
+                           f"head_range {R} (expected {L.D})")
+    for name, shape in shapes(L).items():
         if tuple(arrays[name].shape) != shape:
             raise ToolkitError(f"weights file {str(path)!r}: {name} has shape {tuple(arrays[name].shape)}, "
                                f"expected {shape} for its config")
         if not np.all(np.isfinite(arrays[name])):
             raise ToolkitError(f"weights file {str(path)!r}: {name} holds non-finite values")
+    scale = float(np.max(np.abs(arrays["layers.0.attn.w_q"][0, :, :L.D])))
+    if scale != M:  # the prompt's start token has recency M (D - 1): it must be the scale the query uses
+        raise ToolkitError(f"weights file {str(path)!r}: config M {M} differs from the scale {scale:g} in "
+                           "layers.0.attn.w_q (edit both together)")
     return Weights(params, n, k, R, M, str(cfg.get("machine", "")))
 
 
