@@ -36,7 +36,7 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass, field as dc_field
 from functools import partial
-from typing import Callable, NamedTuple, Sequence
+from typing import Callable, NamedTuple, Sequence, cast
 
 import jax
 import jax.numpy as jnp
@@ -71,10 +71,12 @@ def x64_if(needed: bool):
     """A context with JAX's 64-bit mode on (for float64 runs), without touching the global flag."""
     if not needed:
         return contextlib.nullcontext()
-    return jax.enable_x64(True) if hasattr(jax, "enable_x64") else jax.experimental.enable_x64()
+    if hasattr(jax, "enable_x64"):
+        return jax.enable_x64(True)
+    return jax.experimental.enable_x64()  # pyright: ignore[reportAttributeAccessIssue]  (older JAX only)
 
 
-def prompt(layout: Layout, M: int, tape: Sequence[int], length: int) -> dict[str, np.ndarray]:
+def prompt(layout: Layout, M: int, tape: Sequence[int] | np.ndarray, length: int) -> dict[str, np.ndarray]:
     """Prompt token fields, each (length,): left padding, one token per tape cell, the start token."""
     L = layout
     tape = list(tape)
@@ -148,16 +150,17 @@ class Carry(NamedTuple):
 
 def _init(params, fields, st: Static, S: int) -> Carry:
     attn = params["layers"][0]["attn"]
+    plan = cast(packed_mod.PackedPlan, st.plan)  # set for the packed layout and the evicting cache (read only there)
     if st.cache == "evict":
-        ids = {name: packed_mod.id_dtype(params["embed"][name].shape[-2]) for name in st.plan.fields}
+        ids = {name: packed_mod.id_dtype(params["embed"][name].shape[-2]) for name in plan.fields}
         cache = evict_mod.init(S, attn["wk"].shape[-1], attn["wv"].shape[-1], st.jdtype, st.check_dtype, st.layout,
                                ids)
     elif st.layout == "dense":
         cache = {"keys": jnp.zeros((S, 1, attn["wk"].shape[-1]), st.jdtype),
                  "values": jnp.zeros((S, 1, attn["wv"].shape[-1]), st.jdtype)}
     else:
-        vocab = {name: params["embed"][name].shape[-2] for name in st.plan.fields}
-        cache = {name: jnp.zeros((S,), packed_mod.id_dtype(vocab[name])) for name in st.plan.fields}
+        vocab = {name: params["embed"][name].shape[-2] for name in plan.fields}
+        cache = {name: jnp.zeros((S,), packed_mod.id_dtype(vocab[name])) for name in plan.fields}
     gen = {name: jnp.int32(0) for name in TOKEN_FIELDS}
     f32 = jnp.float32
     return Carry(cache, gen, jnp.bool_(False), jnp.bool_(False), jnp.int32(0), jnp.int32(-1), jnp.int32(0),
@@ -195,8 +198,9 @@ def packed_tables(params, st: Static):
     if st.layout != "packed":
         return None
     attn = params["layers"][0]["attn"]
-    return {"keys": packed_mod.tables(params, st.plan.key_sources, attn["wk"]),
-            "values": packed_mod.tables(params, st.plan.value_sources, attn["wv"])}
+    plan = cast(packed_mod.PackedPlan, st.plan)  # set for the packed layout
+    return {"keys": packed_mod.tables(params, plan.key_sources, attn["wk"]),
+            "values": packed_mod.tables(params, plan.value_sources, attn["wv"])}
 
 
 def _store(cache, i, token, key, value, st: Static):
@@ -427,6 +431,8 @@ class TransformerRun:
 
     def result(self, b: int) -> RunResult:
         R, s = self.head_range, int(self.steps[b])
+        if self._bounds is None or self._tapes is None:  # (a TypeError, as indexing None was)
+            raise TypeError("no final tapes: a TransformerRun made by run() holds them")
         lo, hi = int(self._bounds[b, 0]), int(self._bounds[b, 1])
         lo_t, hi_t = min(lo, 0), max(hi, len(self._inits[b]) - 1)
         tape = self._tapes[b, lo_t + R: hi_t + R + 1].astype(np.int32)
@@ -567,6 +573,14 @@ def run(machines: TuringMachine | Sequence[TuringMachine], steps: int | None = N
         params, axes = weights.params, tuple(None for _ in jax.tree.leaves(weights.params))
         n, k = weights.n_states, weights.n_symbols
         L = Layout(n, k, int(R))
+        if certify:  # weights the toolkit did not compile (edited, or from anywhere): every value but the
+            # scores proved exact before the run, or refused; compiled ones (recompiled and compared, not
+            # trusted from a flag) are exact by construction (see .compile)
+            from .exactness import check_step, is_compiled
+
+            if not is_compiled(weights):
+                check_step(params, dtype, max(int(M) * (L.D - 1), T), softmax=beta is not None,
+                           names=L.dim_names())
     else:
         compiled = [compile_machine(m, M - 1, int(R), n, k) for m in batch]
         L = compiled[0].layout
@@ -602,10 +616,13 @@ def run(machines: TuringMachine | Sequence[TuringMachine], steps: int | None = N
         pos, segments = 0, []
         while pos < end:
             length = first if pos == 0 else min(end - pos, pos, _MAX_SEGMENT if evict else end)
-            if evict:  # a segment stops when a machine's slots are all in use: one more bucket of ``chunk``
+            if evict:  # a segment stops when a machine's slots are all in use: grow the slots
                 cap = evict_mod.capacity(carry.cache)
                 if int(np.max(jax.device_get(carry.cache["live"]))) >= cap:
-                    carry = carry._replace(cache=evict_mod.grow(carry.cache, cap + chunk))
+                    # grown by half (in whole chunks), not by one chunk: each capacity is a compilation, so
+                    # O(log slots) of them instead of O(slots / chunk); the slots past the live ones are
+                    # never read, so the run is the same
+                    carry = carry._replace(cache=evict_mod.grow(carry.cache, cap + chunk * max(1, -(-cap // (2 * chunk)))))
             else:
                 need = -(-(pos + length) // chunk) * chunk
                 if need > carry.cache[next(iter(carry.cache))].shape[1]:
