@@ -22,7 +22,7 @@ import os
 import tempfile
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 
 def folder() -> Path | None:
@@ -36,9 +36,14 @@ def folder() -> Path | None:
 
 
 def package_sources() -> list[Path]:
-    """The bounds package's own source files: what its derivations (and a claim's arguments, built on
-    them) are keyed by, the variables' assumptions included."""
-    return sorted(Path(__file__).resolve().parent.glob("*.py"))
+    """The bounds package's own source files and the transformer's precision envelope (the catalogue's
+    ``tm_precision`` is derived from it): what its derivations (and a claim's arguments, built on them) are
+    keyed by, the variables' assumptions included."""
+    here = Path(__file__).resolve().parent
+    envelope = Path(__file__).resolve().parents[1] / "tm_transformer" / "transformer" / "envelope.py"
+    if not envelope.is_file():  # installed: bounds/ is tm_transformer/bounds
+        envelope = here.parent / "transformer" / "envelope.py"
+    return sorted(here.glob("*.py")) + [envelope]
 
 
 @lru_cache(maxsize=None)
@@ -106,13 +111,13 @@ _SYMPY_NAMES = ("Symbol", "Integer", "Rational", "Float", "Add", "Mul", "Pow", "
                 "LambertW", "pi", "E", "oo", "zoo", "nan", "Abs", "floor", "ceiling", "Le", "Ge", "Lt", "Gt", "Eq")
 
 
-def from_srepr(text: str):
+def from_srepr(text: str) -> Any:
     """The sympy expression whose ``sympy.srepr`` is ``text``, built without ``eval``: calls of the
     allow-listed sympy classes on literals (numbers, strings, booleans, keyword assumptions) only.
     Raises ValueError on anything else."""
     import sympy as sp
 
-    def build(node):
+    def build(node) -> Any:  # a sympy object or a literal
         if isinstance(node, ast.Constant) and isinstance(node.value, (int, float, str, bool)):
             return node.value
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):

@@ -10,6 +10,7 @@ a notebook's own plots as they were.
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -85,8 +86,8 @@ def new(ncols: int = 1, width: float = 3.4, height: float = 2.6):
         _styled["stack"] = stack
     _styled["open"] += 1
     fig = Figure(figsize=(width * ncols, height), layout="constrained")
-    fig._tmt_styled = True  # save() closes the style when the last figure made here is saved
-    fig._tmt_style = width_name()  # plots.save draws it in the style
+    setattr(fig, "_tmt_styled", True)  # save() closes the style when the last figure made here is saved
+    setattr(fig, "_tmt_style", width_name())  # plots.save draws it in the style
     axes = fig.subplots(1, ncols, squeeze=False)
     return fig, axes[0]
 
@@ -125,7 +126,6 @@ def _figure_key(name: str, formats: list[str], inputs, sources: Iterable[Path]) 
     and the versions of matplotlib and fontTools (and of the numerical packages,
     :func:`tm_transformer.bounds.cache.key_digest`). None: the figure cannot be keyed (inputs JSON cannot
     hold), so it is drawn."""
-    import json
     from importlib import metadata
 
     from tm_transformer.bounds.cache import key_digest
@@ -137,11 +137,20 @@ def _figure_key(name: str, formats: list[str], inputs, sources: Iterable[Path]) 
         except metadata.PackageNotFoundError:
             return None
 
+    import matplotlib
+
+    def plain(o):  # numpy arrays and scalars as numbers (every digit); anything else cannot be keyed
+        if hasattr(o, "tolist"):
+            return o.tolist()
+        raise TypeError(type(o).__name__)
+
     try:
-        data = json.dumps(inputs, sort_keys=True, default=repr)
+        data = json.dumps(inputs, sort_keys=True, default=plain)
     except (TypeError, ValueError):
         return None
-    key = [name, formats, width_name(), version("matplotlib"), version("fonttools"), data]
+    # the settings in force (a user's matplotlibrc or notebook rcParams show through the style's own keys)
+    settings = sorted((k, repr(v)) for k, v in matplotlib.rcParams.items())
+    key = [name, formats, width_name(), version("matplotlib"), version("fonttools"), settings, data]
     return key_digest("figure", key, [*_drawing_sources(), *sources])
 
 
@@ -167,24 +176,42 @@ def save_drawn(out_dir: Path, name: str, draw: Callable[[], object], inputs, sou
         return save(draw(), out_dir, name, formats)
     kept = where / "figures" / key[:32]
     files = [f"{name}.{ext}" for ext in formats]
-    if all((kept / f).is_file() for f in files):
+    if _intact(kept, files):
         try:
             return _copy_all(kept, Path(out_dir), files)
         except OSError:
             pass  # an unreadable cache entry only costs the drawing
     written = save(draw(), out_dir, name, formats)
+    tmp = None
     try:  # keep a copy: a temporary folder renamed into place, so a reader never sees half an entry
         kept.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=kept.parent))
         for f in written:
-            shutil.copy2(Path(out_dir) / f, tmp / f)
-        try:
-            os.replace(tmp, kept)
-        except OSError:  # another process kept it first (or it cannot be written): drop ours
+            shutil.copyfile(Path(out_dir) / f, tmp / f)
+        (tmp / _DIGESTS).write_text(json.dumps({f: _sha256(tmp / f) for f in written}))
+        os.replace(tmp, kept)
+    except OSError:  # another process kept it first, or it cannot be written: ours is dropped
+        if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
-    except OSError:
-        pass
     return written
+
+
+_DIGESTS = "sha256.json"  # an entry's file digests: a damaged or truncated copy is drawn again, never served
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _intact(entry: Path, files: list[str]) -> bool:
+    """Whether the cache entry holds ``files``, each with the digest recorded when it was kept."""
+    try:
+        digests = json.loads((entry / _DIGESTS).read_text())
+        return all(isinstance(digests, dict) and digests.get(f) == _sha256(entry / f) for f in files)
+    except (OSError, ValueError):
+        return False
 
 
 def _copy_all(source: Path, out_dir: Path, files: list[str]) -> list[str]:
@@ -193,7 +220,7 @@ def _copy_all(source: Path, out_dir: Path, files: list[str]) -> list[str]:
     tmps = [out_dir / f".{f}.tmp-copy" for f in files]
     try:
         for f, tmp in zip(files, tmps):
-            shutil.copy2(source / f, tmp)
+            shutil.copyfile(source / f, tmp)  # a new file (today's time), not the first run's
         for f, tmp in zip(files, tmps):
             os.replace(tmp, out_dir / f)
     finally:

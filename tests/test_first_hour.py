@@ -219,6 +219,7 @@ def test_a_long_run_without_a_terminal_writes_progress_lines_and_the_switch_sile
     assert quiet.returncode == 0 and quiet.stderr == "" and quiet.stdout == res.stdout
 
 
+@pytest.mark.slow
 def test_reproduce_without_a_terminal_says_each_finished_check(tmp_path):
     res = _tmt("experiment", "symbolic", "--out", str(tmp_path / "out"), "--jobs", "1")
     assert res.returncode == 0, res.stderr
@@ -485,11 +486,22 @@ def test_a_figure_is_drawn_again_when_its_numbers_code_or_settings_change(tmp_pa
     save([1.0, 2.0])
     assert len(drawn) == 8
     monkeypatch.setenv("TMT_DERIVED_CACHE", str(tmp_path / "cache"))
-    for entry in (tmp_path / "cache" / "figures").iterdir():  # a damaged entry only costs the drawing
-        for f in entry.iterdir():
-            f.unlink()
-    save([1.0, 2.0])
+    import matplotlib
+
+    with matplotlib.rc_context({"axes.grid": True, "font.family": "serif"}):  # the user's own settings
+        save([1.0, 2.0])
     assert len(drawn) == 9
+    save([1.0, 2.0], formats=["svg"])  # kept earlier: copied
+    assert len(drawn) == 9
+    for entry in (tmp_path / "cache" / "figures").iterdir():  # a damaged entry only costs the drawing
+        for f in entry.glob("fig.*"):
+            f.write_bytes(f.read_bytes()[:100])
+    save([1.0, 2.0])
+    save([1.0, 2.0], formats=["svg"])
+    assert len(drawn) == 11 and len((tmp_path / "o" / "fig.svg").read_bytes()) > 100
+    assert save(__import__("numpy").arange(3.0)) == ["fig.pdf", "fig.png"]  # numpy inputs keyed by value
+    save(__import__("numpy").arange(3.0))
+    assert len(drawn) == 12
 
 
 @pytest.mark.parametrize("check", ["transformer_check", "icl_check"])
