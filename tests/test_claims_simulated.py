@@ -18,6 +18,7 @@ import math
 from functools import lru_cache
 
 import numpy as np
+import pytest
 from hypothesis import Phase, given, settings, strategies as st
 from scipy.stats import binom
 
@@ -85,6 +86,7 @@ def _c1_star():
     return max(_c1(*pt)[0] / get("C1").evaluate(C=1, V=pt[0], m=pt[1], eps=pt[2], delta=pt[3]) for pt in C1_POINTS)
 
 
+@pytest.mark.slow
 @settings(max_examples=5, deadline=None, derandomize=True, database=None, phases=(Phase.explicit, Phase.generate))
 @given(st.sampled_from(C1_POINTS), st.integers(0, 2 ** 20))
 def test_c1_at_its_constant_holds_and_at_half_is_rejected(point, seed):

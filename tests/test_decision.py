@@ -58,6 +58,7 @@ def test_c4_under_both_tie_conventions_holds():
 C1_GRID = {"V": [2, 3], "m": [1, 2], "eps": [0.2, 0.1], "delta": [0.1]}
 
 
+@pytest.mark.slow
 def test_c1_holds_and_fails_with_a_smaller_rate():
     claim = find("C1")
     assert check_claim(claim, C1_GRID).verdict == "holds"
@@ -79,6 +80,7 @@ def test_c1_support_is_the_true_supremum():
 C2_GRID = {"reading": ["linf"], "V": [2], "l": [1], "eps": [0.2, 0.1], "delta": [0.1, 0.01]}
 
 
+@pytest.mark.slow
 def test_c2_per_sequence_holds_and_fails_with_a_smaller_rate():
     claim = find("C2", "linf")
     assert check_claim(claim, C2_GRID).verdict == "holds"

@@ -38,6 +38,7 @@ def same_as_reference(machine, steps, tape, result):
     assert result.summary() == ref.summary()
 
 
+@pytest.mark.slow
 @settings(max_examples=6)
 @given(st.lists(machines(max_states=5, max_symbols=3), min_size=1, max_size=3), st.integers(0, 2 ** 32 - 1),
        st.sampled_from(["float16", "bfloat16", "float32"]), st.sampled_from(["dense", "packed"]))
@@ -132,6 +133,7 @@ def test_eviction_follows_the_sign_of_the_query_recency_weight():
         evict.dominance(p, "float16")
 
 
+@pytest.mark.slow
 def test_bb5_bfloat16_prefix_with_identical_key_ties_equals_the_reference():
     """BB(5)'s first 30,000 steps in bfloat16, past cell -256 (where format 1's residual-scalar head stopped,
     at step 19,950): the head is carried as +-1 bits, exact at any distance. From recency 256 on,

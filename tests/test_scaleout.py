@@ -429,6 +429,7 @@ def test_a_kill_between_the_commit_renames_does_not_strand_the_store(tmp_path, m
     assert resumed["manifest"]["points"]["measured"] == 0 and resumed["manifest"]["points"]["reused"] == len(POINTS)
 
 
+@pytest.mark.slow
 def test_the_commands_give_a_cpu_one_host_device_per_core():
     """``distributed.start`` (the first thing tmt reproduce / experiment / nstar do) sets one host device per
     available core unless XLA_FLAGS names a count; TMT_HOST_DEVICES overrides; a bad value is one line."""

@@ -50,6 +50,7 @@ def test_dense_float32_scores_exact_on_a_long_run():
     assert_same_run(m, 20_000, (), run(m, 20_000, head_range=1000, layout="dense").results[0])
 
 
+@pytest.mark.slow
 @settings(max_examples=25)
 @given(st.lists(machines(max_states=6, max_symbols=4), min_size=1, max_size=6), st.integers(0, 2000),
        st.integers(0, 2 ** 32 - 1), st.sampled_from(["dense", "packed"]))
@@ -61,6 +62,7 @@ def test_random_machines_batched_equal_reference(batch, steps, seed, layout):
         assert_same_run(m, steps, tape, result)
 
 
+@pytest.mark.slow
 @settings(max_examples=5)
 @given(st.lists(machines(max_states=4, max_symbols=3), min_size=2, max_size=4), st.integers(1, 300))
 def test_batched_run_equals_single_runs(batch, steps):
@@ -70,6 +72,7 @@ def test_batched_run_equals_single_runs(batch, steps):
         assert alone.trace == r.trace and alone.summary() == r.summary()
 
 
+@pytest.mark.slow
 @settings(max_examples=10)
 @given(machines(max_states=5, max_symbols=3), st.integers(1, 500), st.sampled_from(["dense", "packed"]))
 def test_softmax_at_the_tight_beta_equals_hardmax(machine, steps, layout):
@@ -103,6 +106,7 @@ def test_tight_beta_bound_is_the_series_bound():
     assert abs(min_beta(10 ** 6) - np.log(4)) < 1e-6
 
 
+@pytest.mark.slow
 @settings(max_examples=10)
 @given(machines(max_states=5, max_symbols=3), st.integers(1, 10 ** 6))
 def test_scan_and_while_loop_agree(machine, seed):
@@ -147,6 +151,7 @@ def test_softmax_too_cold_is_detected_at_run_time():
         run(m, 200, beta=0.3, head_range=201, check_envelope=False, layout="dense")
 
 
+@pytest.mark.slow
 def test_envelope_is_conservative_against_the_worst_case_probe():
     """The analytic envelope never promises more than the dtype delivers; for float32 it is tight."""
     for dtype in ("bfloat16", "float16"):

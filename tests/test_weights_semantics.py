@@ -39,6 +39,7 @@ def _outcome(machine_or_batch, steps, **kw):
         return str(exc), None
 
 
+@pytest.mark.slow
 @settings(max_examples=20)
 @given(st.lists(machines(max_states=4, max_symbols=3), min_size=1, max_size=3), st.integers(1, 120),
        st.sampled_from(["float16", "bfloat16", "float32"]), st.sampled_from([None, 0.7, 1.5, 8.0]),
@@ -149,6 +150,7 @@ def test_export_load_round_trip_and_the_standalone_decoder(tmp_path):
     assert (alone["steps"], alone["sigma"], alone["halted"]) == (jax_run.steps, jax_run.sigma, True) == (107, 13, True)
 
 
+@pytest.mark.slow
 @settings(max_examples=8)
 @given(machines(max_states=4, max_symbols=3), st.integers(1, 150))
 def test_standalone_decoder_equals_jax_on_random_machines(machine, steps):
