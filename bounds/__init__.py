@@ -9,7 +9,14 @@
 Import it as ``tm_transformer.bounds`` (a ``bounds.py`` of your own cannot shadow that name); the old
 name ``bounds`` (deprecated) still works and gives the same modules.
 """
+from typing import TYPE_CHECKING
+
 from tm_transformer._lazy import lazy as _lazy
+
+if TYPE_CHECKING:  # the names loaded on first use (below), as static tools see them
+    from .bound import Bound
+    from .compare import Comparison, compare
+    from .known import catalogue, get
 
 if __name__ == "bounds":  # the old top-level name: sys.modules["bounds"] becomes tm_transformer.bounds
     from tm_transformer._layout import alias as _alias

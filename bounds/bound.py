@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import sympy as sp
@@ -49,7 +49,8 @@ class Bound:
     # ---- what it is -------------------------------------------------------------------------------
     @cached_property
     def variables(self) -> tuple[sp.Symbol, ...]:
-        return tuple(sorted(self.expr.free_symbols, key=lambda s: s.name))
+        # an expression's free symbols are Symbols (sympy types them as Basic)
+        return tuple(sorted(cast("set[sp.Symbol]", self.expr.free_symbols), key=lambda s: s.name))
 
     @property
     def variable_names(self) -> list[str]:
@@ -101,7 +102,7 @@ class Bound:
     def _assumption_fns(self):
         out = []
         for rel, text in self.assumptions:
-            syms = sorted(rel.free_symbols, key=lambda s: s.name)
+            syms = sorted(cast("set[sp.Symbol]", rel.free_symbols), key=lambda s: s.name)
             out.append((syms, sp.lambdify(syms, rel, "numpy"), text))
         return out
 
@@ -129,7 +130,7 @@ class Bound:
         return self.evaluate(**values)
 
     def evaluate(self, backend: str = "numpy", exact: bool = False, check_assumptions: bool = True,
-                 relaxed: bool = False, **values):
+                 relaxed: bool = False, **values) -> Any:
         """The required n. Arrays broadcast; ``exact=True`` returns a sympy number (rational arithmetic).
 
         ``relaxed`` lets integer variables (V, m, d, l) take real values, as inversion and plots need.
@@ -138,7 +139,7 @@ class Bound:
         if check_assumptions:
             self.check_assumptions(values)
         if exact:
-            subs = {v: sp.Rational(str(vals[v])) for v in self.variables}
+            subs: dict[sp.Basic | complex, sp.Basic | complex] = {v: sp.Rational(str(vals[v])) for v in self.variables}
             return self.expr.subs(subs)
         args = [vals[v] for v in self.variables]
         if backend == "jax":
@@ -212,7 +213,9 @@ class Bound:
         from scipy.optimize import brentq  # here, not on import: ``tmt bounds list`` needs no scipy
 
         i = change[0]
-        return float(brentq(lambda x: float(f(x)), grid[i], grid[i + 1], xtol=1e-14, rtol=1e-13))
+        # brentq returns a float without full_output; scipy's rtol default (a float64) is taken as its type
+        return float(cast(float, brentq(lambda x: float(f(x)), grid[i], grid[i + 1], xtol=1e-14,
+                                        rtol=1e-13)))  # pyright: ignore[reportArgumentType]
 
 
 def _lambertw_real(x, k=0):

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import json
 import math
+from typing import Any, cast
 
 from tm_transformer.errors import ToolkitError
 
 
-def _assignments(pairs: list[str], allowed=None, what: str = "", taken=None) -> dict[str, float]:
+def _assignments(pairs: list[str], allowed=None, what: str = "", taken=None) -> dict[str, Any]:
     """``var=value`` pairs as a dict; each variable at most once and, when ``allowed`` (sympy symbols) is
     given, only variables in it (``what`` names the bound(s) in the message; ``taken`` maps a variable the
     command fills in itself to the reason)."""
@@ -46,7 +47,7 @@ def catalogue_rows() -> list[dict]:
 
         return [{"name": b.name, "kind": b.kind, "summary": b.summary} for b in catalogue().values()]
 
-    return cached("catalogue-list", None, package_sources(), rows)
+    return cast(list[dict], cached("catalogue-list", None, package_sources(), rows))
 
 
 def cmd_list(args):

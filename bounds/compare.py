@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import sympy as sp
@@ -48,7 +49,7 @@ def _num(expr):
 
 def _symbolic_ratio_limit(a: Bound, b: Bound, var: sp.Symbol, fixed: dict):
     """The simplified ratio a/b and its limit at var's natural point, other variables fixed or symbolic."""
-    subs = {symbol(k): sp.Rational(str(v)) for k, v in fixed.items()}
+    subs: dict[sp.Basic | complex, sp.Basic | complex] = {symbol(k): sp.Rational(str(v)) for k, v in fixed.items()}
     ratio = sp.expand_log((a.expr / b.expr).subs(subs), force=True)
     point = sp.Integer(LIMIT_POINT[var]) if var in LIMIT_POINT else sp.oo
     try:
@@ -94,7 +95,7 @@ def compare(a: Bound, b: Bound, along: str, grid: tuple[float, float] | None = N
     crossings = []
     sign = np.sign(values)
     for i in np.nonzero(sign[:-1] * sign[1:] < 0)[0]:
-        crossings.append(float(brentq(diff, xs[i], xs[i + 1], xtol=1e-12)))
+        crossings.append(float(cast(float, brentq(diff, xs[i], xs[i + 1], xtol=1e-12))))  # no full_output: a float
     edges = [lo, *crossings, hi]
     intervals = []
     for left, right in zip(edges[:-1], edges[1:]):

@@ -118,7 +118,7 @@ def solve_tail(tail: sp.Expr, event: str, inequality: str) -> tuple[sp.Expr, Der
 
     # the solve is the catalogue's slowest step (seconds per process): its answer is kept (:mod:`.cache`),
     # keyed by the tail and every source of the bounds package (the variables' assumptions included)
-    derived = []
+    derived: list[sp.Expr] = []
 
     def kept() -> str | None:  # None: a root that from_srepr could not read back is not kept
         derived.append(root())
@@ -130,7 +130,12 @@ def solve_tail(tail: sp.Expr, event: str, inequality: str) -> tuple[sp.Expr, Der
 
     text = cached("tail-root", sp.srepr(tail), package_sources(), kept)
     try:
-        required = derived[0] if derived else from_srepr(text)
+        if derived:
+            required = derived[0]
+        elif isinstance(text, str):
+            required = from_srepr(text)
+        else:  # a cached value that is not text (from_srepr refused it with this same error)
+            raise ValueError(f"srepr: {type(text).__name__} is not a sympy literal")
     except ValueError:  # a cache file that is not a literal sympy expression: derive it here
         required = root()
     steps = (

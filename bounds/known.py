@@ -6,6 +6,8 @@ Ehrenfeucht et al.) are stated with their published constants and provenance.
 """
 from __future__ import annotations
 
+from typing import cast
+
 import sympy as sp
 from sympy.codegen.cfunctions import log1p
 
@@ -22,7 +24,7 @@ def _stable_ln_2pow_minus_2(x: sp.Expr) -> sp.Expr:
 
 
 def _stabilise(expr: sp.Expr, x: sp.Expr) -> sp.Expr:
-    return expr.xreplace({sp.log(2 ** x - 2): _stable_ln_2pow_minus_2(x)})
+    return cast(sp.Expr, expr.xreplace({sp.log(2 ** x - 2): _stable_ln_2pow_minus_2(x)}))  # an Expr's terms swapped
 
 
 def _tail_bound(name, summary, tail, event, inequality, reading, provenance, stable_in=None, assumptions=()):
@@ -94,7 +96,7 @@ def build() -> dict[str, Bound]:
                                          "Weissman et al. (2003) on the V^l-symbol output alphabet")
     add(Bound("tv_sequences", "the whole distribution of length-l outputs within eps in TV", tv_seq_expr, "upper",
               "TV over length-l outputs", "Weissman et al. 2003 on V^l outcomes", (), tv_seq_der,
-              tv_seq_expr.xreplace({sp.log(2**W - 2): _stable_ln_2pow_minus_2(W)})))
+              cast(sp.Expr, tv_seq_expr.xreplace({sp.log(2**W - 2): _stable_ln_2pow_minus_2(W)}))))
 
     # growth-function bound for consistent learners: 2 (2en/d)^d 2^(-eps n/2) <= delta, n = a ln n + b
     a = 2 * d / (eps * LN2)

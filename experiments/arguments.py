@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import math
 from functools import lru_cache
+from typing import Sequence, cast
 
 import numpy as np
 import sympy as sp
 
-from tm_transformer.bounds import Bound, get
+from tm_transformer.bounds.bound import Bound
+from tm_transformer.bounds.known import get
 from tm_transformer.bounds.variables import C, V, d, delta, eps, l, m, symbol
 
 _DIRECTION_POINT = {"delta": (delta, 0), "eps": (eps, 0), "V": (V, sp.oo), "m": (m, sp.oo), "l": (l, sp.oo),
@@ -64,7 +66,7 @@ def _limit(expr: sp.Expr, var: sp.Symbol, point, caps: tuple = ()) -> sp.Expr:
 def _limit_raw(expr: sp.Expr, var: sp.Symbol, point) -> sp.Expr:
     """sympy's limit, with Max taken term by term (factors here are positive: r Max(a, b) = Max(r a, r b))."""
     if isinstance(expr, sp.Max):
-        return sp.Max(*(_limit_raw(a, var, point) for a in expr.args))
+        return sp.Max(*(_limit_raw(a, var, point) for a in cast("tuple[sp.Expr, ...]", expr.args)))
     maxes = [f for f in sp.Mul.make_args(expr) if isinstance(f, sp.Max)]
     if maxes:
         rest = expr / maxes[0]
@@ -96,15 +98,15 @@ def _caps_from_assumptions(b) -> dict:
     out = {}
     for rel, _ in b.assumptions:
         if isinstance(rel, (sp.StrictLessThan, sp.LessThan)) and rel.lhs in (delta, eps) and rel.rhs.is_number:
-            out["delta" if rel.lhs == delta else "eps"] = float(rel.rhs)
+            out["delta" if rel.lhs == delta else "eps"] = float(cast(sp.Expr, rel.rhs))
     return out
 
 
 @lru_cache(maxsize=256)
 def _refutation(lower: Bound, claim: Bound, direction: str, fixed: tuple, valid: str, caps: tuple = ()) -> dict:
     var, point = _DIRECTION_POINT[direction]
-    subs = {symbol(k): sp.Rational(str(v)) for k, v in fixed}
-    ratio = (lower.expr / claim.expr).subs(subs)
+    subs: dict[sp.Basic | complex, sp.Basic | complex] = {symbol(k): sp.Rational(str(v)) for k, v in fixed}
+    ratio = cast(sp.Expr, (lower.expr / claim.expr).subs(subs))  # numbers for symbols: still an Expr
     if var not in ratio.free_symbols:
         lim = ratio  # the ratio does not move along this direction
     else:
@@ -138,11 +140,11 @@ def _lambda(expr: sp.Expr, names: list[str]):
     return sp.lambdify([_SYM[k] for k in names], expr, modules=["numpy", {"Max": np.maximum, "Min": np.minimum}])
 
 
-def _values(f, points: list[np.ndarray], shape) -> np.ndarray:
+def _values(f, points: Sequence[np.ndarray], shape) -> np.ndarray:
     with np.errstate(all="ignore"):
         out = np.asarray(f(*points))
     if np.iscomplexobj(out):
-        out = np.where(np.abs(out.imag) > 0, np.nan, out.real)
+        out = np.where(np.abs(np.imag(out)) > 0, np.nan, np.real(out))
     return np.broadcast_to(out.astype(float), shape)
 
 
@@ -217,7 +219,7 @@ def support(upper, claim, constant, domain: dict, directions: list[str], fixed: 
 @lru_cache(maxsize=256)
 def _support(upper: Bound, claim: Bound, constant, domain_t: tuple, directions: tuple, fixed: tuple) -> dict:
     domain = {k: v for k, v in domain_t}
-    subs = {symbol(k): sp.Rational(str(v)) for k, v in fixed}
+    subs: dict[sp.Basic | complex, sp.Basic | complex] = {symbol(k): sp.Rational(str(v)) for k, v in fixed}
     ratio = sp.expand_log((upper.expr / claim.expr).subs(subs).subs(C, 1), force=True)
 
     def corner_of(skip=None):

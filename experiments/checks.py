@@ -10,9 +10,10 @@ from __future__ import annotations
 import math
 from itertools import product
 from pathlib import Path
+from typing import Any
 
 from tm_transformer import plots
-from tm_transformer.bounds import get
+from tm_transformer.bounds.known import get
 from tm_transformer.bounds.compare import compare
 
 from . import figures
@@ -119,8 +120,9 @@ def check_contexts(out: Path, quick: bool = True, seed: int = 0, progress: bool 
                    random_allocation: bool = False, only=None) -> CheckResult:
     """``only``: a collection of (V, m) parts (:func:`experiments.parallel.tasks`): measure those points' n*
     into the point store and return nothing else."""
-    grid = dict(V=[2, 3, 8] if quick else [2, 3, 4, 8, 16], m=[1, 4] if quick else [1, 4, 16],
-                eps=[0.2] if quick else [0.2, 0.1], delta=[0.1, 0.01] if quick else [0.1, 0.01, 0.001])
+    grid: dict[str, list[Any]] = dict(V=[2, 3, 8] if quick else [2, 3, 4, 8, 16], m=[1, 4] if quick else [1, 4, 16],
+                                      eps=[0.2] if quick else [0.2, 0.1],
+                                      delta=[0.1, 0.01] if quick else [0.1, 0.01, 0.001])  # sizes int, eps delta float
     res = CheckResult("contexts")
     # quick: simulated points (V > 3) only with one context; V <= 3 is exact everywhere
     points = [g for g in product(*grid.values()) if not (quick and g[0] > 3 and g[1] > 1)]
@@ -294,8 +296,8 @@ def _plot_nstar(res, out, name, verdict=None):
 def check_sequences(out: Path, quick: bool = True, seed: int = 0, progress: bool = True, only=None) -> CheckResult:
     """``only``: a collection of (reading, l) parts: measure those points' n* only (see :func:`check_contexts`)."""
     V = 2
-    grid = dict(l=[1, 2, 4, 8] if quick else [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], eps=[0.2] if quick else [0.2, 0.1],
-                delta=[0.1] if quick else [0.1, 0.01])
+    grid: dict[str, list[Any]] = dict(l=[1, 2, 4, 8] if quick else [1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
+                                      eps=[0.2] if quick else [0.2, 0.1], delta=[0.1] if quick else [0.1, 0.01])
     # TV: uniform over V^l is the hardest (the lower bound's family: uniform on subsets); per sequence: a
     # source with one heavy sequence is (variance p(1 - p) is largest at p = 1/2)
     families = {"tv": ("uniform",) if quick else SEQUENCE_TARGETS, "linf": ("uniform", "spike") if quick else SEQUENCE_TARGETS}

@@ -14,6 +14,7 @@ result is a :class:`experiments.protocol.Verdict` whose ``as_dict()`` has the ke
 from __future__ import annotations
 
 from itertools import product
+from typing import Any
 
 from tm_transformer.errors import ToolkitError
 
@@ -32,7 +33,7 @@ def measure(claim: Claim, grid: dict, trials: int | None = None, seed: int = 0, 
     rows = []
     for values in product(*grid.values()):
         params = dict(zip(grid, values))
-        kw = {"learner": learner} if learner else {}
+        kw: dict[str, Any] = {"learner": learner} if learner else {}
         ns = nstar(claim.setting, params, worst_case=claim.setting in _WORST_CASE, trials=trials, seed=seed,
                    max_points=max_points, **kw)
         rows.append({**params, "target": ns.target, "learner": ns.learner, "n_star": ns.n_star,

@@ -30,11 +30,16 @@ Which one decides, and whether the measurements agree, is :func:`experiments.dec
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, cast
 
-from tm_transformer.bounds import Bound, get
+from tm_transformer.bounds.bound import Bound
+from tm_transformer.bounds.known import get
 
 from .arguments import _caps_from_assumptions as _caps
 from .arguments import refutation, support
+
+if TYPE_CHECKING:
+    import sympy as sp
 
 INF = float("inf")
 
@@ -88,7 +93,7 @@ class Claim:
 
     def f(self, **params) -> float:
         """The claim's form at C = 1 (the n it promises per unit of constant)."""
-        names = {s.name for s in self.bound.expr.free_symbols}
+        names = {s.name for s in cast("set[sp.Symbol]", self.bound.expr.free_symbols)}
         kw = {k: v for k, v in params.items() if k in {"V", "m", "l", "d", "eps", "delta"} and
               {"eps": "epsilon"}.get(k, k) in names}
         return float(self.bound.evaluate(C=1, **kw))
@@ -109,7 +114,8 @@ class Claim:
             for r in rows:
                 if any(k in r and r[k] != v for k, v in lo.fixed) or any(r.get(k, 0) >= c for k, c in caps.items()):
                     continue
-                kw = {names.get(x.name, x.name): r.get(names.get(x.name, x.name)) for x in b.expr.free_symbols}
+                kw: dict[str, Any] = {names.get(x.name, x.name): r.get(names.get(x.name, x.name))
+                                      for x in cast("set[sp.Symbol]", b.expr.free_symbols)}
                 kw.update(dict(lo.fixed))
                 if any(v is None for v in kw.values()):
                     continue
@@ -117,7 +123,7 @@ class Claim:
                     L = float(b.evaluate(**kw))
                 except (ToolkitError, ValueError):
                     continue
-                hi = r.get("n_star_hi") if r.get("n_star_hi") is not None else r["n_star"]
+                hi = r["n_star_hi"] if r.get("n_star_hi") is not None else r["n_star"]
                 checked += 1
                 if hi < L:
                     bad.append((r, L, hi))
@@ -141,7 +147,7 @@ class Claim:
 
         here = Path(__file__).resolve().parent
         sources = [here / "claims.py", here / "arguments.py", *cache.package_sources()]
-        return cache.cached("claim-arguments", self._key(), sources, self._arguments)
+        return cast("list[dict]", cache.cached("claim-arguments", self._key(), sources, self._arguments))
 
     def _key(self) -> list:
         """Everything :meth:`arguments` can read: every field of the claim and of each Lower and Upper, a

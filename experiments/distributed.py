@@ -82,6 +82,8 @@ def settings(coordinator=None, num_processes=None, process_id=None) -> dict | No
     host, sep, port = str(coordinator).rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise ToolkitError(f"{names['coordinator']} {coordinator!r}: expected HOST:PORT, e.g. node01:12345")
+    if num_processes is None or process_id is None:  # not reached: given all three, or read from the environment
+        raise TypeError("settings(): the process count and index are unset")
     if num_processes < 1:
         raise ToolkitError(f"{names['num']} {num_processes}: expected at least 1")
     if not 0 <= process_id < num_processes:

@@ -220,7 +220,7 @@ def _measure(g: dict, quick: bool, seed: int, progress: bool) -> dict:
 def _report(res, out: Path, m: dict, g: dict):
     """Fits, the two exact tests per n, the verdict, the summary and the figure of check 7, from its
     measurements ``m`` (:func:`_measure`)."""
-    from tm_transformer.bounds import get
+    from tm_transformer.bounds.known import get
     from tm_transformer.errors import ToolkitError
 
     from .stats import ALPHA

@@ -24,7 +24,7 @@ def versions() -> dict:
     install's dist metadata can lag) and each dependency's installed version (None where absent)."""
     import tm_transformer
 
-    out = {"python": sys.version.split()[0], "tm-transformer": tm_transformer.__version__}
+    out: dict[str, str | None] = {"python": sys.version.split()[0], "tm-transformer": tm_transformer.__version__}
     for name in PACKAGES:
         try:
             out[name] = metadata.version(name)

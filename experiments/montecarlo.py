@@ -222,7 +222,7 @@ def auto_sampler(setting, kw: dict, n: int, pad_to: int = 0) -> str:
         return "reduced" if fair else "direct"
     if not fair:
         return "tree"
-    tree_cost = _find(setting).uniform_rows(kw) * ((1 << plan.L) - 1) * TREE_NODE_COST * plan.steps
+    tree_cost = _uniform_rows(setting, kw) * ((1 << plan.L) - 1) * TREE_NODE_COST * plan.steps
     return "tree" if tree_cost < _hybrid(setting, kw, n, pad_to)[3] else "reduced"
 
 
@@ -234,8 +234,15 @@ def hybrid_top(setting, kw: dict, n: int, pad_to: int = 0):
     return _hybrid(setting, kw, n, pad_to)[:3]
 
 
+def _uniform_rows(setting, kw: dict) -> int:
+    s = _find(setting)
+    if s is None:  # not a setting: the AttributeError that ``None.uniform_rows`` raised
+        raise AttributeError(f"setting {setting!r} is unknown: it has no uniform_rows")
+    return s.uniform_rows(kw)
+
+
 def _hybrid(setting, kw: dict, n: int, pad_to: int):
-    return hybrid(_find(setting).uniform_rows(kw), np.asarray(kw["probs"]).shape[-1], n, pad_to)
+    return hybrid(_uniform_rows(setting, kw), np.asarray(kw["probs"]).shape[-1], n, pad_to)
 
 
 def tree_plan(setting, n: int, pad_to: int, kw: dict):

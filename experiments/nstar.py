@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 import sys
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -191,7 +192,7 @@ def _trials(delta: float, trials: int | None) -> int:
     return int(trials) if trials else int(min(200_000, max(2_000, math.ceil(30 / delta))))
 
 
-def nstar(setting: str, params: dict | None = None, learner: str | None = None, target: str | None = None,
+def nstar(setting: str, params: dict | None = None, learner: str | None = None, target: str | float | None = None,
           worst_case: bool = False, trials: int | None = None, seed: int = 0, max_points: int | None = None,
           targets: tuple | None = None, random_allocation: bool = False, noise: float = 0.0, **own_params) -> NStar:
     """:func:`search`, kept in the active point store (:mod:`experiments.store`): a grid point of a run.
@@ -213,14 +214,15 @@ def nstar(setting: str, params: dict | None = None, learner: str | None = None, 
         raise TypeError(f"nstar() got unexpected keyword argument(s) {', '.join(own_params)} for setting {setting!r}")
     if params is None:
         raise TypeError("nstar() missing required argument: 'params'")
-    args = dict(setting=setting, params=params, learner=learner, target=target, worst_case=worst_case, trials=trials,
-                seed=seed, max_points=max_points, targets=targets, random_allocation=random_allocation, noise=noise)
+    args: dict[str, Any] = dict(setting=setting, params=params, learner=learner, target=target, worst_case=worst_case,
+                                trials=trials, seed=seed, max_points=max_points, targets=targets,
+                                random_allocation=random_allocation, noise=noise)
     found = settings.SETTINGS.get(setting) if isinstance(setting, str) else None
     key = found.nstar_key(args) if found is not None else args  # (sequences over 4+ outcomes: exact since 0.2)
     return store.memo("nstar", key, lambda: search(**args), encode=NStar.as_dict, decode=lambda d: NStar(**d))
 
 
-def search(setting: str, params: dict, learner: str | None = None, target: str | None = None,
+def search(setting: str, params: dict, learner: str | None = None, target: str | float | None = None,
            worst_case: bool = False, trials: int | None = None, seed: int = 0, max_points: int | None = None,
            targets: tuple | None = None, random_allocation: bool = False, noise: float = 0.0) -> NStar:
     """n* of one setting at ``params`` (names as in ``bounds``: eps, delta, V, m, l, d; the coin's p
@@ -295,17 +297,19 @@ def own_search(f, eps, delta, params: dict, trials: int | None = None, seed: int
     T = _trials(delta, trials)
     name = user_setting.name_of(setting)
     tag = f"own/{name}/{eps}/{delta}/" + ",".join(f"{k}={v}" for k, v in sorted(params.items()))
-    key = dict(setting=f"own:{name}", source=user_setting.source_digest(setting), engine=user_setting.engine_digest(),
-               eps=eps, delta=delta,
-               params=dict(sorted(params.items())), trials=T, seed=int(seed), max_points=max_points, n0=int(n0),
-               max_n=int(max_n))
+    key: dict[str, Any] = dict(setting=f"own:{name}", source=user_setting.source_digest(setting),
+                               engine=user_setting.engine_digest(), eps=eps, delta=delta,
+                               params=dict(sorted(params.items())), trials=T, seed=int(seed), max_points=max_points,
+                               n0=int(n0), max_n=int(max_n))
     if callable(getattr(setting, "exact_failure", None)) and callable(getattr(setting, "horizon", None)):
         return store.memo("own-nstar", {**key, "exact": True}, lambda: _own_exact(setting, eps, delta, params, key["source"]),
                           encode=OwnNStar.as_dict, decode=lambda d: OwnNStar(**d))
 
     def compute():
         before = user_setting.COMPILATIONS[0]
-        with step_bar(None, enabled=progress, unit="trial", desc=f"n* of {name}") as bar:
+        # no total (a search's length is not known): step_bar's ``total: int`` is too narrow
+        with step_bar(None, enabled=progress, unit="trial",  # pyright: ignore[reportArgumentType]
+                      desc=f"n* of {name}") as bar:
             done = [0]
 
             def tick(count):

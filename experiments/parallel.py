@@ -53,7 +53,8 @@ def _parts(name: str, quick: bool, options: dict) -> list[tuple[tuple, float]]:
         ls = [1, 2, 4, 8] if quick else list(range(1, 11))
         return [((r, l), SEQUENCE_COST.get((r, l), 30)) for r in ("tv", "linf") for l in ls]
     ds = [2] if quick or options.get("learner", "consistent") != "consistent" or options.get("noise") else [2, 3, 4]
-    return [(("d", d), HALFSPACE_COST.get(("d", d), 20)) for d in ds] + [(("learners",), HALFSPACE_COST[("learners",)])]
+    parts: list[tuple[tuple, float]] = [(("d", d), HALFSPACE_COST.get(("d", d), 20)) for d in ds]
+    return parts + [(("learners",), HALFSPACE_COST[("learners",)])]
 
 
 def tasks(names: list[str], quick: bool, options: dict) -> list[tuple[str, tuple | None, float]]:

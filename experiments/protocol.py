@@ -38,7 +38,7 @@ class Verdict:
     reading: str
     verdict: str                     # 'holds' | 'fails' | 'inconclusive'
     constant: float | None           # smallest C over the grid (holds) / calibrated C (fails)
-    calibrated_constant: float
+    calibrated_constant: float | None  # None where nothing is calibrated (check 7)
     failing: list = field(default_factory=list)   # [{params, n, failures, trials, rate, ci}]
     evidence: list = field(default_factory=list)  # file names
     note: str = ""

@@ -114,8 +114,8 @@ def _symbolic(run: Run):
 
 
 def _frontier(run: Run):
-    rows = run.table("transformer")
-    fr = [r for r in rows or [] if r.get("kind") == "frontier"]
+    rows = run.table("transformer") or []
+    fr = [r for r in rows if r.get("kind") == "frontier"]
     if not fr:
         return None
     return plots.precision_frontier(fr, [r for r in rows if r.get("kind") == "beta"])

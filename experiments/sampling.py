@@ -9,6 +9,8 @@ sharded over the devices (:mod:`experiments.devices`); the host sums per-trial a
 """
 from __future__ import annotations
 
+from typing import Any, cast
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -89,7 +91,8 @@ def uniform_counts(w, roots, levels: int, top: int, tree, rmax: int, steps: int)
         return fair_splits.split_counts(w, roots, levels)
     R = roots.shape[0]
     head = R * ((1 << top) - 1)
-    upper = tree_counts.counts(w[:head], roots, *tree, rmax, steps, top)  # (R, 2^top)
+    arrays = cast("tuple[Any, Any, Any, Any, Any]", tree)  # the plan's (qi, a, off, width, thr)
+    upper = tree_counts.counts(w[:head], roots, *arrays, rmax, steps, top)  # (R, 2^top)
     if top == levels:
         return upper
     return fair_splits.split_counts(w[head:], upper.reshape(-1), levels - top).reshape(R, -1)
@@ -102,6 +105,8 @@ def hybrid(rows: int, K: int, n: int, pad_to: int = 0):
     step of a node, 1 per fair-split word."""
     L = levels(K)
     total = buffer(rows * max(n, pad_to))
+    if L is None:  # K not a power of two: no fair splits (words_needed raised this TypeError on None)
+        raise TypeError(f"hybrid: K = {K} outcomes is not a power of two >= 2")
     best = (0, None, fair_splits.words_needed(total, L), float(fair_splits.words_needed(total, L)))
     for top in range(1, L):
         plan = tree_counts.plan(np.full((1, 1 << top), 1.0 / (1 << top)), buffer(max(n, pad_to)))

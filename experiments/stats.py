@@ -51,7 +51,8 @@ def fisher_p(k1: int, T1: int, k2: int, T2: int) -> float:
     more probable than the observed one."""
     from scipy.stats import fisher_exact
 
-    return float(fisher_exact([[k1, T1 - k1], [k2, T2 - k2]]).pvalue)
+    # scipy's result class is made at run time (_make_tuple_bunch): its attributes are not visible to pyright
+    return float(fisher_exact([[k1, T1 - k1], [k2, T2 - k2]]).pvalue)  # pyright: ignore[reportAttributeAccessIssue]
 
 
 def binomial_p(k: int, T: int, prob: float) -> float:

@@ -24,6 +24,7 @@ import time
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
+from typing import IO, cast
 
 import numpy as np
 
@@ -44,7 +45,8 @@ def source_files() -> list[Path]:
     import tm_transformer.bounds as bounds
 
     package = __name__.rpartition(".")[0]
-    files = [Path(importlib.import_module(f"{package}.{m}").__file__).resolve() for m in _MODULES]
+    # the toolkit's modules are source files: each has a __file__
+    files = [Path(cast(str, importlib.import_module(f"{package}.{m}").__file__)).resolve() for m in _MODULES]
     files += sorted(Path(bounds.__file__).resolve().parent.rglob("*.py"))
     return files
 
@@ -174,7 +176,7 @@ class PointStore:
             if self._file is None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 self._file = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-            written = os.write(self._file, data)
+            written = os.write(cast(int, self._file), data)  # shared: a file descriptor (O_APPEND)
             if written != len(data):  # a short write (a full disk): never leave half a record behind others
                 raise OSError(f"{self.path}: wrote {written} of {len(data)} bytes of a point")
             os.fsync(self._file)
@@ -184,9 +186,10 @@ class PointStore:
                 if self._mode == "a":
                     _drop_torn_line(self.path)
                 self._file = self.path.open(self._mode)
-            self._file.write(line)
-            self._file.flush()
-            os.fsync(self._file.fileno())
+            file = cast(IO[str], self._file)  # not shared: a text file
+            file.write(line)
+            file.flush()
+            os.fsync(file.fileno())
 
     def fingerprint(self) -> str:
         """A digest of the keys held (processes of one run must hold the same points)."""
@@ -195,9 +198,9 @@ class PointStore:
     def close(self) -> None:
         if self._file is not None:
             if self.shared:
-                os.close(self._file)
+                os.close(cast(int, self._file))
             else:
-                self._file.close()
+                cast(IO[str], self._file).close()
             self._file = None
 
 

@@ -38,7 +38,7 @@ import jax.numpy as jnp
 import numpy as np
 from scipy import stats
 try:  # what stats.binom.cdf evaluates, without its per-call checks (scipy >= 1.14; the same values)
-    from scipy.special._ufuncs import _binom_cdf
+    from scipy.special._ufuncs import _binom_cdf  # pyright: ignore[reportAttributeAccessIssue]  (not in its stub)
 except ImportError:  # older scipy: the public function, vectorised all the same
     _binom_cdf = stats.binom.cdf
 

@@ -14,8 +14,16 @@ Subpackages: :mod:`tm_transformer.transformer` (the hand-built transformer), :mo
 (the sample bounds), :mod:`tm_transformer.experiments` (the checks); :mod:`tm_transformer.plots` (the
 report's figures as functions of result tables) and :mod:`tm_transformer.figstyle` (the figure style).
 """
+from typing import TYPE_CHECKING
+
 from ._lazy import lazy as _lazy
 from .errors import MachineFormatError, PrecisionError, ToolkitError
+
+if TYPE_CHECKING:  # the names loaded on first use (below), as static tools see them
+    from .fast import run_fast
+    from .formats import Program, load_machine, load_program, load_programs, parse_machine, write_machine
+    from .machine import HALT, LEFT, RIGHT, Transition, TuringMachine, random_machine, state_name
+    from .simulator import RunResult, Trace, simulate
 
 # the rest on first use (numpy loads with them): ``tmt --version`` and ``--help`` import nothing heavy
 _lazy(__name__, {**dict.fromkeys(["Program", "load_machine", "load_program", "load_programs", "parse_machine",
@@ -28,4 +36,4 @@ __all__ = ["HALT", "LEFT", "RIGHT", "Transition", "TuringMachine", "random_machi
            "MachineFormatError", "PrecisionError", "ToolkitError", "Program", "load_machine", "load_program",
            "load_programs", "parse_machine", "write_machine", "RunResult", "Trace", "simulate", "run_fast",
            "__version__"]
-__version__ = "0.3.1"  # the one version source: pyproject.toml reads it, tmt --version prints it
+__version__ = "0.4.0"  # the one version source: pyproject.toml reads it, tmt --version prints it

@@ -9,7 +9,8 @@ The repository keeps ``bounds/`` and ``experiments/`` at its top level. The pack
 Code written before 0.4 imports the old names. :func:`alias` (called by the old name's ``__init__``) puts the
 real package and every one of its submodules into :data:`sys.modules` under the old name, so ``bounds.x`` is
 ``tm_transformer.bounds.x`` -- one copy of each module, one registry, one class per name. The old names import
-every submodule at once (a second or two); new code imports ``tm_transformer.bounds`` / ``.experiments``.
+every submodule at once (``experiments`` loads JAX: several seconds); new code imports
+``tm_transformer.bounds`` / ``.experiments``.
 """
 from __future__ import annotations
 

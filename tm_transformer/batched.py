@@ -58,8 +58,12 @@ class BatchResult:
 
     def trace(self, b: int) -> Trace:
         n = int(self.steps[b])
-        return Trace(*(np.asarray(a[b, :n], np.int64) for a in
-                       (self.trace_state, self.trace_head, self.trace_read, self.trace_write)))
+        rows = []
+        for a in (self.trace_state, self.trace_head, self.trace_read, self.trace_write):
+            if a is None:  # (a TypeError, as indexing None was)
+                raise TypeError("no trace recorded: run_batch(..., record_trace=True) records one")
+            rows.append(np.asarray(a[b, :n], np.int64))
+        return Trace(*rows)
 
 
 @partial(jax.jit, static_argnames=("steps", "record"))

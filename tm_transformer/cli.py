@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import cast
 
 from . import __version__
 from .cli_machines import (DEFAULT_STEPS, _add_machine_args, _index, _load, _named, _programs,  # noqa: F401
@@ -29,16 +30,17 @@ def cmd_run(args) -> int:
         from .transformer.cli import run_transformer
 
         return run_transformer(machine, args)
+    steps = cast(int, args.steps)  # set above for every engine but the transformer
     if args.detect_cycler:
         from .simulator import simulate
 
-        result = simulate(machine, args.steps, args.tape, detect_cycler=True)
+        result = simulate(machine, steps, args.tape, detect_cycler=True)
     else:
         from .fast import run_fast
         from .progress import step_bar
 
-        with step_bar(args.steps, enabled=args.steps >= 10 ** 7 and not args.json) as bar:
-            result = run_fast(machine, args.steps, args.tape, progress=bar, chunk=1 << 22)
+        with step_bar(steps, enabled=steps >= 10 ** 7 and not args.json) as bar:
+            result = run_fast(machine, steps, args.tape, progress=bar, chunk=1 << 22)
     if args.json:
         print(json.dumps({"machine": str(machine), "engine": "reference", **result.summary(), **_named(args, result)}))
     else:

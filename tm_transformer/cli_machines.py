@@ -8,8 +8,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING, cast
 
 from .errors import ToolkitError
+
+if TYPE_CHECKING:
+    from .run_result import Trace
 
 DEFAULT_STEPS = 10 ** 8
 
@@ -104,7 +108,8 @@ def _named(args, result) -> dict:
         if result.reason == "halted" and program.halts and result.steps <= 10 ** 7:
             from .simulator import simulate  # the last step's (state, read) names the halting state
 
-            last = simulate(program.machine.resolve_undefined(args.undefined), result.steps, args.tape).trace
+            last = cast("Trace", simulate(program.machine.resolve_undefined(args.undefined), result.steps,
+                                          args.tape).trace)  # simulate() always holds a trace
             out["final_state"] = program.halt_name(int(last.state[-1]), int(last.read[-1])) or "halt"
         elif 0 <= result.state < len(program.states):
             out["final_state"] = program.states[result.state]

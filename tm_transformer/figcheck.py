@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import itertools
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -166,7 +167,7 @@ def _data_points(ax, renderer):
     box = ax.bbox
     verts, segs, areas = [], [], []
 
-    def keep(artist, V=None, seg=None):
+    def keep(artist, V: np.ndarray | None = None, seg: tuple[np.ndarray, np.ndarray] | None = None):
         clip = artist.get_clip_on()
         if V is not None and len(V):
             V = V[np.isfinite(V).all(axis=1)]
@@ -178,7 +179,7 @@ def _data_points(ax, renderer):
         if not _shown(line):
             continue
         xy = np.asarray(line.get_transform().transform(np.asarray(line.get_xydata(), float)), float)
-        finite = np.isfinite(xy).all(axis=1)
+        finite = np.all(np.isfinite(xy), axis=1)
         if line.get_marker() not in (None, "None", "", " ") or line.get_linestyle() in ("None", "", " "):
             keep(line, V=xy[finite])
         if line.get_linestyle() not in ("None", "", " ") and len(xy) > 1:
@@ -188,9 +189,9 @@ def _data_points(ax, renderer):
         if not _shown(coll):
             continue
         if isinstance(coll, PathCollection):
-            off = coll.get_offsets()
+            off = np.asarray(coll.get_offsets(), float)
             if len(off):
-                keep(coll, V=np.asarray(coll.get_offset_transform().transform(np.asarray(off, float)), float))
+                keep(coll, V=np.asarray(coll.get_offset_transform().transform(off), float))
         elif isinstance(coll, LineCollection):
             tr = coll.get_transform()
             for seg in coll.get_segments():
@@ -200,7 +201,8 @@ def _data_points(ax, renderer):
                 keep(coll, V=xy[[0, -1]], seg=(xy[:-1], xy[1:]))
         elif isinstance(coll, PolyCollection):
             tr = coll.get_transform()
-            areas += [(path.transformed(tr), coll.get_clip_on()) for path in coll.get_paths() if len(path.vertices)]
+            areas += [(path.transformed(tr), coll.get_clip_on()) for path in coll.get_paths()
+                      if len(np.asarray(path.vertices))]
     for patch in ax.patches:
         if _shown(patch):
             areas.append((patch.get_path().transformed(patch.get_transform()), patch.get_clip_on()))
@@ -256,7 +258,8 @@ def _style_key(artist):
         line = artist.lines[0]
         if line is None:
             bars = artist.lines[2]
-            colour = to_hex(bars[0].get_colors()[0]) if bars else None
+            # get_colors: an (N, 4) RGBA array (the stubs: one colour or a sequence of them)
+            colour = to_hex(bars[0].get_colors()[0]) if bars else None  # pyright: ignore[reportArgumentType]
             return (colour, "None", "None", None)
         artist = line
     if isinstance(artist, Line2D):
@@ -268,9 +271,9 @@ def _style_key(artist):
             fill = "none" if isinstance(mfc, str) and mfc.lower() == "none" else to_hex(mfc, keep_alpha=True)
         return (to_hex(artist.get_color(), keep_alpha=True), marker, "None" if ls in ("", " ") else ls, fill)
     if isinstance(artist, PathCollection):
-        fc, ec = artist.get_facecolors(), artist.get_edgecolors()
+        fc, ec = np.asarray(artist.get_facecolor()), np.asarray(artist.get_edgecolor())  # (N, 4) RGBA arrays
         paths = artist.get_paths()
-        shape = tuple(np.round(paths[0].vertices, 3).ravel()) if paths else ()
+        shape = tuple(np.round(np.asarray(paths[0].vertices), 3).ravel()) if paths else ()
         face = to_hex(fc[0], keep_alpha=True) if len(fc) else "none"
         edge = to_hex(ec[0], keep_alpha=True) if len(ec) else "none"
         return (face, hash(shape), "None", edge)
@@ -283,7 +286,7 @@ def _series(ax) -> list:
     out = []
     in_containers = set()
     for c in ax.containers:
-        if isinstance(c, ErrorbarContainer) and not c.get_label().startswith("_"):
+        if isinstance(c, ErrorbarContainer) and not cast(str, c.get_label()).startswith("_"):  # add_container names it
             out.append((c.get_label(), _style_key(c)))
             in_containers |= {id(a) for a in c.get_children()}
     for a in [*ax.get_lines(), *ax.collections]:
@@ -361,7 +364,7 @@ def check_figure(fig) -> list[str]:
     if not isinstance(fig, Figure):
         raise TypeError(f"expected a matplotlib Figure, got {type(fig).__name__}")
     fig.draw_without_rendering()
-    renderer = fig._get_renderer()
+    renderer = fig._get_renderer()  # pyright: ignore[reportAttributeAccessIssue]  (private: not in the stubs)
     figbox = fig.bbox
     problems: list[str] = []
     axes = _all_axes(fig)
@@ -378,10 +381,10 @@ def check_figure(fig) -> list[str]:
         for t in [*lg.get_texts(), lg.get_title()]:
             if t.get_visible() and t.get_text().strip():
                 texts.append((t, ax, t.get_window_extent(renderer)))
-    seen = {id(t) for t, _, _ in texts}
+    seen_ids = {id(t) for t, _, _ in texts}
     for t in [*_figure_texts(fig), *_offsetbox_texts(fig.artists)]:
-        if id(t) not in seen and t.get_visible() and t.get_text().strip():
-            seen.add(id(t))
+        if id(t) not in seen_ids and t.get_visible() and t.get_text().strip():
+            seen_ids.add(id(t))
             texts.append((t, None, t.get_window_extent(renderer)))
     corners = [_corners(t, box, renderer) for t, _, box in texts]
 

@@ -104,7 +104,8 @@ def figure(columns: int | None = None, ncols: int = 1, nrows: int = 1, height: f
     w = WIDTHS[width_name(width)]
     with context(width):
         fig = Figure(figsize=(w, height or 0.75 * w / max(1, ncols) * nrows + 0.4), layout="constrained")
-        fig._tmt_style = width_name(width)   # tm_transformer.plots.save draws it in the style, at this width
+        # tm_transformer.plots.save draws it in the style, at this width
+        setattr(fig, "_tmt_style", width_name(width))
         axes = fig.subplots(nrows, ncols, squeeze=False)
     return fig, axes
 

@@ -54,12 +54,16 @@ import numbers
 import os
 import textwrap
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable, cast
 
 import numpy as np
 
 from . import figstyle
 from .figstyle import COLOURS, context, label, series as _look
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure, SubFigure
+    from matplotlib.typing import RcKeyType
 
 __all__ = ["COLOURS", "SAVE_HOOKS", "table", "new", "save", "measurement", "nstar", "failure_rates", "bound_ratios",
            "precision_frontier", "icl", "transformer_run", "spacetime"]
@@ -96,12 +100,13 @@ def new(ncols: int = 1, width: str | float | None = None, height: float | None =
     w = figstyle.width(name) if name is not None or width is None else float(width)
     with context(name):
         fig = Figure(figsize=(w, height or (0.8 * w / ncols) * nrows + 0.3), layout="constrained")
-        fig._tmt_style = figstyle.width_name(name)   # plots.save draws it in the style, at this width
+        setattr(fig, "_tmt_style", figstyle.width_name(name))  # plots.save draws it in the style, at this width
         axes = fig.subplots(nrows, ncols, squeeze=False, height_ratios=height_ratios)
     return fig, axes
 
 
-_TRUETYPE = {"pdf.fonttype": 42, "ps.fonttype": 42}   # what a journal needs of any figure: no visual change
+# what a journal needs of any figure: no visual change
+_TRUETYPE: dict[RcKeyType, Any] = {"pdf.fonttype": 42, "ps.fonttype": 42}
 
 
 def _save_style(fig):
@@ -163,8 +168,9 @@ def save(fig, stem: str | Path, formats: Iterable[str] = ("pdf", "png"), dpi: in
     tmps = [stem.with_name(f".{stem.name}.tmp.{ext}") for ext in formats]
     try:
         with _save_style(fig), _quiet_fonttools():
+            dpi_kw: dict[str, Any] = {"dpi": dpi} if dpi else {}
             for ext, tmp in zip(formats, tmps):
-                fig.savefig(tmp, format=ext, **({"dpi": dpi} if dpi else {}))
+                fig.savefig(tmp, format=ext, **dpi_kw)
                 if checking and ext == "pdf":
                     from .figcheck import FigureProblem, check_pdf
 
@@ -192,7 +198,7 @@ def _order(key):
     return (0, float(key), "") if isinstance(key, numbers.Real) else (1, 0.0, str(key))
 
 
-def _num(v, default=None):
+def _num(v: Any, default: Any = None) -> Any:
     """A number, or ``default`` for a missing one (None, NaN or empty: a CSV's blank cell)."""
     if v is None or v == "" or (isinstance(v, float) and math.isnan(v)):
         return default
@@ -231,7 +237,7 @@ def _pretty(name: str) -> str:
 
 
 # ---- where a plot draws: a new figure, your Axes, or your SubFigure -------------------------------------
-def _root_figure(fig):
+def _root_figure(fig) -> Figure:
     while getattr(fig, "_parent", None) is not None:
         fig = fig._parent
     return fig
@@ -246,7 +252,7 @@ def _one_panel(ax, width, height: float):
         return fig, axes[0, 0]
     if not isinstance(ax, Axes):
         raise TypeError(f"ax: expected a matplotlib Axes (this plot has one panel), got {type(ax).__name__}")
-    return ax.get_figure(root=True), ax
+    return cast("Figure", ax.get_figure(root=True)), ax  # an Axes always lies in a figure
 
 
 def _panels(ax, n: int, width, height_per_row: float, max_cols: dict | None = None, extra: float = 0.0,
@@ -267,7 +273,7 @@ def _panels(ax, n: int, width, height_per_row: float, max_cols: dict | None = No
         fig, grid = new(cols, name, height_per_row * rows + extra, rows, height_ratios)
         into = fig
     elif isinstance(ax, FigureBase):
-        into = ax
+        into = cast("Figure | SubFigure", ax)  # FigureBase's two kinds
         fig = _root_figure(ax)
         if fig.get_layout_engine() is None:
             import warnings
@@ -283,7 +289,7 @@ def _panels(ax, n: int, width, height_per_row: float, max_cols: dict | None = No
     flat = list(grid.ravel())
     for extra_ax in flat[n:]:
         extra_ax.set_visible(False)
-    into._tmt_spare = flat[n:]  # an unused slot of the grid holds the legend (see _figure_legend)
+    setattr(into, "_tmt_spare", flat[n:])  # an unused slot of the grid holds the legend (see _figure_legend)
     return fig, into, flat[:n], (rows, cols)
 
 
@@ -392,7 +398,7 @@ def measurement(rows, x: str, y: str, lo: str | None = None, hi: str | None = No
             pts = sorted(pts, key=lambda r: r[x])
             look = _look(i)
             xs, ys = [r[x] for r in pts], [r[y] for r in pts]
-            ax.plot(xs, ys, "-", **look, label=None if key is None else f"{label(series)} = {key}")
+            ax.plot(xs, ys, "-", **look, label=None if key is None else f"{label(cast(str, series))} = {key}")
             if lo and hi:
                 ax.fill_between(xs, _column(pts, lo), _column(pts, hi), color=look["color"], alpha=0.2, lw=0)
         if reference is not None:
@@ -403,7 +409,7 @@ def measurement(rows, x: str, y: str, lo: str | None = None, hi: str | None = No
                yscale="log" if logy or (logy is None and _scale(ys_all) == "log") else "linear",
                xlabel=xlabel or label(x), ylabel=ylabel or label(y))
         if title:
-            ax.set_title(_wrap(title, 0.6 * fig.get_size_inches()[0], ax.title.get_fontsize()))
+            ax.set_title(_wrap(title, 0.6 * fig.get_size_inches()[0], float(ax.title.get_fontsize())))
         _tidy(ax)
         _side_legend(ax)
     return fig
@@ -529,7 +535,7 @@ def failure_rates(tests, series: tuple[str, ...] = ("d", "eps"), ylabel: str = "
         if ax.get_yscale() == "symlog":
             ax.set_yscale("symlog", linthresh=min(float(t["delta"]) for t in tests) / 10)
         if title:
-            ax.set_title(_wrap(title, 0.6 * fig.get_size_inches()[0], ax.title.get_fontsize()))
+            ax.set_title(_wrap(title, 0.6 * fig.get_size_inches()[0], float(ax.title.get_fontsize())))
         _tidy(ax)
         _side_legend(ax)
     return fig
@@ -543,7 +549,7 @@ def bound_ratios(ax=None, width: str | None = None):
     {1, 10, 100}, V = 2 for C2, d = 10 for C3). For other values, evaluate the bounds yourself
     (``get(name).evaluate(...)``) and draw them with :func:`measurement`. ``ax``: a Figure or SubFigure
     (of a constrained-layout figure) for its three panels."""
-    from tm_transformer.bounds import get
+    from tm_transformer.bounds.known import get
 
     name = figstyle.width_name(width)
     fig, into, axes, _ = _panels(ax, 3, name, 1.6, {"single": 2, "double": 3}, extra=0.9)
@@ -773,7 +779,10 @@ def spacetime(machine, steps: int, tape=(), title: str | None = None, ax=None, w
     img, heads, lo, done, every = _data(machine, steps, tape)
     k = machine.n_symbols
     colours = ["#ffffff", *COLOURS[:7], "#8c564b", "#17becf"]
-    cmap = ListedColormap(colours[:k] if k <= len(colours) else matplotlib.colormaps["viridis"].resampled(k).colors)
+    if k <= len(colours):
+        cmap = ListedColormap(colours[:k])
+    else:  # viridis is a ListedColormap
+        cmap = ListedColormap(cast(ListedColormap, matplotlib.colormaps["viridis"].resampled(k)).colors)
     name = figstyle.width_name(width)
     fig, a = _one_panel(ax, name, 0.8 * figstyle.width(name))
     with context(name):

@@ -71,7 +71,9 @@ def _installed_vcs_commit() -> str | None:
 
     try:
         dist = metadata.distribution(DIST)
-        if Path(dist.locate_file("tm_transformer/__init__.py")).resolve() != HERE / "__init__.py":
+        # locate_file gives a Path here; typeshed's SimplePath protocol lacks __fspath__
+        located = Path(dist.locate_file("tm_transformer/__init__.py"))  # pyright: ignore[reportArgumentType]
+        if located.resolve() != HERE / "__init__.py":
             return None  # metadata of another copy (e.g. an editable install of a different checkout)
         data = json.loads(dist.read_text("direct_url.json") or "null")
     except (metadata.PackageNotFoundError, OSError, ValueError):

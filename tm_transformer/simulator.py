@@ -10,7 +10,7 @@ and the symbol written. The final configuration is a :class:`RunResult`.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Sequence, cast
 
 import numpy as np
 
@@ -42,8 +42,9 @@ def simulate(machine: TuringMachine, steps: int, tape: Sequence[int] = (), *,
     final = np.zeros(top - fast.min_head + 1, np.int32)
     a, b = max(fast.origin, fast.min_head), min(fast.origin + len(fast.tape) - 1, top)
     final[a - fast.min_head: b - fast.min_head + 1] = fast.tape[a - fast.origin: b - fast.origin + 1]
+    # the _Replay is stored as is: RunResult.trace (a _TraceField) turns it into a Trace on first read
     return RunResult(fast.steps, fast.state, fast.head, final, fast.min_head, fast.reason, fast.min_head,
-                     fast.max_head, None, _Replay(machine, steps, tuple(int(x) for x in tape)))
+                     fast.max_head, None, cast(Trace, _Replay(machine, steps, tuple(int(x) for x in tape))))
 
 
 class _Replay:
@@ -53,7 +54,7 @@ class _Replay:
         self.machine, self.steps, self.tape = machine, steps, tape
 
     def __call__(self) -> Trace:
-        return reference(self.machine, self.steps, self.tape).trace
+        return cast(Trace, reference(self.machine, self.steps, self.tape).trace)  # reference() always records
 
 
 class _TraceField:
@@ -72,7 +73,7 @@ class _TraceField:
         obj.__dict__["_trace"] = value
 
 
-RunResult.trace = _TraceField()
+setattr(RunResult, "trace", _TraceField())  # a descriptor over the dataclass field (setattr: not a Trace)
 
 
 def reference(machine: TuringMachine, steps: int, tape: Sequence[int] = (), *,

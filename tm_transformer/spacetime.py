@@ -5,7 +5,7 @@ simulation itself is a compiled kernel that never stores the skipped rows. Drawn
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Sequence, cast
 
 import numpy as np
 
@@ -42,7 +42,7 @@ def _rows(write, move, nxt, defined, tape, pos, steps, every, out, heads):
 def spacetime(machine: TuringMachine, steps: int, tape: Sequence[int] = (), max_rows: int = 2000):
     """Return (image (rows, width) of symbols, head column per row, first cell, steps done, every)."""
     init = check_run_args(machine, steps, tape)
-    bounds = run_fast(machine, steps, init)
+    bounds = run_fast(machine, steps, cast(Sequence[int], init))  # an int32 array: run_fast takes it as is
     lo, hi = min(bounds.min_head, 0), max(bounds.max_head, len(init) - 1)
     every = max(1, -(-steps // max_rows))
     width = hi - lo + 1

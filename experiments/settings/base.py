@@ -73,6 +73,11 @@ class Setting:
         """A whole direct count where the batch loop does not fit (the perceptron), else None."""
         return None
 
+    def count_failures(self, n: int, trials: int, seed: int, tag: str | None = None, sampler: str = "auto",
+                       stop_above: int | None = None, **kw) -> dict:
+        """The whole count of a setting that ``counts_itself`` (a user's setting); the engine's own otherwise."""
+        raise NotImplementedError
+
     def direct_batch(self, n: int, pad_to: int, kw: dict) -> Callable:
         """``batch(base, start, size) -> (err, fail, *more)`` per-trial arrays of trials start, ...,
         start + size - 1 drawn from keys fold_in(base, t)."""

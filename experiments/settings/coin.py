@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import math
 from functools import partial
+from typing import cast
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from tm_transformer.bounds import get
+from tm_transformer.bounds.known import get
 
 from .. import exact, reduced
 from ..devices import split
@@ -87,7 +88,8 @@ class Coin(Setting):
     def search(self, params, eps, delta, opts, engine):
         if opts.worst_case:
             return max((exact_coin(p, eps, delta) for p in (opts.targets or COIN_WORST_P)), key=lambda r: r.n_star)
-        p = float(opts.target if opts.target is not None else params.get("p", 0.5))
+        target = cast("float | str | None", opts.target)  # the coin's target is its p
+        p = float(target if target is not None else params.get("p", 0.5))
         if not 0 < p < 1:
             raise ValueError(f"p must lie in (0, 1), got {p:g}")
         return exact_coin(p, eps, delta)

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import math
 from functools import lru_cache, partial
+from typing import cast
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from tm_transformer.bounds import get
+from tm_transformer.bounds.known import get
 
 from .. import exact, fair_splits, tree_counts
 from ..devices import ordered_sum, split
@@ -40,6 +41,8 @@ def contexts_decision(counts, per, probs, eps, thr=None, thr_total=None):
     err = (0.5 * ordered_sum(jnp.abs(p_hat - probs))).max()
     if thr is None:
         return err, err > eps + tie_tolerance(V)
+    if thr_total is None:  # thr comes with thr_total (a comparison with None raised this TypeError)
+        raise TypeError("contexts_decision: thr without thr_total")
     c, per = counts.astype(jnp.int32), per.astype(jnp.int32)
     S = jnp.abs(V * c - per[:, None]).sum(1)
     S_marginal = jnp.abs(V * c.sum(0) - per.sum()).sum()
@@ -187,7 +190,11 @@ class Contexts(Setting):
         probs = np.asarray(kw["probs"])
         m, V = probs.shape
         random_allocation = bool(kw.get("random_allocation", False))
-        L = levels(V) + (levels(2 * m) - 1 if random_allocation else 0)
+        L_V, L_m = levels(V), levels(2 * m) if random_allocation else 1
+        if L_V is None or L_m is None:  # has_reduction: powers of two (arithmetic on None raised this TypeError)
+            raise TypeError(f"contexts reduced sampler: V = {V}" + (f", m = {m}" if random_allocation else "")
+                            + " must be a power of two")
+        L = L_V + (L_m - 1 if random_allocation else 0)
         if random_allocation:
             total_examples = buffer(m * max(n, pad_to))  # words for a padded total: one compiled shape per power of two
             words, top, plan = fair_splits.words_needed(total_examples, L), 0, None
@@ -209,7 +216,8 @@ class Contexts(Setting):
 
     def search(self, params, eps, delta, opts, engine):
         m, V = int(params.get("m", 1)), int(params["V"])
-        names = (opts.targets or CONTEXT_TARGETS) if opts.worst_case else (opts.target or "uniform",)
+        names = cast("tuple[str, ...]",  # the contexts' targets are names
+                     (opts.targets or CONTEXT_TARGETS) if opts.worst_case else (opts.target or "uniform",))
         random_allocation = opts.random_allocation
         out = []
         for name in names:

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import math
 from functools import partial
+from typing import cast
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from tm_transformer.bounds import get
+from tm_transformer.bounds.known import get
 
 from .. import exact, tree_counts
 from ..devices import ordered_sum, split
@@ -145,7 +146,8 @@ class Sequences(Setting):
         reading = str(params.get("reading", "tv"))
         if reading not in READINGS:
             raise ValueError(f"reading {reading!r}: expected 'tv' or 'linf'")
-        names = (opts.targets or SEQUENCE_TARGETS) if opts.worst_case else (opts.target or "uniform",)
+        names = cast("tuple[str, ...]",  # the sequences' targets are names
+                     (opts.targets or SEQUENCE_TARGETS) if opts.worst_case else (opts.target or "uniform",))
         out = []
         for name in names:
             probs = sequence_probs(name, V, l)

@@ -36,7 +36,7 @@ def from_automata(dtm) -> TuringMachine:
     index = {s: i for i, s in enumerate(working)}
     syms = [dtm.blank_symbol] + sorted((s for s in dtm.tape_symbols if s != dtm.blank_symbol), key=str)
     sym_index = {s: i for i, s in enumerate(syms)}
-    table = [[None] * max(2, len(syms)) for _ in working]
+    table: list[list[Transition | None]] = [[None] * max(2, len(syms)) for _ in working]
     for st, rules in dtm.transitions.items():
         if st in final:
             continue

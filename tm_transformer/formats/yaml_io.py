@@ -40,8 +40,11 @@ class _Loader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-_Loader.add_constructor("tag:yaml.org,2002:python/tuple",
-                        lambda loader, node: tuple(loader.construct_sequence(node)))
+def _construct_tuple(loader: _Loader, node: yaml.SequenceNode) -> tuple:
+    return tuple(loader.construct_sequence(node))
+
+
+_Loader.add_constructor("tag:yaml.org,2002:python/tuple", _construct_tuple)
 # YAML 1.2 booleans only (true/false), as js-yaml on turingmachine.io: a symbol 'y' or 'on' stays a string
 _Loader.yaml_implicit_resolvers = {
     ch: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
@@ -159,7 +162,7 @@ def parse_yaml_program(text: str) -> Program:
             raise MachineFormatError(f"{where}: next state {name!r} is not in 'table'")
         return index[name]
 
-    table = [[None] * k for _ in working]
+    table: list[list[Transition | None]] = [[None] * k for _ in working]
     halts = []
     for st in working:
         for syms, ins in rules_of[st]:

@@ -17,11 +17,12 @@ own envelope and is not used here. The reference simulator needs no envelope, on
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Sequence, cast
 
 import numpy as np
 
 from ..errors import PrecisionError, ToolkitError
+from ..run_result import RunResult
 from ..simulator import simulate
 from .learners import Learner, decode_with, get_learner
 
@@ -62,7 +63,7 @@ class ICLResult:
 
     @property
     def prediction(self) -> int:
-        return self.extra if self.learner == "conditional" else self.answer
+        return self.extra if self.learner == "conditional" else cast(int, self.answer)  # threshold: the label
 
     def summary(self) -> dict:
         """The JSON contract of ``tmt icl --json``."""
@@ -160,12 +161,12 @@ def run_icl(learner: str | Learner, datasets: Sequence[Dataset], m: int, V: int,
     if engine == "reference" or check:
         refs = [simulate(spec.machine, p.steps_bound + 1, t) for t in p.tapes]
     if engine == "transformer":
-        from ..transformer import run
+        from ..transformer.decode import run
 
         results = run([spec.machine] * len(datasets), None, p.tapes, dtype=dtype, head_range=p.head_range,
                       trace=check, cache="full").results
     else:
-        results = refs
+        results = cast(list[RunResult], refs)  # engine == "reference": computed above
     out = []
     for i, (d, res) in enumerate(zip(datasets, results)):
         answer, extra = decode_with(learner, spec, res, m, V)

@@ -10,7 +10,14 @@ decoded token and agree exactly with the reference simulator inside a checked pr
 * :func:`compile_machine` -- the weight arrays for one machine;
 * :func:`envelope` -- the steps a dtype keeps exact, checked before a run starts.
 """
+from typing import TYPE_CHECKING
+
 from .._lazy import lazy
+
+if TYPE_CHECKING:  # the names loaded on first use (below), as static tools see them
+    from .compile import compile_machine
+    from .decode import TransformerRun, run
+    from .envelope import envelope
 
 # imported on first use: JAX loads with them (``tmt --help`` and ``tmt bounds`` never need it)
 lazy(__name__, {"compile_machine": ".compile", "TransformerRun": ".decode", "run": ".decode",

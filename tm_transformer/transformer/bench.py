@@ -17,6 +17,7 @@ device copy measured in the same run, as a roofline fraction.
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -61,7 +62,8 @@ def bench_transformer(steps: int, batch: int, dtype: str = "float32", seed: int 
     for name in variants:
         if name not in settings:
             raise ValueError(f"variant {name!r}: expected one of {', '.join(settings)}")
-        kw = dict(dtype=dtype, head_range=head_range, trace=trace and name != "baseline", **settings[name])
+        kw: dict[str, Any] = dict(dtype=dtype, head_range=head_range, trace=trace and name != "baseline",
+                                  **settings[name])
         seconds = best_time(lambda: run(machines, steps, **kw), repeat)
         out[f"{name}_steps_per_s"] = steps * batch / seconds
         out[f"{name}_seconds"] = seconds

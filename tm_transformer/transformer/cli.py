@@ -98,7 +98,7 @@ def run_transformer(machine, args) -> int:
             raise ToolkitError(f"--steps {args.steps}: at most {cap:,} steps ({which}; the reference engine has no "
                                f"such limit)")
     to_halt = args.steps is None
-    if to_halt:
+    if args.steps is None:  # (to_halt)
         from .envelope import steps_exact
 
         from .evict import evict_limit
@@ -112,6 +112,7 @@ def run_transformer(machine, args) -> int:
                   layout=layout, weights=weights, trace=False, cache=cache,
                   progress=_announcing_cap(bar, total, cache, args.dtype) if to_halt else None)
     result = out.result(0)
+    slots = None if out.slots is None else int(out.slots[0])  # evicting cache: keys in use at the end
     env = envelope(args.dtype, out.limit, out.head_range, args.softmax, len(args.tape), M=out.M)
     stopped_short = to_halt and not result.halted
     how = exactness(out, env, cache)
@@ -125,7 +126,7 @@ def run_transformer(machine, args) -> int:
         extra["scores"] = (f"largest sum |q_e| max|k_e| {float(out.max_partial_sum[0]):,.0f}; smallest top-score gap "
                            f"{float(out.min_gap[0]):,.6g}; scale M {out.M:,}")
         extra["arithmetic"] = describe_arithmetic(args.dtype)
-        extra["slots"] = (f"{int(out.slots[0]):,} keys in the cache at the end (one per cell written, plus the "
+        extra["slots"] = (f"{slots:,} keys in the cache at the end (one per cell written, plus the "
                           f"start token)")
     if weights is not None:
         extra["weights"] = args.weights
@@ -142,7 +143,7 @@ def run_transformer(machine, args) -> int:
                           "layout": layout, "cache": cache, "softmax_beta": args.softmax, "head_range": out.head_range,
                           "envelope_steps": env.max_steps, "limit": out.limit, "certified": True,
                           "exact_by": "envelope" if env.within and cache == "full" else "certificate",
-                          "stopped_short": stopped_short, "slots": int(out.slots[0]) if cache == "evict" else None,
+                          "stopped_short": stopped_short, "slots": slots if cache == "evict" else None,
                           "max_partial_sum": float(out.max_partial_sum[0]), "min_gap": float(out.min_gap[0]),
                           "min_top_weight": float(out.min_top_weight[0]), "weights": getattr(args, "weights", None)}))
     else:
