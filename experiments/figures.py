@@ -92,13 +92,18 @@ def new(ncols: int = 1, width: float = 3.4, height: float = 2.6):
     return fig, axes[0]
 
 
+def _formats(formats) -> list[str]:
+    """``formats``, or by default ``TMT_FIGURE_FORMATS`` (comma-separated), else pdf and png."""
+    return list(formats or [f for f in os.environ.get("TMT_FIGURE_FORMATS", "pdf,png").split(",") if f])
+
+
 def save(fig, out_dir: Path, name: str, formats=None) -> list[str]:
     """Write ``name``.pdf and ``name``.png (or ``formats``; default: ``TMT_FIGURE_FORMATS``, comma-separated,
     else pdf,png) into ``out_dir`` through :func:`tm_transformer.plots.save` (the toolkit's one save: each
     file to a temporary name, then renamed), in the style; ``fig`` is any Figure. Returns the file names."""
     from tm_transformer import plots
 
-    formats = formats or [f for f in os.environ.get("TMT_FIGURE_FORMATS", "pdf,png").split(",") if f]
+    formats = _formats(formats)
     try:
         return [p.name for p in plots.save(fig, Path(out_dir) / name, formats=formats)]
     finally:
@@ -128,16 +133,15 @@ def _figure_key(name: str, formats: list[str], inputs, sources: Iterable[Path]) 
     hold), so it is drawn."""
     from importlib import metadata
 
+    import matplotlib
+
     from tm_transformer.bounds.cache import key_digest
-    from tm_transformer.figstyle import width_name
 
     def version(pkg):
         try:
             return metadata.version(pkg)
         except metadata.PackageNotFoundError:
             return None
-
-    import matplotlib
 
     def plain(o):  # numpy arrays and scalars as numbers (every digit); anything else cannot be keyed
         if hasattr(o, "tolist"):
@@ -166,13 +170,12 @@ def save_drawn(out_dir: Path, name: str, draw: Callable[[], object], inputs, sou
     from tm_transformer import plots
     from tm_transformer.bounds.cache import folder
 
-    formats = [str(f).lower().lstrip(".") for f in formats
-               or [f for f in os.environ.get("TMT_FIGURE_FORMATS", "pdf,png").split(",") if f]]
+    formats = [str(f).lower().lstrip(".") for f in _formats(formats)]  # as plots.save names the files
     where = folder()
     key = None
     if where is not None and not plots.SAVE_HOOKS and os.environ.get("TMT_FIGCHECK") != "1":
-        key = _figure_key(name, list(formats), inputs, sources)
-    if key is None or where is None:
+        key = _figure_key(name, formats, inputs, sources)
+    if where is None or key is None:
         return save(draw(), out_dir, name, formats)
     kept = where / "figures" / key[:32]
     files = [f"{name}.{ext}" for ext in formats]

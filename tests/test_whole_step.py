@@ -14,7 +14,7 @@ from tm_transformer import parse_machine, simulate
 from tm_transformer.cli import main
 from tm_transformer.errors import PrecisionError
 from tm_transformer.transformer import standalone, weights as W
-from tm_transformer.transformer.compile import compile_machine
+from tm_transformer.transformer.compile import Layout, compile_machine
 from tm_transformer.transformer.decode import run
 from tm_transformer.transformer.exactness import check_step, lowest_bit
 
@@ -198,3 +198,15 @@ def test_an_unedited_export_still_runs_in_bfloat16(tmp_path):
     for cache in ("full", "evict"):
         r = run(m, 20, weights=W.load(path), dtype="bfloat16", cache=cache).results[0]
         assert r.trace == simulate(m, 20).trace
+
+
+@settings(max_examples=30)
+@given(st.integers(1, 8), st.integers(2, 6), st.integers(1, 5000))
+def test_the_standalone_shape_table_is_tmts(n, k, head_range):
+    """standalone.py keeps its own copy of the array shapes (it imports numpy and safetensors only): it must
+    be the table tmt checks files against, and its position bits the envelope's."""
+    from tm_transformer.transformer.envelope import position_bits
+
+    L = Layout(n, k, head_range)
+    assert L.D == position_bits(head_range) == (2 * head_range).bit_length()
+    assert standalone.shapes(n, k, head_range, L.D) == W.shapes(L)

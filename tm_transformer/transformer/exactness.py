@@ -37,12 +37,17 @@ from ..errors import PrecisionError
 from .envelope import MANTISSA_BITS
 
 NONE = 1 << 30  # the "grid" of a coordinate that is always 0: no constraint
-# the smallest *normal* exponent: XLA on CPU flushes subnormal inputs and results to zero, so a grid below it
-# is refused (a nonzero value on a grid 2^G >= 2^emin is normal, and so is every product and partial sum)
-_MIN_EXPONENT = {"bfloat16": -126, "float16": -14, "float32": -126, "float64": -1022}
-_MAX_FINITE = {"bfloat16": 3.3895313892515355e38, "float16": 65504.0, "float32": 3.4028234663852886e38,
-               "float64": 1.7976931348623157e308}
 _SLACK = 1 + 2.0 ** -40  # the bounds are summed in float64: allow for their own rounding
+
+
+def _range(dtype: str) -> tuple[int, float]:
+    """(the smallest *normal* exponent, the largest finite number) of ``dtype``. Normal, because XLA on CPU
+    flushes subnormal inputs and results to zero: a nonzero value on a grid 2^G >= 2^emin is normal, and so
+    is every product and partial sum on that grid."""
+    import jax.numpy as jnp
+
+    info = jnp.finfo(getattr(jnp, dtype))
+    return int(info.minexp), float(info.max)
 
 
 def lowest_bit(a) -> np.ndarray:
@@ -75,8 +80,9 @@ class Report:
 
 
 class _Checker:
-    def __init__(self, dtype: str, names: list[str]):
-        self.dtype, self.p, self.names = dtype, MANTISSA_BITS[dtype], names
+    def __init__(self, dtype: str):
+        self.dtype, self.p = dtype, MANTISSA_BITS[dtype]
+        self.min_exponent, self.max_finite = _range(dtype)
         self.worst = (0.0, "")
 
     def require(self, what: str, b: Bounds, names: list[str] | None = None) -> Bounds:
@@ -86,12 +92,11 @@ class _Checker:
         G = np.where(live, b.G, 0)
         room = np.ldexp(1.0, np.clip(self.p + G, -1100, 1100))
         ratio = np.where(live, b.B * _SLACK / room, 0.0)
-        low = live & (G < _MIN_EXPONENT[self.dtype])
-        big = live & (b.B > _MAX_FINITE[self.dtype])
+        low = live & (G < self.min_exponent)
+        big = live & (b.B > self.max_finite)
         j = int(np.argmax(ratio))
-        label = names[j] if names is not None and j < len(names) else f"{j}"
         if ratio[j] > self.worst[0]:
-            self.worst = (float(ratio[j]), f"{what} [{label}]")
+            self.worst = (float(ratio[j]), f"{what} [{_label(names, j)}]")
         for bad, why in ((big, "beyond the largest {dtype}"), (low, "on a grid below {dtype}'s smallest normal number "
                                                                  "(subnormals are flushed to zero)")):
             if np.any(bad):
@@ -103,8 +108,8 @@ class _Checker:
         return b
 
     def _message(self, what, b, j, names, why):
-        label = names[j] if names is not None and j < len(names) else f"unit {j}"
-        return (f"the weights cannot be certified in {self.dtype}: {what} [{label}] can reach {b.B[j]:.6g} on a "
+        return (f"the weights cannot be certified in {self.dtype}: {what} [{_label(names, j)}] can reach "
+                f"{b.B[j]:.6g} on a "
                 f"grid of 2^{int(b.G[j])}, {why}, so a step could round differently from real arithmetic; "
                 f"run them in float64, or without the certificate")
 
@@ -125,6 +130,11 @@ class _Checker:
         return self.require(what, Bounds(np.asarray(B), G), names)
 
 
+def _label(names: list[str] | None, j: int) -> str:
+    """Coordinate ``j``'s name (a residual dimension), or ``unit j`` (a hidden unit, a head's column)."""
+    return names[j] if names is not None and j < len(names) else f"unit {j}"
+
+
 def _representable(name: str, a, dtype: str) -> None:
     """Refuse a weight the dtype cannot hold exactly (the run casts every weight to it)."""
     a = np.asarray(a, np.float64)
@@ -133,9 +143,10 @@ def _representable(name: str, a, dtype: str) -> None:
         return
     low = lowest_bit(a)
     top = np.frexp(np.abs(a))[1].astype(np.int64) - 1  # floor(log2 |a|)
-    for bad, why in ((nz & (low < _MIN_EXPONENT[dtype]), f"has bits below {dtype}'s smallest normal number "
-                                                          "(XLA on CPU flushes subnormals to zero)"),
-                     (nz & ((top - low + 1 > MANTISSA_BITS[dtype]) | (np.abs(a) > _MAX_FINITE[dtype])),
+    min_exponent, max_finite = _range(dtype)
+    for bad, why in ((nz & (low < min_exponent), f"has bits below {dtype}'s smallest normal number "
+                                                 "(XLA on CPU flushes subnormals to zero)"),
+                     (nz & ((top - low + 1 > MANTISSA_BITS[dtype]) | (np.abs(a) > max_finite)),
                       f"{dtype} cannot represent exactly")):
         if np.any(bad):
             value = float(a[np.unravel_index(int(np.argmax(bad)), a.shape)])
@@ -176,7 +187,7 @@ def check_step(params: dict, dtype: str, recency_max: int, softmax: bool = False
                              "the attention output lies on no grid); drop the softmax, or the certificate")
     for name, path in NAMES:
         _representable(name, _get(params, path), dtype)
-    c = _Checker(dtype, names or [])
+    c = _Checker(dtype)
     p = MANTISSA_BITS[dtype]
     rec = np.asarray(params["embed_scalar"]["recency"], np.float64)
     if np.any(rec != 0) and recency_max > 2 ** p:
