@@ -196,17 +196,16 @@ def test_a_figure_that_fails_the_check_ends_the_command_in_one_line(tmp_path, mo
 def test_the_coin_check_draws_both_conventions_as_tmt_figures_does(tmp_path, monkeypatch):
     """check 4's figure is drawn from its whole table (error > eps and error >= eps), as ``tmt figures``
     redraws it from coin.csv: a reader sees which convention each series is (it once drew the first only)."""
-    from tm_transformer.experiments import checks, figures
+    from tm_transformer.experiments import checks
 
     drawn = {}
-    real = figures.save
 
-    def keep(fig, out_dir, name, formats=None):
-        drawn[name] = sorted({t.get_text() for ax in fig.axes if ax.get_legend() for t in ax.get_legend().get_texts()}
-                             | {t.get_text() for leg in fig.legends for t in leg.get_texts()})
-        return real(fig, out_dir, name, formats)
+    def keep(fig, paths):  # a save hook: the figure is drawn (never copied from the derived cache) and seen
+        drawn[paths[0].stem] = sorted({t.get_text() for ax in fig.axes if ax.get_legend()
+                                       for t in ax.get_legend().get_texts()}
+                                      | {t.get_text() for leg in fig.legends for t in leg.get_texts()})
 
-    monkeypatch.setattr(figures, "save", keep)
+    monkeypatch.setattr(plots, "SAVE_HOOKS", [keep])
     res = checks.check_coin(tmp_path, quick=True, seed=0, progress=False)
     assert {r["convention"] for r in res.rows} == {"error > eps", "error >= eps"}
     assert {"convention = error > eps", "convention = error >= eps"} <= set(drawn["coin_nstar"])
