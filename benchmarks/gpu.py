@@ -12,10 +12,13 @@ step; a run that fails its certificate raises and is recorded as an error, not a
 what the lent machine has (jax, numpy); matmuls at "highest" precision (TF32 is not exact). Target from
 the issue: >= 5e7 certified machine-steps/s at T = 4096, B = 4096.
 
-Evicting cache (``--cache evict``): a BB(5) prefix of ``--evict-steps`` steps (float32, dense slots, one
-machine: the unbatched while loop), with its projection to the 47,176,870 steps of the full run, and a
-batch of random machines with per-machine slots (vmap). Not yet run on a GPU: on an accelerator the
-per-step while loop launches a few kernels per step, so expect the one-machine rate to be launch-bound.
+Evicting cache (the default decode of ``tmt run``: a slot per cell id, blocks skipped when their score
+bound cannot win): BB(5) in bfloat16 and float32, a prefix of ``--evict-steps`` steps each (one machine:
+the unbatched while loop) with its projection to the 47,176,870 steps of the full run, or the whole run to
+the halt with ``--bb5-halt`` (the GPU target is <= 5 minutes; the prefix's projection says whether a
+10-minute call can hold it); and a batch of random machines under vmap (T = 4096, B = 1024), beside the
+full cache at the same size. Not yet run on a GPU: the per-step while loop launches a few dozen kernels
+per step, so expect the one-machine rate to be launch-bound.
 """
 from __future__ import annotations
 
@@ -56,19 +59,33 @@ BB5 = "1RB1LC_1RC1RB_1RD0LE_1LA1LD_1RZ0LA"
 BB5_STEPS = 47_176_870
 
 
-def evict_points(steps, smoke):
+def evict_points(steps, smoke, halt=False):
+    import time
+
     from tm_transformer import parse_machine
 
     rows = []
     m = parse_machine(BB5)
-    row = {"variant": "evict BB(5) prefix", "steps": steps, "dtype": "float32", "B": 1}
-    try:
-        s = best_time(lambda: run(m, steps, dtype="float32", layout="dense", cache="evict", head_range=2 ** 15 - 1,
-                                  trace=False), repeat=1)
-        rows.append(row | {"seconds": s, "steps_per_s": steps / s,
-                           "bb5_projected_minutes_lower_bound": BB5_STEPS / (steps / s) / 60})
-    except Exception as exc:
-        rows.append(row | {"error": f"{type(exc).__name__}: {exc}"[:300]})
+    for dtype in ("bfloat16", "float32"):
+        n = None if halt else steps
+        row = {"variant": "evict BB(5) to the halt" if halt else "evict BB(5) prefix", "steps": n, "dtype": dtype,
+               "B": 1}
+        try:
+            kw = dict(dtype=dtype, layout="dense", cache="evict", head_range=2 ** 15 - 1, trace=False)
+            if halt:  # one run (compilation included): the wall time a user sees
+                t0 = time.perf_counter()
+                out = run(m, None, **kw)
+                s = time.perf_counter() - t0
+                done = int(out.steps[0])
+                rows.append(row | {"seconds": s, "steps_per_s": done / s, "halted_steps": done,
+                                   "sigma": int(out.sigma[0]), "slots": int(out.slots[0])})
+            else:
+                s = best_time(lambda: run(m, steps, **kw), repeat=1)
+                rows.append(row | {"seconds": s, "steps_per_s": steps / s,
+                                   "bb5_projected_minutes_lower_bound": BB5_STEPS / (steps / s) / 60})
+        except Exception as exc:
+            rows.append(row | {"error": f"{type(exc).__name__}: {exc}"[:300]})
+        print(json.dumps(rows[-1]), flush=True)
     T, B = (256, 8) if smoke else (4096, 1024)
     rng = np.random.default_rng(0)
     machines = [random_machine(rng, 5, 2, p_halt=0.0) for _ in range(B)]
@@ -78,6 +95,7 @@ def evict_points(steps, smoke):
         rows.append(row | {"seconds": s, "steps_per_s": T * B / s})
     except Exception as exc:
         rows.append(row | {"error": f"{type(exc).__name__}: {exc}"[:300]})
+    print(json.dumps(rows[-1]), flush=True)
     return rows
 
 
@@ -88,6 +106,8 @@ def main(argv=None):
     p.add_argument("--evict-steps", type=int, default=None,
                    help="BB(5) prefix for the evicting-cache point (default 200,000; 20,000 with --smoke): it runs "
                         "twice (compile, then timed), so a lent device's 10-minute call is not lost to it")
+    p.add_argument("--bb5-halt", action="store_true",
+                   help="run BB(5) to its halt (bfloat16, then float32) instead of a prefix")
     args = p.parse_args(argv)
     Ts, Bs = ((64, 128), (8, 16)) if args.smoke else ((1024, 4096), (1024, 2048, 4096, 8192))
     out = {"device": str(jax.devices()[0].device_kind), "backend": jax.default_backend(), "jax": jax.__version__,
@@ -102,9 +122,7 @@ def main(argv=None):
                 out["points"].append(point(T, B, "dense", chunk=-(-(T + 1) // 8) * 8) | {"layout": "baseline"})
                 print(json.dumps(out["points"][-1]), flush=True)
     evict_steps = args.evict_steps or (20_000 if args.smoke else 200_000)
-    out["evict"] = evict_points(evict_steps, args.smoke)
-    for row in out["evict"]:
-        print(json.dumps(row), flush=True)
+    out["evict"] = evict_points(evict_steps, args.smoke, args.bb5_halt)
     # roofline: the packed decode reads on average half the live cache a step, 3 bytes a token
     for pt in out["points"]:
         if "steps_per_s" in pt and pt["layout"] == "packed":

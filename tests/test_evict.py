@@ -19,17 +19,15 @@ from .data.published import BB5, HALTING, SLOW_HALTING
 
 
 def expected_slots(result, processed_steps, tape, pad):
-    """The evicting cache's exact slot count: one key per cell among the initial tape cells and the cells
+    """The evicting cache's exact slot count: one key per cell id -- the initial tape cells and the cells
     written by steps 1..S-1 (the token of step S is not processed: the run ended at the halt or the step
-    limit; after an undefined transition the run ends one position later, so steps 1..S), plus the start token
-    (when processed, i.e. steps >= 1), plus one padding slot when there is padding and it is not the key
-    the start token evicts (with an empty tape the padding is the key attended just before the start
-    token, which dominates it outside nothing but the recency)."""
+    limit; after an undefined transition the run ends one position later, so steps 1..S) -- plus one for
+    the ``none`` id that the padding and the start token share (the start token, newer, replaces the
+    padding), when either was processed."""
     written = result.steps if result.reason == "undefined" else max(result.steps - 1, 0)
     cells = set(range(len(tape))) | {int(h) for h in result.trace.head[:written]}
-    start = 1 if processed_steps >= 1 else 0
-    padding = 1 if pad > 0 and (len(tape) > 0 or not start) else 0
-    return len(cells) + start + padding
+    none = 1 if processed_steps >= 1 or pad > 0 else 0
+    return len(cells) + none
 
 
 def same_as_reference(machine, steps, tape, result):

@@ -5,9 +5,18 @@ the same process.
   (one chunk as long as the cache), summaries only;
 * ``dense``: dense cache, live prefix only (chunked online attention);
 * ``packed``: 3-byte packed cache of token ids, keys and values rebuilt from the weights per chunk, live
-  prefix only (the default engine).
+  prefix only (the full cache's default layout);
+* ``evict``: the evicting cache, the default of ``tmt run`` (one key per cell in the slot of its cell id,
+  blocks of slots skipped when their score bound cannot win, dense slots), the batch under ``vmap``;
+* ``evict_single``: the same cache on one machine (machine 0 of the batch, no ``vmap``; rate per machine).
 
 Every variant computes each step from the weights and certifies it (:mod:`.decode`).
+
+``naive``: the naive decoder of the shared baselines (``--naive FILE``, by default
+``../shared/baselines/naive_decode.py`` beside the checkout), loaded from its file and run in the same
+process on the same T and B (one attention head over the whole cache every step, softmax, no certificate;
+its cost does not depend on the machine). It is not part of the project: when the file is missing the
+ratios against it are left out, and said so.
 
 Random 5-state 2-symbol machines with no halt transitions, so every machine runs every step. Each
 variant is compiled and run once before it is timed; the best of ``repeat`` runs counts. On a GPU the
@@ -17,12 +26,14 @@ device copy measured in the same run, as a roofline fraction.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..errors import ToolkitError
 from ..machine import random_machine
 from .decode import run
 
@@ -49,29 +60,82 @@ def copy_bandwidth(n_bytes: int = 1 << 30) -> float:
     return 2 * x.nbytes / t
 
 
+VARIANTS = ("baseline", "dense", "packed", "evict", "evict_single")
+NAIVE_MACHINE = "1RB1LC_0LC1RD_1LA0RE_0RB1LE_0LD1RA"
+
+
+def default_naive_path() -> Path | None:
+    """``../shared/baselines/naive_decode.py`` beside the checkout (or the working directory), if there."""
+    for root in (Path(__file__).resolve().parents[2], Path.cwd()):
+        path = root.parent / "shared" / "baselines" / "naive_decode.py"
+        if path.is_file():
+            return path
+    return None
+
+
+def naive_decoder(path: Path, steps: int, batch: int, dtype: str):
+    """A no-argument function running the naive decoder of ``path`` (its ``build`` and ``make_run``) on
+    ``batch`` copies of its default machine for ``steps`` steps, jitted and vmapped as its own ``main``
+    does; raises :class:`ToolkitError` when the file is not such a decoder."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("naive_decode", path)
+    if spec is None or spec.loader is None:
+        raise ToolkitError(f"--naive {path}: not a Python file")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    if not (hasattr(mod, "build") and hasattr(mod, "make_run")):
+        raise ToolkitError(f"--naive {path}: expected the baseline's build() and make_run()")
+    dt = jnp.dtype(dtype)
+    params, n_states, n_symbols = mod.build(NAIVE_MACHINE, steps, dt)
+    fn = jax.jit(jax.vmap(mod.make_run(n_states, n_symbols, steps, 40.0, dt)))
+    batched = jax.tree.map(lambda x: jnp.broadcast_to(x, (batch,) + x.shape), params)
+    return lambda: jax.block_until_ready(fn(batched))
+
+
 def bench_transformer(steps: int, batch: int, dtype: str = "float32", seed: int = 0, repeat: int = 2,
-                      variants=("baseline", "dense", "packed"), chunk: int = 128, trace: bool = True) -> dict:
+                      variants=("baseline", "dense", "packed", "evict", "evict_single"), chunk: int = 128,
+                      trace: bool = True, naive: Path | str | None = "auto") -> dict:
+    """Machine-steps per second of each variant (and of the naive decoder when ``naive`` names its file,
+    or ``"auto"`` finds it), with each variant's ratio to the naive decoder (``*_over_naive``), to the
+    full cache's packed decode (``*_over_full``) and to ``baseline`` (``*_over_baseline``), all measured in
+    this process. ``steps_per_s`` is the evicting cache's (the default decode) when it ran."""
     rng = np.random.default_rng(seed)
     machines = [random_machine(rng, 5, 2, p_halt=0.0) for _ in range(batch)]
     head_range = steps + 1
     cache_len = steps + 1
     settings = {"baseline": dict(layout="dense", chunk=-(-cache_len // 8) * 8),
-                "dense": dict(layout="dense", chunk=chunk), "packed": dict(layout="packed", chunk=chunk)}
-    out = {"steps": steps, "batch": batch, "dtype": dtype, "device": str(jax.devices()[0].device_kind),
-           "backend": jax.default_backend(), "jax": jax.__version__, "chunk": chunk, "trace": trace}
+                "dense": dict(layout="dense", chunk=chunk), "packed": dict(layout="packed", chunk=chunk),
+                "evict": dict(layout="dense", cache="evict"), "evict_single": dict(layout="dense", cache="evict")}
     for name in variants:
         if name not in settings:
-            raise ValueError(f"variant {name!r}: expected one of {', '.join(settings)}")
+            raise ToolkitError(f"variant {name!r}: expected one of {', '.join(settings)}")
+    if naive == "auto":
+        naive = default_naive_path()
+    out: dict[str, Any] = {"steps": steps, "batch": batch, "dtype": dtype,
+                           "device": str(jax.devices()[0].device_kind), "backend": jax.default_backend(),
+                           "jax": jax.__version__, "chunk": chunk, "trace": trace,
+                           "naive": str(naive) if naive else None}
+    if naive:
+        if dtype not in ("float32", "float64"):
+            raise ToolkitError(f"the naive decoder runs float32 or float64, not {dtype}: pass --dtype float32")
+        seconds = best_time(naive_decoder(Path(naive), steps, batch, dtype), repeat)
+        out["naive_steps_per_s"] = steps * batch / seconds
+        out["naive_seconds"] = seconds
+    for name in variants:
         kw: dict[str, Any] = dict(dtype=dtype, head_range=head_range, trace=trace and name != "baseline",
                                   **settings[name])
-        seconds = best_time(lambda: run(machines, steps, **kw), repeat)
-        out[f"{name}_steps_per_s"] = steps * batch / seconds
+        group = machines[:1] if name == "evict_single" else machines
+        seconds = best_time(lambda: run(group, steps, **kw), repeat)
+        out[f"{name}_steps_per_s"] = steps * len(group) / seconds
         out[f"{name}_seconds"] = seconds
-    main = "packed" if "packed" in variants else variants[-1]
+    main = next((v for v in ("evict", "packed") if v in variants), variants[-1])
+    out["default"] = main
     out["steps_per_s"] = out[f"{main}_steps_per_s"]
-    if "baseline" in variants:
-        for name in variants:
-            out[f"{name}_over_baseline"] = out[f"{name}_steps_per_s"] / out["baseline_steps_per_s"]
+    for ref, key in (("baseline", "baseline"), ("packed", "full"), ("naive", "naive")):
+        if f"{ref}_steps_per_s" in out:
+            for name in variants:
+                out[f"{name}_over_{key}"] = out[f"{name}_steps_per_s"] / out[f"{ref}_steps_per_s"]
     if jax.default_backend() == "gpu" and "packed" in variants:
         # live prefix read per step: on average half the cache (+ a partial chunk), 3 bytes a token
         live = (steps / 2 + chunk / 2) * BYTES_PER_STEP["packed"]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import sys
+from pathlib import Path
 
 from ..errors import ToolkitError
 from .envelope import MANTISSA_BITS
@@ -197,9 +199,19 @@ def cmd_bench(args) -> int:
     if args.steps < 1 or args.batch < 1 or args.repeat < 1:
         raise ToolkitError("--steps, --batch and --repeat must be positive")
     use_compilation_cache()
-    variants = ("baseline", "dense", "packed") if args.layout is None else ("baseline", args.layout)
+    if args.cache is not None:
+        variants = ("baseline", "packed") + (("evict", "evict_single") if args.cache == "evict" else ())
+    else:
+        variants = ("baseline", "dense", "packed", "evict", "evict_single") if args.layout is None else (
+            "baseline", args.layout, "evict", "evict_single")
+    naive = args.naive or "auto"
+    if args.naive and not Path(args.naive).is_file():
+        raise ToolkitError(f"--naive {args.naive}: no such file")
     out = bench_transformer(args.steps, args.batch, args.dtype, repeat=args.repeat, variants=variants,
-                            trace=not args.summaries)
+                            trace=not args.summaries, naive=None if args.no_naive else naive)
+    if out["naive"] is None and not args.no_naive:
+        print("# the naive decoder (../shared/baselines/naive_decode.py) was not found: no ratios against it; "
+              "pass --naive FILE", file=sys.stderr)
     if args.json:
         print(json.dumps(out))
     else:
@@ -234,6 +246,12 @@ def register(sub):
     p.add_argument("--dtype", default="float32", choices=_DTYPES)
     p.add_argument("--layout", choices=["dense", "packed"], default=None,
                    help="time this layout against the baseline (default: both)")
+    p.add_argument("--cache", choices=["evict", "full"], default=None,
+                   help="time the evicting cache (the default decode, batched and single) or only the full "
+                        "cache against the baselines (default: both)")
+    p.add_argument("--naive", metavar="FILE", default=None,
+                   help="the naive decoder to run beside (default: ../shared/baselines/naive_decode.py when present)")
+    p.add_argument("--no-naive", action="store_true", help="do not run the naive decoder")
     p.add_argument("--summaries", action="store_true", help="keep summaries only, no (B, T) trace buffers")
     p.add_argument("--repeat", type=int, default=2)
     p.add_argument("--json", action="store_true")

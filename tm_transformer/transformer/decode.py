@@ -112,8 +112,9 @@ class Static:
     certify: bool
     fixed_shape: bool = False
     cache: str = "full"                  # "evict": one key per cell (see :mod:`.evict`)
-    rec_mask: tuple = ()                 # evict: per key column, 1 on the recency columns
+    cell_field: str = ""                 # evict: the token field whose id is a key's slot
     coef: float = 0.0                    # evict: the score rounding coefficient (u + gamma_n)
+    skip: bool = True                    # evict: skip blocks whose score bound cannot win
 
     @property
     def jdtype(self):
@@ -153,8 +154,8 @@ def _init(params, fields, st: Static, S: int) -> Carry:
     plan = cast(packed_mod.PackedPlan, st.plan)  # set for the packed layout and the evicting cache (read only there)
     if st.cache == "evict":
         ids = {name: packed_mod.id_dtype(params["embed"][name].shape[-2]) for name in plan.fields}
-        cache = evict_mod.init(S, attn["wk"].shape[-1], attn["wv"].shape[-1], st.jdtype, st.check_dtype, st.layout,
-                               ids)
+        cache = evict_mod.init(params["embed"][st.cell_field].shape[-2], st.chunk, attn["wk"].shape[-1],
+                               attn["wv"].shape[-1], st.jdtype, st.check_dtype, st.layout, ids)
     elif st.layout == "dense":
         cache = {"keys": jnp.zeros((S, 1, attn["wk"].shape[-1]), st.jdtype),
                  "values": jnp.zeros((S, 1, attn["wv"].shape[-1]), st.jdtype)}
@@ -247,11 +248,9 @@ def _position(params, tabs, fields, carry: Carry, i, st: Static):
     x = model.embed(params, token)
     q, key, value = model.qkv(layer, x)
     if st.cache == "evict":
-        cache = evict_mod.store(carry.cache, tabs, token, token["recency"], key[0], value[0], q[0], st.rec_mask,
-                                st.layout, live)
-        att, top_key = evict_mod.attend(cache, tabs, q[0], st.layout, st.dtype)
-        cache = {**cache, "last": jnp.where(live, att.arg[0], cache["last"]),
-                 "last_key": jnp.where(live, top_key, cache["last_key"])}
+        cache = evict_mod.store(carry.cache, token, st.cell_field, token["recency"], key[0], value[0], st.layout,
+                                live)
+        att, _, _ = evict_mod.attend(cache, tabs, q[0], st.layout, st.dtype, st.coef, st.skip)
     else:
         cache = _store(carry.cache, i, token, key, value, st)
         att = _attend(params, tabs, fields, cache, i, q, st)
@@ -354,8 +353,7 @@ def _segment(params, fields, carry, start, stop, axes, st: Static, length: int, 
 
         def cond(state):
             j, carry, _ = state
-            room = jnp.all(carry.cache["live"] < evict_mod.capacity(carry.cache)) if st.cache == "evict" else True
-            return (start + j < stop) & ~(until_halt & jnp.all(carry.done)) & room
+            return (start + j < stop) & ~(until_halt & jnp.all(carry.done))
 
         def body(state):
             j, carry, bufs = state
@@ -479,7 +477,7 @@ def run(machines: TuringMachine | Sequence[TuringMachine], steps: int | None = N
         layout: str = "packed", chunk: int | None = None, check_envelope: bool = True, certify: bool = True,
         record: bool = False, until_halt: bool = True, trace: bool = True, weights=None,
         progress: Callable[[int], None] | None = None, fixed_shape: bool = False,
-        cache: str = "full") -> TransformerRun:
+        cache: str = "full", skip: bool = True) -> TransformerRun:
     """Run one machine or a batch on the compiled transformer for ``steps`` steps, or to the halt.
 
     ``steps=None`` runs until every machine halts, growing the cache in segments, up to the dtype's
@@ -493,12 +491,14 @@ def run(machines: TuringMachine | Sequence[TuringMachine], steps: int | None = N
     ``fixed_shape=True`` decodes in doubling segments whose attention covers the segment's whole cache
     (masked): static trip counts for accelerators, the same numbers (tested).
 
-    ``cache="evict"`` (hardmax only) keeps one key per cell written (:mod:`.evict`): the weights are checked
-    for dominance first (refused with the reason otherwise), compiled weights use the scale M >= 2(T+1),
-    attention reads only the live slots (capacity grown in buckets of ``chunk``, default 1024; 128 for the
-    full cache), and each step is
-    certified by its score gap against the rounding bound of the score arithmetic in the dtype; to the halt
-    it runs up to :func:`.evict.evict_limit` steps. ``attended`` then holds slot numbers, not positions.
+    ``cache="evict"`` (hardmax only) keeps one key per cell written, in the slot of its cell id
+    (:mod:`.evict`): the weights are checked for dominance first (refused with the reason otherwise),
+    compiled weights use the scale M >= 2(T+1), attention visits blocks of ``chunk`` slots (default
+    :func:`.evict.block_size`; 128 keys a chunk for the full cache) in the order of their score bound and
+    skips every block that cannot win (``skip=False``: visits every block in use, the exhaustive pass), and
+    each step is certified by its score gap against the rounding bound of the score arithmetic in the
+    dtype; to the halt it runs up to :func:`.evict.evict_limit` steps. ``attended`` then holds slot numbers
+    (cell ids), not positions.
     """
     single = isinstance(machines, TuringMachine)
     batch = [machines] if single else list(machines)
@@ -514,9 +514,7 @@ def run(machines: TuringMachine | Sequence[TuringMachine], steps: int | None = N
     if evict and beta is not None:
         raise ToolkitError("--cache evict is exact for hardmax attention only (softmax still weighs the older "
                            "keys); use --cache full with --softmax")
-    if chunk is None:
-        chunk = 1024 if evict else 128
-    if not isinstance(chunk, (int, np.integer)) or chunk < 1:
+    if chunk is not None and (not isinstance(chunk, (int, np.integer)) or chunk < 1):
         raise ToolkitError(f"chunk must be a positive integer, got {chunk!r}")
     _dtype(dtype)
     if tapes is None:
@@ -592,15 +590,19 @@ def run(machines: TuringMachine | Sequence[TuringMachine], steps: int | None = N
                                f"attention weights shared by the batch")
     if layout == "packed":
         plan = packed_mod.plan(params)
-    rec_mask, coef = (), 0.0
+    cell_field, coef = "", 0.0
     if evict:
         eplan = evict_mod.dominance(params, dtype)
-        rec_mask, coef = eplan.rec_mask, evict_mod.error_coefficient(dtype, eplan.d_head)
+        cell_field, coef = eplan.cell_field, evict_mod.error_coefficient(dtype, eplan.d_head)
         if plan is None:
             plan = packed_mod.PackedPlan((), (), ())
+        if chunk is None:  # slots per block: one slot per id of the cell field
+            chunk = evict_mod.block_size(int(np.shape(params["embed"][cell_field])[-2]))
+    elif chunk is None:
+        chunk = 128
     P = longest + 1
     st = Static(n, k, L.R, P, None if beta is None else float(beta), int(chunk), layout, dtype, plan,
-                bool(record), bool(trace), bool(certify), bool(fixed_shape), cache, rec_mask, coef)
+                bool(record), bool(trace), bool(certify), bool(fixed_shape), cache, cell_field, coef, bool(skip))
     prompts = [prompt(L, M, t, P) for t in inits]
     fields = {key: np.stack([pr[key] for pr in prompts]) for key in TOKEN_FIELDS}
     tape_dtype = packed_mod.id_dtype(k)
@@ -612,18 +614,11 @@ def run(machines: TuringMachine | Sequence[TuringMachine], steps: int | None = N
         jparams = _split(_cast(params, st.jdtype), mesh, axes)
         fields = _split(fields, mesh)
         first = end if not (to_halt or fixed_shape or evict) else min(end, _FIRST_SEGMENT)
-        carry = _start(jparams, fields, axes, st, -(-(P + 1) // chunk) * chunk if evict else _bucket(first, chunk))
+        carry = _start(jparams, fields, axes, st, 0 if evict else _bucket(first, chunk))
         pos, segments = 0, []
         while pos < end:
             length = first if pos == 0 else min(end - pos, pos, _MAX_SEGMENT if evict else end)
-            if evict:  # a segment stops when a machine's slots are all in use: grow the slots
-                cap = evict_mod.capacity(carry.cache)
-                if int(np.max(jax.device_get(carry.cache["live"]))) >= cap:
-                    # grown by half (in whole chunks), not by one chunk: each capacity is a compilation, so
-                    # O(log slots) of them instead of O(slots / chunk); the slots past the live ones are
-                    # never read, so the run is the same
-                    carry = carry._replace(cache=evict_mod.grow(carry.cache, cap + chunk * max(1, -(-cap // (2 * chunk)))))
-            else:
+            if not evict:  # the evicting cache has a slot per cell id from the start
                 need = -(-(pos + length) // chunk) * chunk
                 if need > carry.cache[next(iter(carry.cache))].shape[1]:
                     carry = grow(carry, _bucket(pos + length, chunk))
@@ -666,7 +661,7 @@ def run(machines: TuringMachine | Sequence[TuringMachine], steps: int | None = N
         min_gap=np.asarray(c.min_gap), min_top_weight=np.asarray(c.min_top), min_readout_margin=np.asarray(c.min_margin),
         M=M, head_range=L.R, limit=T, prompt_length=P, residual=residual, attended=attended, scores=scores,
         errors=c.err,
-        fail_step=c.fail_step, slots=np.asarray(c.cache["live"]) if evict else None, _tapes=c.tape,
+        fail_step=c.fail_step, slots=np.asarray(evict_mod.slots_in_use(c.cache)) if evict else None, _tapes=c.tape,
         _bounds=np.stack([c.lo, c.hi], axis=1), _traces=traces,
         _inits=tuple(inits), devices=devices)
 

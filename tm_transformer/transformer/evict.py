@@ -184,39 +184,50 @@ def a_priori(dtype: str, T: int, R: int, M: int) -> dict:
 
 # ---------------------------------------------------------------- run time (one machine; vmap for batches)
 
-def init(S: int, d_head: int, d_v: int, jdtype, cdtype, layout: str, id_dtypes: dict) -> dict:
-    """An empty evicting cache of S slots: keys (S, d_head) and values (S, d_v) (dense), or ids + recency
-    per slot (packed); the live-slot count, the slot attended at the previous position, and the
-    element-wise largest |key|."""
+def block_size(S: int) -> int:
+    """Slots per block for a cache of S slots: the power of two nearest sqrt(2 S) (a step scores every
+    block's bound, S / L of them, at about twice the cost of a key's score, and one or two blocks' keys),
+    between 16 and 1024."""
+    return 1 << min(10, max(4, round(math.log2(max(S, 2) * 2) / 2)))
+
+
+def init(S: int, L: int, d_head: int, d_v: int, jdtype, cdtype, layout: str, id_dtypes: dict) -> dict:
+    """An empty evicting cache of S slots (padded to whole blocks of L): per slot the key (S, d_head) and
+    value (S, d_v) (dense), or the token's ids and recency (packed), and whether it is in use; per block
+    (S / L of them) the element-wise largest and smallest key ever stored in it (the box that bounds every
+    score of the block) and whether it is in use; the element-wise largest |key|."""
+    NB = -(-S // L)
+    S = NB * L
     if layout == "dense":
-        # the keys as computed in the run's dtype, *held* in the accumulator dtype cdtype (every float16,
-        # bfloat16 or float32 number is a float32 exactly, so these are the same numbers): the per-step
-        # score pass then reads them as they are instead of converting all S keys at every step
-        cache = {"keys": jnp.zeros((S, d_head), cdtype), "values": jnp.zeros((S, d_v), jdtype)}
+        # a slot's key and value in one column, as computed in the run's dtype and *held* in the accumulator
+        # dtype cdtype (every float16, bfloat16 or float32 number is a float32 exactly, so these are the
+        # same numbers): the score pass reads keys as they are; one array written per step is updated in
+        # place (a separate value array was copied by XLA:CPU at every step); column-major, so a block's
+        # scores are d_head multiply-adds of L-vectors
+        cache = {"kv": jnp.zeros((d_head + d_v, S), cdtype)}
     else:
         cache = {name: jnp.zeros((S,), dt) for name, dt in id_dtypes.items()}
         cache["rec"] = jnp.zeros((S,), jnp.int32)
-    key_dtype = cdtype if layout == "dense" else jdtype
-    cache.update(live=jnp.int32(0), last=jnp.int32(-1), last_key=jnp.zeros((d_head,), key_dtype),
+    big = jnp.finfo(cdtype).max
+    # the boxes column-major, (d_head, NB): the bound pass then runs along the blocks (a sum over d_head
+    # rows of NB-vectors), not d_head-long reductions per block
+    cache.update(used=jnp.zeros((S,), bool), hi=jnp.full((d_head, NB), -big, cdtype),
+                 lo=jnp.full((d_head, NB), big, cdtype), block_used=jnp.zeros((NB,), bool),
                  kmax=jnp.zeros((d_head,), cdtype))
     return cache
 
 
-_META = ("live", "last", "last_key", "kmax")
+_META = ("used", "hi", "lo", "block_used", "kmax")
 
 
 def capacity(cache: dict) -> int:
     """Slots of a (single or batched) cache."""
-    return cache["rec"].shape[-1] if "rec" in cache else cache["values"].shape[-2]
+    return cache["used"].shape[-1]
 
 
-def grow(cache: dict, S: int) -> dict:
-    """The batched cache with S slots; the new slots are free."""
-    def pad(name, a):
-        if name in _META:
-            return a
-        return jnp.concatenate([a, jnp.zeros((a.shape[0], S - a.shape[1]) + a.shape[2:], a.dtype)], axis=1)
-    return {name: pad(name, a) for name, a in cache.items()}
+def slots_in_use(cache: dict):
+    """(B,) or (): keys held (one per distinct cell id written)."""
+    return jnp.sum(cache["used"], axis=-1)
 
 
 def _ids(cache, idx):
@@ -226,83 +237,121 @@ def _ids(cache, idx):
 def _slot_kv(tabs, cache, idx, layout):
     """Keys (C, d_head) and values (C, d_v) of slots idx (C,)."""
     if layout == "dense":
-        return cache["keys"][idx], cache["values"][idx]
+        d = cache["kmax"].shape[-1]
+        cols = cache["kv"][:, idx].T
+        return cols[:, :d], cols[:, d:]
     rec = cache["rec"][idx]
     ids = _ids(cache, idx)
     return packed_mod.rebuild(tabs["keys"], ids, rec), packed_mod.rebuild(tabs["values"], ids, rec)
 
 
-def store(cache: dict, tabs, token: dict, rec, key, value, q, rec_mask, layout: str, live_token) -> dict:
-    """Put one token's key (d_head,) / value (d_v,) in the cache: over the slot attended at the previous
-    position when the new key dominates the key there, else in the next free slot.
+def store(cache: dict, token: dict, cell_field: str, rec, key, value, layout: str, live_token) -> dict:
+    """Put one token's key (d_head,) / value (d_v,) in the slot of its cell id ``token[cell_field]``,
+    over the key already there: the newest key of each cell, the only one hardmax can pick.
 
-    New dominates old when they agree outside the recency columns and q_c (key_c - old_c) >= 0 on every
-    recency column c, with q (d_head,) the query as computed in the run's dtype (its recency weights are
-    constants, see :func:`dominance`). The sign of each product is exact (compared, not subtracted), and
-    each product >= 0 gives q_rec . (key_rec - old_rec) >= 0 exactly; since :func:`dominance` makes q_c times the recency slope positive on every recency column, keys of one cell
-    move the same way on all of them, so this is the same as the dot-product test. Identical keys
-    (q_rec . 0 = 0) replace: the newest wins (see the module docstring)."""
-    # the key attended at the previous position, kept from then: reading the slot arrays here, before
-    # the in-place update, would make XLA copy them every step
-    a, old = cache["last"], cache["last_key"]
-    mask = jnp.asarray(rec_mask, bool)
-    # signs by comparison (exact; a subtraction could flush a tiny difference to 0)
-    qs = jnp.sign(q.astype(key.dtype))
-    ds = (key > old).astype(key.dtype) - (key < old).astype(key.dtype)
-    same = jnp.all(jnp.where(mask, qs * ds >= 0, key == old))
-    replace = (a >= 0) & same
-    # a finished machine stores nothing (out of range: dropped), so its slots never run out
-    slot = jnp.where(live_token, jnp.where(replace, a, cache["live"]), capacity(cache))
+    Why that is exact: the keys read no token field but the cell id outside the recency columns
+    (:func:`dominance`, from the weights), so two keys of one cell differ only there; the decoder feeds
+    each cell id with a recency at least that of every earlier token of the same id (padding -M, then the
+    start token M (D - 1) on the ``none`` id; the initial tape 0, then step t's token t on its cell); and
+    :func:`dominance` makes the query's recency weight times the key's recency slope positive, so the
+    newer key scores at least as much for every query (identical keys: the newest wins, see the module
+    docstring). Only writes, no read of the slot arrays before them (a read there makes XLA copy the
+    arrays every step): the block box grows with a scatter-max / scatter-min. A finished machine stores
+    nothing (its index is out of range: dropped)."""
+    S = capacity(cache)
+    L = S // cache["block_used"].shape[-1]
+    slot = jnp.where(live_token, token[cell_field].astype(jnp.int32), S)
+    block = slot // L
     if layout == "dense":
-        new = {"keys": cache["keys"].at[slot].set(key.astype(cache["keys"].dtype), mode="drop"),  # exact widening
-               "values": cache["values"].at[slot].set(value, mode="drop")}
+        row = jnp.concatenate([key, value]).astype(cache["kv"].dtype)  # exact widening
+        new = {"kv": cache["kv"].at[:, slot].set(row, mode="drop")}
     else:
         new = {name: cache[name].at[slot].set(token[name].astype(cache[name].dtype), mode="drop")
                for name in cache if name not in _META + ("rec",)}
         new["rec"] = cache["rec"].at[slot].set(rec, mode="drop")
-    kmax = jnp.where(live_token, jnp.maximum(cache["kmax"], jnp.abs(key).astype(cache["kmax"].dtype)), cache["kmax"])
-    return {**cache, **new, "live": cache["live"] + jnp.where(live_token & ~replace, 1, 0), "kmax": kmax}
+    wide = key.astype(cache["hi"].dtype)
+    kmax = jnp.where(live_token, jnp.maximum(cache["kmax"], jnp.abs(wide)), cache["kmax"])
+    return {**cache, **new, "used": cache["used"].at[slot].set(True, mode="drop"),
+            "hi": cache["hi"].at[:, block].max(wide, mode="drop"), "lo": cache["lo"].at[:, block].min(wide, mode="drop"),
+            "block_used": cache["block_used"].at[block].set(True, mode="drop"), "kmax": kmax}
 
 
-def top2(s, L: int = 128):
-    """(best, runner-up, first slot of the best) of scores s (S,), in two levels (rows of L, then the
-    winning row): a few passes over S instead of XLA's slow variadic argmax reduction. The runner-up
-    equals the best when the best is tied."""
-    S = s.shape[0]
-    L = L if S % L == 0 else S
-    s2 = s.reshape(S // L, L)
-    rows = s2.max(axis=1)
-    r = jnp.argmax(rows)  # the first row holding the maximum
-    row = jax.lax.dynamic_index_in_dim(s2, r, 0, keepdims=False)
-    c = jnp.argmax(row)
-    in_row = jnp.where(jnp.arange(L) == c, -jnp.inf, row).max()
-    others = jnp.where(jnp.arange(S // L) == r, -jnp.inf, rows).max()
-    return row[c], jnp.maximum(in_row, others), (r * L + c).astype(jnp.int32)
+def block_bounds(cache: dict, q_acc):
+    """(NB,) an upper bound of every score in each block, in the accumulator dtype: sum_e max(q_e hi_e,
+    q_e lo_e) over the block's key box (-inf for an empty block). Computed with the same kind of sum as a
+    score, so it is within the score's rounding bound of the real-arithmetic bound."""
+    return jnp.where(cache["block_used"], _dot_columns(q_acc, cache["hi"], cache["lo"]), -jnp.inf)
 
 
-def attend(cache: dict, tabs, q, layout: str, dtype: str) -> tuple[model.AttnState, jax.Array]:
-    """Hardmax over the live slots of the cache (its capacity is the live count rounded up to the
-    bucket, the rest masked): the scores (products and sums in the accumulator dtype, any order), the top
-    slot (the first maximum), the runner-up; the top and runner-up scores rounded to the run's dtype
-    (rounding is monotone, so these are the largest two rounded scores; where the rounded top is not
-    strictly above the rounded runner-up the step is not certified, so the tie rule never decides a
-    certified step), and the top slot's value; and the top slot's key. ``absdot`` holds sum_e |q_e| kmax_e, which bounds
-    sum_e |q_e k_e| of every live key."""
+def _dot_columns(q, hi, lo=None):
+    """sum_e q_e a_e over the rows a_e of (d, N) arrays, as d multiply-adds of N-vectors (a matrix-vector
+    product or a reduction over a short axis is several times slower on XLA:CPU); with ``lo``, the box
+    bound sum_e max(q_e hi_e, q_e lo_e) (>= 0 terms on an empty block's sentinels)."""
+    out = None
+    for e in range(q.shape[0]):
+        t = q[e] * hi[e] if lo is None else jnp.maximum(q[e] * hi[e], q[e] * lo[e])
+        out = t if out is None else out + t
+    return out
+
+
+def attend(cache: dict, tabs, q, layout: str, dtype: str, coef: float,
+           skip: bool = True) -> tuple[model.AttnState, jax.Array, jax.Array]:
+    """Hardmax over the cache's keys, visiting blocks of slots in the order of their score bound and
+    stopping once no unvisited block can reach the best score found (``skip``; otherwise every block in
+    use is visited -- the exhaustive pass the tests compare with).
+
+    Scores: products and sums in the accumulator dtype (any order); the top slot is the first maximum (the
+    lowest slot); the top and runner-up rounded to the run's dtype as before. A skipped block's bound U^
+    enters the runner-up: with e = coef sum_e |q_e| kmax_e, every skipped key's real score is <= U^ + e,
+    so the gap certificate best - runner-up > 2 e (:func:`certified_gap`) stays sound. The stop rule
+    (every unvisited bound below best - 2 e) keeps every skipped key's *computed* score below the best
+    one (it is within gamma_n sum|q_e k_e| < e of the real score, which is <= U <= U^ + e; e includes the
+    run dtype's u >= the accumulator's, which covers evaluating best - 2 e), so the top slot is the
+    exhaustive pass's. Returns the attention state (``second`` held in the
+    check dtype: it may be a bound, never rounded down), the top slot's key and the number of blocks
+    visited."""
     jdt = q.dtype
     acc = acc_dtype(dtype)
+    qa = q.astype(acc)
     S = capacity(cache)
-    if layout == "dense":
-        keys = cache["keys"]
-    else:
-        keys, _ = _slot_kv(tabs, cache, jnp.arange(S), layout)
-    s = keys.astype(acc) @ q.astype(acc)
-    s = jnp.where(jnp.arange(S) < cache["live"], s, -jnp.inf)
-    best, second, arg = top2(s)
-    top_key, val = _slot_kv(tabs, cache, arg[None], layout)
+    NB = cache["block_used"].shape[-1]
+    L = S // NB
     cdt = cache["kmax"].dtype
     absdot = jnp.sum(jnp.abs(q).astype(cdt) * cache["kmax"])
+    margin = (2 * coef * absdot).astype(acc)
+    bound = block_bounds(cache, qa)
+    lanes = jnp.arange(L)
+
+    def visit(state):
+        best, second, arg, seen, visits, _ = state
+        b = jnp.argmax(jnp.where(seen, -jnp.inf, bound)).astype(jnp.int32)
+        first = b * L
+        if layout == "dense":
+            keys = jax.lax.dynamic_slice(cache["kv"], (0, first), (qa.shape[0], L))  # (d_head, L)
+        else:
+            keys = _slot_kv(tabs, cache, first + lanes, layout)[0].T
+        used = jax.lax.dynamic_slice_in_dim(cache["used"], first, L)
+        s = jnp.where(used, _dot_columns(qa, keys.astype(acc)), -jnp.inf)  # products, sums in acc (any order)
+        c = jnp.argmax(s).astype(jnp.int32)
+        top, slot = s[c], first + c
+        rest = jnp.where(lanes == c, -jnp.inf, s).max()
+        wins = (top > best) | ((top == best) & (slot < arg))
+        second = jnp.where(wins, jnp.maximum(best, rest), jnp.maximum(second, top))
+        best, arg = jnp.where(wins, top, best), jnp.where(wins, slot, arg)
+        seen = seen.at[b].set(True)
+        left = jnp.where(seen, -jnp.inf, bound).max()
+        more = (left > -jnp.inf) & ((left >= best - margin) | (not skip))
+        return best, second, arg, seen, visits + 1, more
+
+    start = (jnp.array(-jnp.inf, acc), jnp.array(-jnp.inf, acc), jnp.int32(S), jnp.zeros((NB,), bool),
+             jnp.int32(0), jnp.any(cache["block_used"]))
+    best, second, arg, seen, visits, _ = jax.lax.while_loop(lambda st: st[-1], visit, start)
+    left = jnp.where(seen, -jnp.inf, bound).max()
+    second = jnp.maximum(second.astype(jdt).astype(cdt), left.astype(cdt))
+    arg = jnp.minimum(arg, S - 1)
+    top_key, val = _slot_kv(tabs, cache, arg[None], layout)
     return model.AttnState(best.astype(jdt)[None], jnp.ones((1,), jdt), val[0][None, :].astype(jdt), arg[None],
-                           second.astype(jdt)[None], absdot[None]), top_key[0]
+                           second[None], absdot[None]), top_key[0], visits
 
 
 def certified_gap(att: model.AttnState, coef: float, cdt):
