@@ -36,4 +36,4 @@ __all__ = ["HALT", "LEFT", "RIGHT", "Transition", "TuringMachine", "random_machi
            "MachineFormatError", "PrecisionError", "ToolkitError", "Program", "load_machine", "load_program",
            "load_programs", "parse_machine", "write_machine", "RunResult", "Trace", "simulate", "run_fast",
            "__version__"]
-__version__ = "0.4.0"  # the one version source: pyproject.toml reads it, tmt --version prints it
+__version__ = "0.5.0"  # the one version source: pyproject.toml reads it, tmt --version prints it

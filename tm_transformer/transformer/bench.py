@@ -35,7 +35,8 @@ import numpy as np
 
 from ..errors import ToolkitError
 from ..machine import random_machine
-from .decode import run
+from .decode import run, x64_if
+from .evict import block_size
 
 BYTES_PER_STEP = {"packed": 3}
 
@@ -87,10 +88,15 @@ def naive_decoder(path: Path, steps: int, batch: int, dtype: str):
     if not (hasattr(mod, "build") and hasattr(mod, "make_run")):
         raise ToolkitError(f"--naive {path}: expected the baseline's build() and make_run()")
     dt = jnp.dtype(dtype)
-    params, n_states, n_symbols = mod.build(NAIVE_MACHINE, steps, dt)
-    fn = jax.jit(jax.vmap(mod.make_run(n_states, n_symbols, steps, 40.0, dt)))
-    batched = jax.tree.map(lambda x: jnp.broadcast_to(x, (batch,) + x.shape), params)
-    return lambda: jax.block_until_ready(fn(batched))
+    with x64_if(dtype == "float64"):  # as its own main does for float64
+        params, n_states, n_symbols = mod.build(NAIVE_MACHINE, steps, dt)
+        fn = jax.jit(jax.vmap(mod.make_run(n_states, n_symbols, steps, 40.0, dt)))
+        batched = jax.tree.map(lambda x: jnp.broadcast_to(x, (batch,) + x.shape), params)
+
+    def call():
+        with x64_if(dtype == "float64"):
+            return jax.block_until_ready(fn(batched))
+    return call
 
 
 def bench_transformer(steps: int, batch: int, dtype: str = "float32", seed: int = 0, repeat: int = 2,
@@ -110,18 +116,23 @@ def bench_transformer(steps: int, batch: int, dtype: str = "float32", seed: int 
     for name in variants:
         if name not in settings:
             raise ToolkitError(f"variant {name!r}: expected one of {', '.join(settings)}")
+    note = None
     if naive == "auto":
         naive = default_naive_path()
+    if naive and dtype not in ("float32", "float64"):
+        note = f"the naive decoder runs float32 or float64, not {dtype}: no ratios against it"
+        naive = None
     out: dict[str, Any] = {"steps": steps, "batch": batch, "dtype": dtype,
                            "device": str(jax.devices()[0].device_kind), "backend": jax.default_backend(),
-                           "jax": jax.__version__, "chunk": chunk, "trace": trace,
-                           "naive": str(naive) if naive else None}
+                           "jax": jax.__version__, "chunk": chunk, "evict_block": block_size(2 * head_range + 2),
+                           "trace": trace, "naive": str(naive) if naive else None, "note": note}
     if naive:
-        if dtype not in ("float32", "float64"):
-            raise ToolkitError(f"the naive decoder runs float32 or float64, not {dtype}: pass --dtype float32")
         seconds = best_time(naive_decoder(Path(naive), steps, batch, dtype), repeat)
         out["naive_steps_per_s"] = steps * batch / seconds
         out["naive_seconds"] = seconds
+        if "evict_single" in variants:  # the like-for-like rate for one machine
+            seconds = best_time(naive_decoder(Path(naive), steps, 1, dtype), repeat)
+            out["naive_single_steps_per_s"] = steps / seconds
     for name in variants:
         kw: dict[str, Any] = dict(dtype=dtype, head_range=head_range, trace=trace and name != "baseline",
                                   **settings[name])
@@ -135,7 +146,9 @@ def bench_transformer(steps: int, batch: int, dtype: str = "float32", seed: int 
     for ref, key in (("baseline", "baseline"), ("packed", "full"), ("naive", "naive")):
         if f"{ref}_steps_per_s" in out:
             for name in variants:
-                out[f"{name}_over_{key}"] = out[f"{name}_steps_per_s"] / out[f"{ref}_steps_per_s"]
+                # one machine against the naive decoder on one machine; the rest against the batches
+                against = "naive_single" if (name, ref) == ("evict_single", "naive") else ref
+                out[f"{name}_over_{key}"] = out[f"{name}_steps_per_s"] / out[f"{against}_steps_per_s"]
     if jax.default_backend() == "gpu" and "packed" in variants:
         # live prefix read per step: on average half the cache (+ a partial chunk), 3 bytes a token
         live = (steps / 2 + chunk / 2) * BYTES_PER_STEP["packed"]

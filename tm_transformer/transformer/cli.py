@@ -209,7 +209,9 @@ def cmd_bench(args) -> int:
         raise ToolkitError(f"--naive {args.naive}: no such file")
     out = bench_transformer(args.steps, args.batch, args.dtype, repeat=args.repeat, variants=variants,
                             trace=not args.summaries, naive=None if args.no_naive else naive)
-    if out["naive"] is None and not args.no_naive:
+    if out["note"]:
+        print(f"# {out['note']}", file=sys.stderr)
+    elif out["naive"] is None and not args.no_naive:
         print("# the naive decoder (../shared/baselines/naive_decode.py) was not found: no ratios against it; "
               "pass --naive FILE", file=sys.stderr)
     if args.json:

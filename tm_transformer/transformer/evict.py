@@ -58,6 +58,7 @@ from . import packed as packed_mod
 from .envelope import MANTISSA_BITS, position_bits
 
 CACHES = ("evict", "full")
+SLOT_FIELD = "write_pos"  # the token field whose id is a key's slot (the cell the token wrote)
 _INT32_MAX = 2 ** 31 - 1
 _MAX_FINITE = {"float16": 65504.0, "bfloat16": 3.39e38, "float32": 3.4e38, "float64": 1.79e308}
 
@@ -101,6 +102,13 @@ def dominance(params, dtype: str | None = None) -> EvictPlan:
     if len(cells) != 1:
         raise ToolkitError(f"--cache evict needs the keys to read one token field (the cell written) outside "
                            f"the recency, not {sorted(cells)}: keys of one cell would differ; use --cache full")
+    if cells != {SLOT_FIELD}:
+        # the slot rule needs every id's recency non-decreasing along the token stream, which the decoder
+        # guarantees for the written cell only (the start token holds head 0, state 0 and symbol 0 at the
+        # recency M (D - 1), above every later step's)
+        raise ToolkitError(f"--cache evict needs the keys to read the written cell ({SLOT_FIELD!r}) outside the "
+                           f"recency, not {next(iter(cells))!r}: a newer token of the same id could score less "
+                           f"than an older one; use --cache full")
     rec_cols = [c for c, (kind, _, _) in enumerate(plan.key_sources) if kind == "scalar"]
     if not rec_cols:
         raise ToolkitError("--cache evict needs a recency column in the keys (none reads the recency scalar); "
@@ -287,10 +295,12 @@ def _dot_columns(q, hi, lo=None):
     """sum_e q_e a_e over the rows a_e of (d, N) arrays, as d multiply-adds of N-vectors (a matrix-vector
     product or a reduction over a short axis is several times slower on XLA:CPU); with ``lo``, the box
     bound sum_e max(q_e hi_e, q_e lo_e) (>= 0 terms on an empty block's sentinels)."""
-    out = None
-    for e in range(q.shape[0]):
-        t = q[e] * hi[e] if lo is None else jnp.maximum(q[e] * hi[e], q[e] * lo[e])
-        out = t if out is None else out + t
+    def term(e):
+        return q[e] * hi[e] if lo is None else jnp.maximum(q[e] * hi[e], q[e] * lo[e])
+
+    out = term(0)
+    for e in range(1, q.shape[0]):
+        out = out + term(e)
     return out
 
 
@@ -301,7 +311,7 @@ def attend(cache: dict, tabs, q, layout: str, dtype: str, coef: float,
     use is visited -- the exhaustive pass the tests compare with).
 
     Scores: products and sums in the accumulator dtype (any order); the top slot is the first maximum (the
-    lowest slot); the top and runner-up rounded to the run's dtype as before. A skipped block's bound U^
+    lowest slot); the top rounded to the run's dtype, the runner-up kept as computed. A skipped block's bound U^
     enters the runner-up: with e = coef sum_e |q_e| kmax_e, every skipped key's real score is <= U^ + e,
     so the gap certificate best - runner-up > 2 e (:func:`certified_gap`) stays sound. The stop rule
     (every unvisited bound below best - 2 e) keeps every skipped key's *computed* score below the best
@@ -327,7 +337,7 @@ def attend(cache: dict, tabs, q, layout: str, dtype: str, coef: float,
         b = jnp.argmax(jnp.where(seen, -jnp.inf, bound)).astype(jnp.int32)
         first = b * L
         if layout == "dense":
-            keys = jax.lax.dynamic_slice(cache["kv"], (0, first), (qa.shape[0], L))  # (d_head, L)
+            keys = jax.lax.dynamic_slice(cache["kv"], (jnp.int32(0), first), (qa.shape[0], L))  # (d_head, L)
         else:
             keys = _slot_kv(tabs, cache, first + lanes, layout)[0].T
         used = jax.lax.dynamic_slice_in_dim(cache["used"], first, L)
@@ -347,7 +357,10 @@ def attend(cache: dict, tabs, q, layout: str, dtype: str, coef: float,
              jnp.int32(0), jnp.any(cache["block_used"]))
     best, second, arg, seen, visits, _ = jax.lax.while_loop(lambda st: st[-1], visit, start)
     left = jnp.where(seen, -jnp.inf, bound).max()
-    second = jnp.maximum(second.astype(jdt).astype(cdt), left.astype(cdt))
+    # the runner-up as computed, *not* rounded to the run's dtype: a real score is within gamma_n
+    # sum|q_e k_e| < e of it, so the certificate holds, and no rounding can push it to -inf (a float16
+    # runner-up beyond -65504 did, and certified a wrong top)
+    second = jnp.maximum(second.astype(cdt), left.astype(cdt))
     arg = jnp.minimum(arg, S - 1)
     top_key, val = _slot_kv(tabs, cache, arg[None], layout)
     return model.AttnState(best.astype(jdt)[None], jnp.ones((1,), jdt), val[0][None, :].astype(jdt), arg[None],
