@@ -8,18 +8,17 @@ dropping it is an exact rewrite of the attention. :func:`dominance` decides this
 (through the packed plan of :mod:`.packed`, i.e. from W_q, W_k and the embeddings) and refuses weights for
 which it does not hold, naming why.
 
-**At run time** (:func:`store`, per machine, inside the jitted step): the new token's key replaces the key
-in the slot that the previous position attended to when that key is dominated by it (equal outside the
-recency columns, recency contribution not smaller: the cell the head now writes is the cell it just
-read), otherwise it takes the next free slot. Attention (:func:`attend`) covers only the slots in use,
-in chunks of ``C`` (a data-dependent trip count), so a step costs O(cells visited), not O(steps).
-"Not worse" is decided with the sign of the query's recency weight as computed in the run's dtype:
-q_c (key_c - old_c) >= 0 on each recency column (:func:`store`).
+**At run time** (:func:`store`, per machine, inside the jitted step): each token's key goes into the slot
+of its cell id (the ``write_pos`` field), over the older key of that cell -- the one hardmax can no longer
+pick (the decoder feeds every cell id with a non-decreasing recency). Only writes, so the slot arrays are
+updated in place, batched or single. Attention (:func:`attend`) bounds every block of slots by the box of
+its keys, visits blocks in the order of their bound and skips the rest once none can reach the best score
+found, so a step costs O(slots / L + L) for blocks of L, not O(steps) or O(cells visited).
 
 **Tie rule.** Two keys of one cell whose recencies round to the same value in a low precision (bfloat16
 beyond recency 256) are identical vectors, but they may carry *different values*: a value is the symbol
 written, and the cell may have been rewritten with another symbol in between. The evicting cache keeps
-the newer one (it replaces on ``>=``), i.e. ties between *identical* keys go to the latest token. That
+the newer one (it writes over the older key of the cell), i.e. ties between *identical* keys go to the latest token. That
 is exact: the newest key is the last write of the cell, the one the real-arithmetic hardmax picks (there
 r' > r gives a strict win); the older key never enters the cache's attention, so the certificate's gap is
 over distinct keys only. The full cache's rule (earliest first) never decides a certified step: such a
