@@ -100,7 +100,7 @@ def naive_decoder(path: Path, steps: int, batch: int, dtype: str):
 
 
 def bench_transformer(steps: int, batch: int, dtype: str = "float32", seed: int = 0, repeat: int = 2,
-                      variants=("baseline", "dense", "packed", "evict", "evict_single"), chunk: int = 128,
+                      variants=VARIANTS, chunk: int = 128,
                       trace: bool = True, naive: Path | str | None = "auto") -> dict:
     """Machine-steps per second of each variant (and of the naive decoder when ``naive`` names its file,
     or ``"auto"`` finds it), with each variant's ratio to the naive decoder (``*_over_naive``), to the
