@@ -28,7 +28,7 @@ def _cache(keys_by_slot, L, d, order):
 def _attend(cache, q, skip=True):
     import jax.numpy as jnp
 
-    att, top_key, visits = evict.attend(cache, None, jnp.asarray(q, jnp.float32), "dense", "float32",
+    att, visits = evict.attend(cache, None, jnp.asarray(q, jnp.float32), "dense", "float32",
                                         evict.error_coefficient("float32", len(q)), skip)
     return int(att.arg[0]), float(att.best[0]), float(att.second[0]), int(visits), float(att.acc[0, 0])
 
@@ -181,7 +181,7 @@ def test_a_runner_up_beyond_float16_does_not_certify_a_wrong_top():
         for slot, key in enumerate(keys):
             cache = evict.store(cache, {"cell": jnp.int32(slot)}, "cell", jnp.int32(0), jnp.asarray(key, jnp.float16),
                                 jnp.asarray([float(slot)], jnp.float16), "dense", jnp.bool_(True))
-        att, _, _ = evict.attend(cache, None, jnp.asarray(q, jnp.float16), "dense", "float16", coef, skip)
+        att, _ = evict.attend(cache, None, jnp.asarray(q, jnp.float16), "dense", "float16", coef, skip)
         assert np.isfinite(float(att.second[0]))
         assert not bool(evict.certified_gap(att, coef, jnp.float32))
 

@@ -74,10 +74,9 @@ def default_naive_path() -> Path | None:
     return None
 
 
-def naive_decoder(path: Path, steps: int, batch: int, dtype: str):
-    """A no-argument function running the naive decoder of ``path`` (its ``build`` and ``make_run``) on
-    ``batch`` copies of its default machine for ``steps`` steps, jitted and vmapped as its own ``main``
-    does; raises :class:`ToolkitError` when the file is not such a decoder."""
+def load_naive(path: Path):
+    """The naive decoder's module, executed from its file; raises :class:`ToolkitError` when the file is
+    not such a decoder (it needs the baseline's ``build`` and ``make_run``)."""
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("naive_decode", path)
@@ -87,6 +86,12 @@ def naive_decoder(path: Path, steps: int, batch: int, dtype: str):
     spec.loader.exec_module(mod)
     if not (hasattr(mod, "build") and hasattr(mod, "make_run")):
         raise ToolkitError(f"--naive {path}: expected the baseline's build() and make_run()")
+    return mod
+
+
+def naive_decoder(mod, steps: int, batch: int, dtype: str):
+    """A no-argument function running the naive decoder module ``mod`` (:func:`load_naive`) on ``batch``
+    copies of its default machine for ``steps`` steps, jitted and vmapped as its own ``main`` does."""
     dt = jnp.dtype(dtype)
     with x64_if(dtype == "float64"):  # as its own main does for float64
         params, n_states, n_symbols = mod.build(NAIVE_MACHINE, steps, dt)
@@ -127,11 +132,12 @@ def bench_transformer(steps: int, batch: int, dtype: str = "float32", seed: int 
                            "jax": jax.__version__, "chunk": chunk, "evict_block": block_size(2 * head_range + 2),
                            "trace": trace, "naive": str(naive) if naive else None, "note": note}
     if naive:
-        seconds = best_time(naive_decoder(Path(naive), steps, batch, dtype), repeat)
+        mod = load_naive(Path(naive))
+        seconds = best_time(naive_decoder(mod, steps, batch, dtype), repeat)
         out["naive_steps_per_s"] = steps * batch / seconds
         out["naive_seconds"] = seconds
         if "evict_single" in variants:  # the like-for-like rate for one machine
-            seconds = best_time(naive_decoder(Path(naive), steps, 1, dtype), repeat)
+            seconds = best_time(naive_decoder(mod, steps, 1, dtype), repeat)
             out["naive_single_steps_per_s"] = steps / seconds
     for name in variants:
         kw: dict[str, Any] = dict(dtype=dtype, head_range=head_range, trace=trace and name != "baseline",

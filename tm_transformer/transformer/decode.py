@@ -250,7 +250,7 @@ def _position(params, tabs, fields, carry: Carry, i, st: Static):
     if st.cache == "evict":
         cache = evict_mod.store(carry.cache, token, st.cell_field, token["recency"], key[0], value[0], st.layout,
                                 live)
-        att, _, _ = evict_mod.attend(cache, tabs, q[0], st.layout, st.dtype, st.coef, st.skip)
+        att, _ = evict_mod.attend(cache, tabs, q[0], st.layout, st.dtype, st.coef, st.skip)
     else:
         cache = _store(carry.cache, i, token, key, value, st)
         att = _attend(params, tabs, fields, cache, i, q, st)

@@ -64,12 +64,9 @@ _MAX_FINITE = {"float16": 65504.0, "bfloat16": 3.39e38, "float32": 3.4e38, "floa
 
 @dataclass(frozen=True)
 class EvictPlan:
-    """What the run-time eviction needs, decided from the weights: per key column, 1 on the recency
-    columns and 0 outside them (the run weighs a recency column's key difference by the query's weight
-    there, as computed in the run's dtype, so the sign of the query's recency weight is respected); the
-    cell field."""
+    """What the run-time eviction needs, decided from the weights: the token field whose id is a key's
+    slot (the written cell) and the key width."""
 
-    rec_mask: tuple[float, ...]
     cell_field: str
     d_head: int
 
@@ -116,7 +113,6 @@ def dominance(params, dtype: str | None = None) -> EvictPlan:
     bias = _in_dtype(params["bias"], dtype)
     scale = _in_dtype(params["embed_scalar"]["recency"], dtype)
     tiny = float(jnp.finfo(jnp.dtype(dtype or "float64")).tiny)
-    sign = [0.0] * wk.shape[-1]
     for c in rec_cols:
         rows = np.nonzero((wq[0][:, c] != 0) & live)[0]
         for r in rows:
@@ -136,8 +132,7 @@ def dominance(params, dtype: str | None = None) -> EvictPlan:
             raise ToolkitError(f"--cache evict refused: the query's recency weight times the key's recency slope "
                                f"is {slope:g} <= 0 on key column {c}, so a newer key for a cell does not dominate "
                                f"the older one (attention could still pick the older key); use --cache full")
-        sign[c] = 1.0
-    return EvictPlan(tuple(sign), next(iter(cells)), int(wk.shape[-1]))
+    return EvictPlan(next(iter(cells)), int(wk.shape[-1]))
 
 
 def unit_roundoff(dtype: str) -> float:
@@ -304,7 +299,7 @@ def _dot_columns(q, hi, lo=None):
 
 
 def attend(cache: dict, tabs, q, layout: str, dtype: str, coef: float,
-           skip: bool = True) -> tuple[model.AttnState, jax.Array, jax.Array]:
+           skip: bool = True) -> tuple[model.AttnState, jax.Array]:
     """Hardmax over the cache's keys, visiting blocks of slots in the order of their score bound and
     stopping once no unvisited block can reach the best score found (``skip``; otherwise every block in
     use is visited -- the exhaustive pass the tests compare with).
@@ -317,8 +312,7 @@ def attend(cache: dict, tabs, q, layout: str, dtype: str, coef: float,
     one (it is within gamma_n sum|q_e k_e| < e of the real score, which is <= U <= U^ + e; e includes the
     run dtype's u >= the accumulator's, which covers evaluating best - 2 e), so the top slot is the
     exhaustive pass's. Returns the attention state (``second`` held in the
-    check dtype: it may be a bound, never rounded down), the top slot's key and the number of blocks
-    visited."""
+    check dtype: it may be a bound, never rounded down) and the number of blocks visited."""
     jdt = q.dtype
     acc = acc_dtype(dtype)
     qa = q.astype(acc)
@@ -338,7 +332,8 @@ def attend(cache: dict, tabs, q, layout: str, dtype: str, coef: float,
         if layout == "dense":
             keys = jax.lax.dynamic_slice(cache["kv"], (jnp.int32(0), first), (qa.shape[0], L))  # (d_head, L)
         else:
-            keys = _slot_kv(tabs, cache, first + lanes, layout)[0].T
+            idx = first + lanes  # the block's keys only (its values are not needed to score it)
+            keys = packed_mod.rebuild(tabs["keys"], _ids(cache, idx), cache["rec"][idx]).T
         used = jax.lax.dynamic_slice_in_dim(cache["used"], first, L)
         s = jnp.where(used, _dot_columns(qa, keys.astype(acc)), -jnp.inf)  # products, sums in acc (any order)
         c = jnp.argmax(s).astype(jnp.int32)
@@ -361,9 +356,9 @@ def attend(cache: dict, tabs, q, layout: str, dtype: str, coef: float,
     # runner-up beyond -65504 did, and certified a wrong top)
     second = jnp.maximum(second.astype(cdt), left.astype(cdt))
     arg = jnp.minimum(arg, S - 1)
-    top_key, val = _slot_kv(tabs, cache, arg[None], layout)
+    _, val = _slot_kv(tabs, cache, arg[None], layout)
     return model.AttnState(best.astype(jdt)[None], jnp.ones((1,), jdt), val[0][None, :].astype(jdt), arg[None],
-                           second[None], absdot[None]), top_key[0], visits
+                           second[None], absdot[None]), visits
 
 
 def certified_gap(att: model.AttnState, coef: float, cdt):
